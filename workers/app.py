@@ -1,0 +1,36 @@
+"""The Celery application. `celery -A workers worker` finds it as `workers.app`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init, worker_process_init
+
+from config.celery import celery_config
+from config.settings import get_settings
+from wanedit.errors import ConfigError
+
+app = Celery("wanedit")
+app.conf.update(celery_config(get_settings()))
+app.conf.imports = ("workers.tasks",)
+
+
+@worker_init.connect
+def _check_settings(**_: Any) -> None:
+    """Fail at start-up with one clear line, not at the first task."""
+    try:
+        get_settings().api_key()
+    except ConfigError as exc:
+        logging.getLogger("wanedit").error("%s", exc)
+        print(f"wanedit: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@worker_process_init.connect
+def _fresh_clients(**_: Any) -> None:
+    from workers.context import reset_context
+
+    reset_context()

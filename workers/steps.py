@@ -1,0 +1,79 @@
+"""What a poll does next, decided from the job and the provider's answer. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wanedit.jobs import Job
+from wanedit.states import Status
+from workers.provider import TaskState
+from workers.schedule import PollPolicy
+
+
+@dataclass(frozen=True)
+class PollAgain:
+    """Still PENDING or RUNNING: look again after `delay` seconds."""
+
+    delay: float
+    mark_running: bool
+
+
+@dataclass(frozen=True)
+class Finish:
+    """SUCCEEDED: copy the results into storage."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    """End the job as failed with this code and message."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Canceled:
+    """The provider canceled the task."""
+
+
+Step = PollAgain | Finish | Fail | Canceled
+
+
+def deadline_of(job: Job, poll_deadline: float) -> float:
+    started = job.timestamps.get(Status.SUBMITTED.value, job.timestamps.get("queued", 0.0))
+    return started + poll_deadline
+
+
+def next_step(job: Job, task: TaskState, now: float, policy: PollPolicy, deadline: float) -> Step:
+    """The one decision a poll makes."""
+    if task.status == "SUCCEEDED":
+        return Finish()
+    if task.status == "FAILED":
+        return Fail(task.code or "Unknown", task.message or "the provider reported FAILED")
+    if task.status == "CANCELED":
+        return Canceled()
+    if task.status == "UNKNOWN":
+        return Fail(
+            "TaskUnknown",
+            "the provider does not know this task: its id is wrong or its 24 h window has passed",
+        )
+    if now >= deadline:
+        return Fail(
+            "PollDeadlineExceeded",
+            f"the provider task was still {task.status} at the poll deadline",
+        )
+    delay = min(policy.delay(job.polls + 1), max(deadline - now, 0.0))
+    return PollAgain(delay=delay, mark_running=task.status == "RUNNING")
+
+
+def outputs_for_failed_results(task: TaskState) -> list[dict[str, Any]]:
+    """Result entries that carry code/message instead of a URL, in the event's shape."""
+    return [
+        {
+            "index": index,
+            "error": {"code": item.code or "Unknown", "message": item.message or ""},
+        }
+        for index, item in enumerate(task.results)
+        if item.url is None
+    ]

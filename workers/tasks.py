@@ -1,0 +1,266 @@
+"""The Celery tasks: a thin shell of I/O around the pure decisions in `steps` and `schedule`.
+
+Every task takes a job id, loads the job, does one piece of I/O and schedules what comes next.
+Each may run twice: transitions are compare-and-set, keys are deterministic, and the event is
+written by the same atomic step as the terminal status.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from celery import Task
+
+from config.celery import CANCEL_TASK, FINISH_TASK, POLL_TASK, SUBMIT_TASK
+from wanedit.errors import (
+    JobNotFound,
+    OutcomeUnknown,
+    ProviderError,
+    StorageError,
+    TerminalProviderError,
+    TransientProviderError,
+)
+from wanedit.jobs import Job
+from wanedit.request import EditRequest
+from wanedit.states import Status
+from wanedit.storage import S3Location
+from workers.app import app
+from workers.context import WorkerContext, get_context
+from workers.provider import ResultItem
+from workers.schedule import backoff
+from workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
+from workers.transfer import TransientStorageError, copy_result, resolve_image
+
+log = logging.getLogger("wanedit.workers")
+ACTIVE = (Status.SUBMITTED, Status.RUNNING)
+
+
+def _load(ctx: WorkerContext, job_id: str) -> Job | None:
+    try:
+        return ctx.store.get(job_id)
+    except JobNotFound:
+        log.warning("job %s: no record (expired or never created); dropping the message", job_id)
+        return None
+
+
+def _fail(
+    ctx: WorkerContext, job: Job, code: str, message: str, extra: dict[str, Any] | None = None
+) -> None:
+    changes = {"error": {"code": code, "message": message}, **(extra or {})}
+    if ctx.store.transition(job, Status.FAILED, changes):
+        log.error("job %s: failed: %s: %s", job.id, code, message)
+
+
+def _retry(task: Task, ctx: WorkerContext, job: Job, exc: Exception, *, throttled: bool) -> None:
+    """Retry the task with backoff; give up after the retry budget (throttling: the deadline)."""
+    settings = ctx.settings
+    attempt = task.request.retries
+    limit = getattr(exc, "max_retries", None)
+    limit = settings.retry_max if limit is None else limit
+    past_deadline = ctx.clock() >= deadline_of(job, settings.poll_deadline)
+    if past_deadline or (not throttled and attempt >= limit):
+        code = getattr(exc, "code", "StorageUnavailable")
+        _fail(ctx, job, code, f"gave up after {attempt + 1} attempts: {exc}")
+        return
+    delay = backoff(attempt, base=settings.retry_base, cap=settings.retry_cap, rand=ctx.rand)
+    log.info("job %s: %s, retry %d in %.1fs", job.id, exc, attempt + 1, delay)
+    raise task.retry(countdown=delay, max_retries=None, exc=None)
+
+
+@app.task(name=SUBMIT_TASK, bind=True, max_retries=None)
+def submit(self: Task, job_id: str) -> None:
+    """Create the provider task for a queued job, record its id, then schedule the first poll."""
+    ctx = get_context()
+    job = _load(ctx, job_id)
+    if job is None or job.status is not Status.QUEUED:
+        return
+    settings = ctx.settings
+    try:
+        request = EditRequest.model_validate(job.request)
+        images = [
+            resolve_image(source, ctx.s3, settings.image_transport, settings.presign_ttl_seconds)
+            for source in request.images
+        ]
+        task_id, request_id = ctx.provider.create(settings.model, request.provider_input(images))
+    except OutcomeUnknown as exc:
+        _fail(
+            ctx,
+            job,
+            "CreateOutcomeUnknown",
+            f"the create call's answer was lost ({exc.message}); it was not re-sent, "
+            "so the edit is never paid twice",
+        )
+        return
+    except TransientProviderError as exc:
+        _retry(self, ctx, job, exc, throttled=exc.throttled)
+        return
+    except TerminalProviderError as exc:
+        _fail(ctx, job, exc.code, exc.message)
+        return
+    except TransientStorageError as exc:
+        _retry(self, ctx, job, exc, throttled=False)
+        return
+    except (StorageError, ValueError) as exc:
+        _fail(ctx, job, "InputUnavailable", str(exc))
+        return
+
+    recorded = ctx.store.transition(
+        job,
+        Status.SUBMITTED,
+        {
+            "provider_task_id": task_id,
+            "provider_request_id": request_id,
+            "provider_status": "PENDING",
+        },
+    )
+    if not recorded:
+        # Canceled while the create was in flight: keep the id, and stop the task if we can.
+        ctx.store.update(job, {"provider_task_id": task_id}, while_in=())
+        log.warning("job %s: canceled during create; canceling provider task %s", job.id, task_id)
+        try:
+            ctx.provider.cancel(task_id)
+        except ProviderError as exc:
+            log.warning("job %s: provider cancel refused: %s", job.id, exc)
+        return
+    log.info("job %s: submitted as provider task %s", job.id, task_id)
+    poll.apply_async((job_id,), countdown=ctx.poll_policy.delay(0))
+
+
+@app.task(name=POLL_TASK, bind=True, max_retries=None)
+def poll(self: Task, job_id: str) -> None:
+    """Query the provider task once and act on the answer; never sleeps."""
+    ctx = get_context()
+    job = _load(ctx, job_id)
+    if job is None or job.status not in ACTIVE or job.provider_task_id is None:
+        return
+    if job.provider_status == "SUCCEEDED":
+        # An earlier poll saw success but may have died before handing over: hand over again.
+        finish.apply_async((job_id,))
+        return
+    settings = ctx.settings
+    now = ctx.clock()
+    deadline = deadline_of(job, settings.poll_deadline)
+    try:
+        task = ctx.provider.get(job.provider_task_id)
+    except TransientProviderError as exc:
+        # Transient errors back off on their own counter and do not spend the poll budget.
+        if now >= deadline:
+            _fail(ctx, job, "PollDeadlineExceeded", f"no answer before the poll deadline: {exc}")
+            return
+        errors = job.transient_errors + 1
+        ctx.store.update(job, {"transient_errors": errors}, while_in=ACTIVE)
+        delay = backoff(errors - 1, base=settings.retry_base, cap=settings.retry_cap, rand=ctx.rand)
+        log.info("job %s: poll error %s, again in %.1fs", job.id, exc, delay)
+        poll.apply_async((job_id,), countdown=delay)
+        return
+    except TerminalProviderError as exc:
+        _fail(ctx, job, exc.code, exc.message)
+        return
+
+    step = next_step(job, task, now, ctx.poll_policy, deadline)
+    seen: dict[str, Any] = {
+        "polls": job.polls + 1,
+        "transient_errors": 0,
+        "provider_status": task.status,
+        "provider_times": task.times or None,
+    }
+    if isinstance(step, PollAgain):
+        if step.mark_running and job.status is Status.SUBMITTED:
+            ctx.store.transition(job, Status.RUNNING, seen)
+            log.info("job %s: running at the provider", job.id)
+        else:
+            ctx.store.update(job, seen, while_in=ACTIVE)
+        poll.apply_async((job_id,), countdown=step.delay)
+    elif isinstance(step, Finish):
+        seen["provider_results"] = [asdict(item) for item in task.results]
+        seen["usage"] = {"image_count": task.image_count}
+        if job.status is Status.SUBMITTED:
+            moved = ctx.store.transition(job, Status.RUNNING, seen)
+        else:
+            moved = ctx.store.update(job, seen, while_in=ACTIVE)
+        if moved:
+            log.info("job %s: provider succeeded, copying %d results", job.id, len(task.results))
+            finish.apply_async((job_id,))
+    elif isinstance(step, Fail):
+        _fail(ctx, job, step.code, step.message, seen)
+    elif isinstance(step, Canceled):
+        error = {"code": "Canceled", "message": "the provider reports the task was canceled"}
+        if ctx.store.transition(job, Status.CANCELED, {**seen, "error": error}):
+            log.info("job %s: canceled at the provider", job.id)
+
+
+@app.task(name=FINISH_TASK, bind=True, max_retries=None)
+def finish(self: Task, job_id: str) -> None:
+    """Stream every result image into S3, then end the job with exactly one event."""
+    ctx = get_context()
+    job = _load(ctx, job_id)
+    if job is None or job.status is not Status.RUNNING or not job.provider_task_id:
+        return
+    settings = ctx.settings
+    prefix = S3Location.parse_prefix(job.output_uri)
+    timeout = (settings.http_connect_timeout, settings.http_read_timeout)
+    outputs: list[dict[str, Any]] = []
+    try:
+        for index, raw in enumerate(job.provider_results or []):
+            item = ResultItem(**raw)
+            if item.url is None:
+                error = {"code": item.code or "Unknown", "message": item.message or ""}
+                outputs.append({"index": index, "error": error})
+                continue
+            try:
+                target = copy_result(
+                    item,
+                    index,
+                    job_id=job.id,
+                    provider_task_id=job.provider_task_id,
+                    prefix=prefix,
+                    s3=ctx.s3,
+                    downloads=ctx.downloads,
+                    timeout=timeout,
+                )
+            except TerminalProviderError as exc:
+                outputs.append({"index": index, "error": exc.as_dict()})
+                continue
+            outputs.append({"index": index, "uri": str(target)})
+    except (TransientStorageError, TransientProviderError) as exc:
+        _retry(self, ctx, job, exc, throttled=False)
+        return
+    except StorageError as exc:
+        _fail(ctx, job, "StorageError", str(exc))
+        return
+
+    stored = [output for output in outputs if "uri" in output]
+    if stored:
+        if ctx.store.transition(job, Status.SUCCEEDED, {"outputs": outputs, "error": None}):
+            log.info("job %s: succeeded, %d of %d images stored", job.id, len(stored), len(outputs))
+        return
+    first = next((o["error"] for o in outputs if "error" in o), None)
+    first = first or {"code": "NoResult", "message": "the provider returned no image"}
+    _fail(ctx, job, first["code"], first["message"], {"outputs": outputs})
+
+
+@app.task(name=CANCEL_TASK, bind=True, max_retries=None)
+def cancel(self: Task, job_id: str) -> None:
+    """Cancel at the provider: possible only while its task is PENDING."""
+    ctx = get_context()
+    job = _load(ctx, job_id)
+    if job is None or job.status.terminal:
+        return
+    error = {"code": "Canceled", "message": "canceled at the user's request"}
+    if job.status is Status.QUEUED or job.provider_task_id is None:
+        ctx.store.transition(job, Status.CANCELED, {"error": error}, allowed_from=[Status.QUEUED])
+        return
+    try:
+        ctx.provider.cancel(job.provider_task_id)
+    except TransientProviderError as exc:
+        _retry(self, ctx, job, exc, throttled=exc.throttled)
+        return
+    except TerminalProviderError as exc:
+        note = f"the provider cannot cancel a task that has started ({exc.code}); its result will be delivered"
+        ctx.store.update(job, {"cancel_refused": note}, while_in=ACTIVE)
+        log.info("job %s: %s", job.id, note)
+        return
+    if ctx.store.transition(job, Status.CANCELED, {"error": error, "provider_status": "CANCELED"}):
+        log.info("job %s: canceled at the provider", job.id)

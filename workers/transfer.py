@@ -1,0 +1,141 @@
+"""Moving bytes: handing S3 inputs to the provider, and streaming results into S3."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wanedit.errors import StorageError, TerminalProviderError, TransientProviderError
+from wanedit.images import MIME_BY_FORMAT, check_size, encode_data_uri
+from wanedit.request import SourceKind, source_kind
+from wanedit.storage import S3Location, output_location
+from workers.provider import ResultItem
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# S3 user metadata is limited to 2 KB in all, ASCII only.
+METADATA_PROMPT_MAX = 1500
+NOT_FOUND = ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403")
+
+
+class TransientStorageError(StorageError):
+    """S3 could not be reached or answered with a server error: retry with backoff."""
+
+
+def _storage_error(exc: Exception, what: str) -> StorageError:
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in NOT_FOUND:
+            return StorageError(f"{what}: {code}")
+    return TransientStorageError(f"{what}: {exc.__class__.__name__}: {str(exc)[:200]}")
+
+
+def resolve_image(source: str, s3: Any, transport: str, presign_ttl: int) -> str:
+    """What the provider is given for one input: URLs pass through; S3 objects are presigned
+    or inlined as a data URI (for a private bucket the provider cannot reach)."""
+    if source_kind(source) is not SourceKind.S3:
+        return source
+    location = S3Location.parse_object(source)
+    try:
+        if transport == "inline":
+            answer = s3.get_object(Bucket=location.bucket, Key=location.key)
+            check_size(int(answer.get("ContentLength", 0)), source)
+            data = answer["Body"].read()
+            mime = answer.get("ContentType") or "image/png"
+            if mime not in MIME_BY_FORMAT.values():
+                mime = "image/png"
+            return encode_data_uri(data, mime)
+        return str(
+            s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": location.bucket, "Key": location.key},
+                ExpiresIn=presign_ttl,
+            )
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _storage_error(exc, f"reading input {source}") from None
+
+
+class _PngStream(io.RawIOBase):
+    """Passes a response body through, refusing it unless it starts with the PNG signature."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._checked = False
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        if not self._checked:
+            while len(data) < len(PNG_SIGNATURE):
+                more = self._raw.read(len(buffer) - len(data))
+                if not more:
+                    break
+                data += more
+            if not data.startswith(PNG_SIGNATURE):
+                raise ValueError("the result is not a PNG image")
+            self._checked = True
+        self.size += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def copy_result(
+    item: ResultItem,
+    index: int,
+    *,
+    job_id: str,
+    provider_task_id: str,
+    prefix: S3Location,
+    s3: Any,
+    downloads: requests.Session,
+    timeout: tuple[float, float],
+) -> S3Location:
+    """Stream one result image from its URL into S3; the bytes pass through once."""
+    assert item.url is not None
+    target = output_location(prefix, job_id, index)
+    try:
+        response = downloads.get(item.url, stream=True, timeout=timeout)
+    except requests.RequestException as exc:
+        raise TransientProviderError("DownloadFailed", f"result {index}: {exc}") from None
+    with response:
+        if response.status_code in (403, 404, 410):
+            raise TerminalProviderError(
+                "ResultExpired",
+                f"result {index}: the result URL answered HTTP {response.status_code} "
+                "(it expired or was never valid)",
+                http_status=response.status_code,
+            )
+        if response.status_code >= 400:
+            raise TransientProviderError(
+                "DownloadFailed",
+                f"result {index}: HTTP {response.status_code}",
+                http_status=response.status_code,
+            )
+        response.raw.decode_content = True
+        stream = io.BufferedReader(_PngStream(response.raw), buffer_size=256 * 1024)
+        metadata = {
+            "job-id": job_id,
+            "provider-task-id": provider_task_id,
+            "actual-prompt": quote(item.actual_prompt or "", safe=" ,.")[:METADATA_PROMPT_MAX],
+        }
+        try:
+            s3.upload_fileobj(
+                stream,
+                target.bucket,
+                target.key,
+                ExtraArgs={"ContentType": "image/png", "Metadata": metadata},
+            )
+        except ValueError as exc:
+            raise TerminalProviderError("InvalidResult", f"result {index}: {exc}") from None
+        except requests.RequestException as exc:
+            raise TransientProviderError("DownloadFailed", f"result {index}: {exc}") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, f"writing {target}") from None
+    return target

@@ -59,9 +59,7 @@ class Settings(BaseSettings):
     # Polling and retries (seconds).
     poll_first_delay: float = Field(10.0, gt=0, validation_alias=_env("WANEDIT_POLL_FIRST_DELAY"))
     poll_interval: float = Field(5.0, gt=0, validation_alias=_env("WANEDIT_POLL_INTERVAL"))
-    poll_max_interval: float = Field(
-        15.0, gt=0, validation_alias=_env("WANEDIT_POLL_MAX_INTERVAL")
-    )
+    poll_max_interval: float = Field(15.0, gt=0, validation_alias=_env("WANEDIT_POLL_MAX_INTERVAL"))
     poll_deadline: float = Field(
         6 * 3600.0, gt=0, le=MAX_POLL_DEADLINE, validation_alias=_env("WANEDIT_POLL_DEADLINE")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -65,10 +66,8 @@ def submit_edit(
     try:
         ctx.celery.send_task(SUBMIT_TASK, args=[job_id], queue=ctx.settings.queue)
     except (OperationalError, redis.RedisError, OSError) as exc:
-        try:
+        with contextlib.suppress(redis.RedisError):
             ctx.store.delete(job_id, parsed.idempotency_key)
-        except redis.RedisError:
-            pass
         unstage(staged_locations(sources, staging, job_id), ctx.s3)
         raise _unavailable(exc) from None
     log.info("job %s: queued (%d images, n=%d)", job_id, len(sources), parsed.n)

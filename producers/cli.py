@@ -50,15 +50,25 @@ def main() -> None:
 
 @main.command()
 @click.option("--prompt", required=True, help="The edit instruction (1 to 2000 characters).")
-@click.option("--image", "images", multiple=True, required=True, help="https://, s3://, data: or a local path; 1 to 3.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    required=True,
+    help="https://, s3://, data: or a local path; 1 to 3.",
+)
 @click.option("--negative-prompt", default=None, help="What to avoid (at most 500 characters).")
 @click.option("--n", "n", type=int, default=1, show_default=True, help="Images to make (1 to 4).")
 @click.option("--size", default=None, help="Output size W*H, e.g. 1280*1280.")
 @click.option("--seed", type=int, default=None, help="0 to 2147483647.")
 @click.option("--prompt-extend/--no-prompt-extend", default=True, show_default=True)
 @click.option("--watermark/--no-watermark", default=False, show_default=True)
-@click.option("--output", default=None, help="Destination s3://bucket/prefix/ (default WANEDIT_OUTPUT_URI).")
-@click.option("--idempotency-key", default=None, help="The same key within 24 h returns the same job.")
+@click.option(
+    "--output", default=None, help="Destination s3://bucket/prefix/ (default WANEDIT_OUTPUT_URI)."
+)
+@click.option(
+    "--idempotency-key", default=None, help="The same key within 24 h returns the same job."
+)
 @click.option("--metadata", default=None, help="A JSON object returned in the completion event.")
 @click.option("--wait", is_flag=True, help="Wait for the job to end and print it.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
@@ -189,7 +199,4 @@ def _register_sandbox() -> None:
     main.add_command(command, name="sandbox")
 
 
-try:
-    _register_sandbox()
-except ImportError:  # the sandbox is being built alongside; the CLI works without it
-    pass
+_register_sandbox()

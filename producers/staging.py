@@ -6,6 +6,7 @@ request leaves nothing behind. Broker messages then carry S3 references, never i
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,7 @@ def _check_s3(source: str, field: str, s3: Any) -> None:
         raise BackendUnavailable(f"S3 cannot be reached: {exc}") from None
     size = int(head.get("ContentLength", 0))
     if size > limits.IMAGE_BYTES_MAX:
-        raise ValueError(
-            f"{field}: {size / 1048576:.1f} MB is over the provider's limit of 10 MB"
-        )
+        raise ValueError(f"{field}: {size / 1048576:.1f} MB is over the provider's limit of 10 MB")
 
 
 def check_sources(images: list[str], s3: Any) -> list[_Upload | None]:
@@ -117,10 +116,8 @@ def stage_images(images: list[str], job_id: str, staging: S3Location, s3: Any) -
 def unstage(locations: list[S3Location], s3: Any) -> None:
     """Best-effort removal of staged inputs of a request that was not enqueued."""
     for location in locations:
-        try:
+        with contextlib.suppress(ClientError, BotoCoreError):
             s3.delete_object(Bucket=location.bucket, Key=location.key)
-        except (ClientError, BotoCoreError):
-            pass
 
 
 def staged_locations(sources: list[str], staging: S3Location, job_id: str) -> list[S3Location]:

@@ -113,7 +113,9 @@ class Worker:
         assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the worker exited with {self.process.returncode}: {self.tail()}")
+                raise RuntimeError(
+                    f"the worker exited with {self.process.returncode}: {self.tail()}"
+                )
             if self.log_path and b"ready." in self.log_path.read_bytes():
                 return
             time.sleep(0.2)

@@ -21,8 +21,9 @@ def read_events(
     """Yield (entry id, event) from `start`; with `follow`, wait for new entries forever."""
     last = start
     while True:
+        entries: Any
         if follow:
-            answer = client.xread({stream: last}, count=count, block=block_ms) or []
+            answer: Any = client.xread({stream: last}, count=count, block=block_ms) or []
             entries = answer[0][1] if answer else []
         else:
             entries = client.xrange(stream, min=f"({last}" if last != "0-0" else "-", count=count)

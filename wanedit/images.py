@@ -13,7 +13,12 @@ from PIL import Image, UnidentifiedImageError
 from wanedit import limits
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.DOTALL)
-MIME_BY_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
+MIME_BY_FORMAT = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "BMP": "image/bmp",
+    "WEBP": "image/webp",
+}
 EXTENSION_BY_FORMAT = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "WEBP": "webp"}
 
 

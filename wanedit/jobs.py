@@ -232,7 +232,10 @@ class JobStore:
             "t_queued": now,
             "polls": 0,
         }
-        keys = [self.job_key(job_id), self.idempotency_key(idempotency_key) if idempotency_key else ""]
+        keys = [
+            self.job_key(job_id),
+            self.idempotency_key(idempotency_key) if idempotency_key else "",
+        ]
         created, existing = self._create(
             keys=keys, args=[job_id, self.ttl, IDEMPOTENCY_TTL, *encode_fields(fields)]
         )
@@ -246,7 +249,7 @@ class JobStore:
         self.redis.delete(*keys)
 
     def get(self, job_id: str) -> Job:
-        data = self.redis.hgetall(self.job_key(job_id))
+        data: Any = self.redis.hgetall(self.job_key(job_id))
         if not data:
             raise JobNotFound(f"job {job_id!r} does not exist (never created, or expired)")
         return Job.from_hash(data)

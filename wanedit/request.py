@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,7 +22,7 @@ _SIZE = re.compile(r"^(\d{1,5})\*(\d{1,5})$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
 
 
-class SourceKind(str, Enum):
+class SourceKind(StrEnum):
     URL = "url"
     S3 = "s3"
     DATA = "data"

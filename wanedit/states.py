@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     QUEUED = "queued"  # recorded and enqueued; no provider task yet
     SUBMITTED = "submitted"  # the provider task exists (PENDING there)
     RUNNING = "running"  # the provider is working on it, or its results are being copied

@@ -66,5 +66,5 @@ class S3Location:
 
 
 def output_location(prefix: S3Location, job_id: str, index: int) -> S3Location:
-    """Where result `index` of a job lands: `{prefix}{job_id}/{index}.png`, the same on every run."""
+    """Where result `index` of a job lands: `{prefix}{job_id}/{index}.png`, on every run."""
     return prefix.child(job_id, f"{index}.png")

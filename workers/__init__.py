@@ -8,6 +8,6 @@ try:
 except _ConfigError as _exc:  # a bad setting is one line at start-up, not a traceback
     raise SystemExit(f"wanedit: {_exc}") from None
 
-from workers.app import app  # noqa: E402
+from workers.app import app
 
 __all__ = ["app"]

@@ -258,7 +258,10 @@ def cancel(self: Task, job_id: str) -> None:
         _retry(self, ctx, job, exc, throttled=exc.throttled)
         return
     except TerminalProviderError as exc:
-        note = f"the provider cannot cancel a task that has started ({exc.code}); its result will be delivered"
+        note = (
+            f"the provider cannot cancel a task that has started ({exc.code}); "
+            "its result will be delivered"
+        )
         ctx.store.update(job, {"cancel_refused": note}, while_in=ACTIVE)
         log.info("job %s: %s", job.id, note)
         return

@@ -1,0 +1,213 @@
+"""The provider client over real HTTP: the sandbox, and a server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from sandbox.server import SandboxConfig, SandboxServer
+from tests.conftest import make_image
+from wanedit.errors import (
+    MalformedResponse,
+    OutcomeUnknown,
+    TerminalProviderError,
+    TransientProviderError,
+)
+from wanedit.images import encode_data_uri
+from workers.client import ProviderClient, make_session
+
+pytestmark = pytest.mark.integration
+MODEL = "wan2.5-i2i-preview"
+IMAGE = encode_data_uri(make_image(512, 512, (10, 200, 90)), "image/png")
+
+
+def payload(prompt: str = "make it blue", n: int = 1) -> dict:
+    return {"input": {"prompt": prompt, "images": [IMAGE]}, "parameters": {"n": n}}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    server = SandboxServer(
+        SandboxConfig(api_keys=("sk-a",), duration_min=0.2, duration_max=0.4, submit_rate=5)
+    ).start()
+    yield server
+    server.stop()
+
+
+def client(base_url: str, key: str = "sk-a", read_timeout: float = 5.0) -> ProviderClient:
+    return ProviderClient(make_session(), base_url, key, connect_timeout=1, read_timeout=read_timeout)
+
+
+def test_create_get_until_succeeded(sandbox):
+    provider = client(sandbox.base_url)
+    task_id, request_id = provider.create(MODEL, payload(n=2))
+    assert task_id and request_id
+    deadline = time.monotonic() + 10
+    state = provider.get(task_id)
+    while state.status in ("PENDING", "RUNNING") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = provider.get(task_id)
+    assert state.status == "SUCCEEDED"
+    assert len(state.results) == 2
+    assert all(item.url for item in state.results)
+    assert state.image_count == 2
+    assert {"submit_time", "end_time"} <= set(state.times)
+
+
+def test_wrong_key_is_terminal(sandbox):
+    with pytest.raises(TerminalProviderError) as raised:
+        client(sandbox.base_url, key="sk-wrong").create(MODEL, payload())
+    assert (raised.value.http_status, raised.value.code) == (401, "InvalidApiKey")
+    assert "sk-wrong" not in str(raised.value)
+
+
+def test_provider_validation_error_is_terminal(sandbox):
+    bad = {"input": {"prompt": "x", "images": [IMAGE]}, "parameters": {"n": 9}}
+    with pytest.raises(TerminalProviderError) as raised:
+        client(sandbox.base_url).create(MODEL, bad)
+    assert raised.value.code == "InvalidParameter"
+
+
+def test_unknown_task_id_answers_unknown(sandbox):
+    assert client(sandbox.base_url).get("no-such-task").status == "UNKNOWN"
+
+
+def test_burst_of_creates_is_throttled_and_retryable(sandbox):
+    provider = client(sandbox.base_url)
+    errors = []
+    for _ in range(12):
+        try:
+            provider.create(MODEL, payload())
+        except TransientProviderError as exc:
+            errors.append(exc)
+    assert errors, "12 creates in an instant must trip a 5/s limit"
+    assert all(exc.throttled and exc.http_status == 429 for exc in errors)
+    assert errors[0].code.startswith("Throttling")
+
+
+# A server that answers however a test tells it to.
+Handler = Callable[[Request], Response]
+
+
+@pytest.fixture
+def rogue() -> Iterator[Callable[[Handler], str]]:
+    servers = []
+
+    def start(handler: Handler) -> str:
+        server = make_server("127.0.0.1", 0, Request.application(handler), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/api/v1"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_html_error_page_is_code_unknown_and_retryable(rogue):
+    base = rogue(lambda r: Response("<html>502 Bad Gateway</html>", 502, mimetype="text/html"))
+    with pytest.raises(TransientProviderError) as raised:
+        client(base).get("t1")
+    assert (raised.value.code, raised.value.http_status) == ("Unknown", 502)
+
+
+def test_non_json_error_with_4xx_is_terminal(rogue):
+    base = rogue(lambda r: Response("nope", 400, mimetype="text/plain"))
+    with pytest.raises(TerminalProviderError) as raised:
+        client(base).get("t1")
+    assert raised.value.code == "Unknown"
+
+
+def test_flat_error_body_is_read(rogue):
+    body = {"code": "Throttling.RateQuota", "message": "slow down", "request_id": "r9"}
+    base = rogue(lambda r: Response(json.dumps(body), 429, mimetype="application/json"))
+    with pytest.raises(TransientProviderError) as raised:
+        client(base).get("t1")
+    assert (raised.value.code, raised.value.request_id, raised.value.throttled) == (
+        "Throttling.RateQuota",
+        "r9",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json at all",
+        json.dumps({"output": {"task_status": "WHATEVER"}}),
+        json.dumps({"output": {"task_status": "SUCCEEDED", "results": [{"nope": 1}]}}),
+        json.dumps({"output": {"task_status": "RUNNING"}, "pad": "x" * (2 * 1024 * 1024)}),
+    ],
+)
+def test_malformed_query_answers_are_transient(rogue, body):
+    base = rogue(lambda r: Response(body, 200, mimetype="application/json"))
+    with pytest.raises(MalformedResponse):
+        client(base).get("t1")
+
+
+def test_malformed_create_answer_is_outcome_unknown(rogue):
+    base = rogue(lambda r: Response(json.dumps({"output": {}}), 200, mimetype="application/json"))
+    with pytest.raises(OutcomeUnknown):
+        client(base).create(MODEL, payload())
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """Accepts a request, reads it, then hangs up without answering."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            connection.recv(65536)
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1"
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+def test_lost_create_answer_is_never_called_a_plain_retry(black_hole):
+    with pytest.raises(OutcomeUnknown):
+        client(black_hole).create(MODEL, payload())
+
+
+def test_lost_query_answer_is_transient(black_hole):
+    with pytest.raises(TransientProviderError) as raised:
+        client(black_hole).get("t1")
+    assert not isinstance(raised.value, OutcomeUnknown)
+
+
+def test_refused_connection_is_transient_even_for_create():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TransientProviderError) as raised:
+        client(f"http://127.0.0.1:{port}/api/v1").create(MODEL, payload())
+    assert not isinstance(raised.value, OutcomeUnknown)
+
+
+def test_slow_create_answer_is_outcome_unknown(rogue):
+    def slow(request: Request) -> Response:
+        time.sleep(1.5)
+        return Response("{}", 200)
+
+    with pytest.raises(OutcomeUnknown):
+        client(rogue(slow), read_timeout=0.5).create(MODEL, payload())

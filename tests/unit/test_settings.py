@@ -1,0 +1,81 @@
+"""Settings: the public names, defaults, one-line errors, and no secret in repr."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.settings import load_settings
+from wanedit.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in (
+        "DASHSCOPE_API_KEY",
+        "DASHSCOPE_HTTP_BASE_URL",
+        "WANEDIT_REDIS_URL",
+        "WANEDIT_OUTPUT_URI",
+        "WANEDIT_EVENTS_STREAM",
+        "WANEDIT_POLL_DEADLINE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults():
+    settings = load_settings()
+    assert settings.dashscope_http_base_url == "https://dashscope-intl.aliyuncs.com/api/v1"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.events_stream == "wanedit:events"
+    assert settings.job_ttl_seconds == 7 * 86400
+
+
+def test_environment_names(monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("DASHSCOPE_HTTP_BASE_URL", "https://dashscope.aliyuncs.com/api/v1/")
+    monkeypatch.setenv("WANEDIT_REDIS_URL", "redis://redis:6379/2")
+    monkeypatch.setenv("WANEDIT_OUTPUT_URI", "s3://out-bucket/edits")
+    monkeypatch.setenv("WANEDIT_EVENTS_STREAM", "edits:done")
+    settings = load_settings()
+    assert settings.api_key() == "sk-very-secret"
+    assert settings.dashscope_http_base_url == "https://dashscope.aliyuncs.com/api/v1"
+    assert settings.redis_url == "redis://redis:6379/2"
+    assert settings.output_uri == "s3://out-bucket/edits/"
+    assert settings.events_stream == "edits:done"
+    assert "sk-very-secret" not in repr(settings)
+    assert "sk-very-secret" not in str(settings.model_dump())
+
+
+def test_dotenv_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text("WANEDIT_OUTPUT_URI=s3://from-dotenv/x/\n")
+    assert load_settings().output_uri == "s3://from-dotenv/x/"
+
+
+def test_missing_api_key_is_one_clear_line():
+    with pytest.raises(ConfigError) as raised:
+        load_settings().api_key()
+    assert "DASHSCOPE_API_KEY is not set" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_output_uri_is_one_clear_line():
+    with pytest.raises(ConfigError, match="WANEDIT_OUTPUT_URI is not set"):
+        _ = load_settings().output_location
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("DASHSCOPE_HTTP_BASE_URL", "https://dashscope-intl.aliyuncs.com", "ending in /api/v1"),
+        ("WANEDIT_OUTPUT_URI", "/local/dir", "must start with s3://"),
+        ("WANEDIT_POLL_DEADLINE", "90000", "less than or equal to 72000"),
+    ],
+)
+def test_bad_values_are_one_line_errors(monkeypatch, name, value, problem):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert name in message
+    assert problem in message

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m producers.demo
+	$(BIN)/python -m wanedit.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 
 from config.celery import CANCEL_TASK, SUBMIT_TASK
 from producers.context import ProducerContext, get_context
-from producers.staging import stage_images, staged_locations, unstage
+from producers.staging import check_output, stage_images, staged_locations, unstage
 from wanedit.errors import BackendUnavailable, InvalidRequest
 from wanedit.jobs import new_job_id
 from wanedit.request import EditRequest, parse_request
@@ -45,19 +45,28 @@ def submit_edit(
         S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
     )
     try:
+        # Fail before staging anything when Redis is away: nothing is left half-written.
+        ctx.redis.ping()
         if parsed.idempotency_key:
             existing = ctx.store.find_idempotent(parsed.idempotency_key)
             if existing:
                 return existing
-        job_id = new_job_id()
-        staging = ctx.settings.staging_location(output)
-        sources = stage_images(parsed.images, job_id, staging, ctx.s3)
-        stored = parsed.model_copy(update={"images": sources, "output": str(output)})
-        record = stored.model_dump(mode="json")
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from None
+    job_id = new_job_id()
+    staging = ctx.settings.staging_location(output)
+    check_output(output, ctx.s3, ctx.known_buckets)
+    sources = stage_images(parsed.images, job_id, staging, ctx.s3)
+    stored = parsed.model_copy(update={"images": sources, "output": str(output)})
+    try:
         created, winner = ctx.store.create(
-            job_id, record, str(output), idempotency_key=parsed.idempotency_key
+            job_id,
+            stored.model_dump(mode="json"),
+            str(output),
+            idempotency_key=parsed.idempotency_key,
         )
     except redis.RedisError as exc:
+        unstage(staged_locations(sources, staging, job_id), ctx.s3)
         raise _unavailable(exc) from None
     if not created:
         # Another request with the same key won the race: its job stands, ours is undone.

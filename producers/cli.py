@@ -200,3 +200,7 @@ def _register_sandbox() -> None:
 
 
 _register_sandbox()
+
+
+if __name__ == "__main__":
+    main()

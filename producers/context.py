@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -22,6 +22,7 @@ class ProducerContext:
     store: JobStore
     s3: Any
     celery: Celery
+    known_buckets: set[str] = field(default_factory=set)
 
 
 def build_context(settings: Settings) -> ProducerContext:

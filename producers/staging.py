@@ -62,6 +62,26 @@ def _check_s3(source: str, field: str, s3: Any) -> None:
         raise ValueError(f"{field}: {size / 1048576:.1f} MB is over the provider's limit of 10 MB")
 
 
+def check_output(output: S3Location, s3: Any, known: set[str]) -> None:
+    """Refuse a destination bucket we cannot write to before the edit is paid for."""
+    if output.bucket in known:
+        return
+    try:
+        s3.head_bucket(Bucket=output.bucket)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise InvalidRequest([f"output: bucket {output.bucket!r} does not exist"]) from None
+        if code in ("403", "AccessDenied"):
+            raise InvalidRequest(
+                [f"output: bucket {output.bucket!r} is not accessible with our credentials"]
+            ) from None
+        raise BackendUnavailable(f"S3 answered {code} for bucket {output.bucket}") from None
+    except BotoCoreError as exc:
+        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from None
+    known.add(output.bucket)
+
+
 def check_sources(images: list[str], s3: Any) -> list[_Upload | None]:
     """Check every source; returns what must be uploaded, or raises InvalidRequest with all
     problems at once."""

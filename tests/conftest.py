@@ -18,7 +18,9 @@ def make_image(width: int, height: int, color: tuple[int, int, int], fmt: str = 
     for x in range(0, width, 64):
         for y in range(0, height, 64):
             if (x // 64 + y // 64) % 2 == 0:
-                image.paste((255 - color[0], 255 - color[1], 255 - color[2]), (x, y, x + 32, y + 32))
+                image.paste(
+                    (255 - color[0], 255 - color[1], 255 - color[2]), (x, y, x + 32, y + 32)
+                )
     buffer = io.BytesIO()
     image.save(buffer, fmt)
     return buffer.getvalue()

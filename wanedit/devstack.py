@@ -51,6 +51,9 @@ class MotoS3:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
 
     def start(self) -> MotoS3:
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per S3 request
         self._server.start()
         return self
 

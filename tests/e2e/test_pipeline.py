@@ -67,9 +67,9 @@ def test_single_image_edit_lands_in_s3_with_one_event(producer, s3, image_file):
 
 def test_three_image_fusion_with_two_outputs(producer, s3, image_file):
     local = image_file("clock.jpg", 800, 600, (30, 120, 200), "JPEG")
-    data_uri = "data:image/png;base64," + base64.b64encode(
-        make_image(512, 768, (20, 180, 60))
-    ).decode()
+    data_uri = (
+        "data:image/png;base64," + base64.b64encode(make_image(512, 768, (20, 180, 60))).decode()
+    )
     s3.put_object(Bucket=BUCKET, Key="inputs/vase.png", Body=make_image(600, 600, (240, 200, 0)))
     job_id = submit_edit(
         {
@@ -193,3 +193,15 @@ def test_api_key_never_stored_in_records_or_events(producer, image_file):
     record = producer.redis.hgetall(f"{producer.settings.key_prefix}:job:{job_id}")
     assert key not in json.dumps(record)
     assert key not in json.dumps(events_for(producer, job_id))
+
+
+def test_missing_output_bucket_is_refused_before_anything_is_paid(producer, image_file):
+    with pytest.raises(InvalidRequest) as raised:
+        submit_edit(prompt="p", images=[str(image_file("o.png"))], output="s3://no-such-bucket/x/")
+    assert raised.value.problems == ["output: bucket 'no-such-bucket' does not exist"]
+
+
+def test_missing_s3_input_is_refused(producer):
+    with pytest.raises(InvalidRequest) as raised:
+        submit_edit(prompt="p", images=[f"s3://{BUCKET}/nothing/here.png"])
+    assert raised.value.problems == [f"images[0]: s3://{BUCKET}/nothing/here.png does not exist"]

@@ -1,0 +1,4 @@
+"""A DashScope-compatible sandbox of the Wan 2.5 image-edit API (``wan2.5-i2i-preview``).
+
+``sandbox.server.SandboxServer`` runs it over HTTP; ``sandbox.cli.command`` is ``wanedit sandbox``.
+"""

@@ -1,0 +1,173 @@
+"""The WSGI application: DashScope's routes, headers and bodies over a ``Sandbox``.
+
+Every answer carries a fresh uuid ``request_id`` (in the body and the ``X-Request-Id`` header).
+API errors are flat ``{"code", "message", "request_id"}`` JSON; result downloads behave like OSS
+presigned URLs and refuse with an XML body. ``/sandbox/*`` are the sandbox's own controls and need
+no API key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from sandbox.errors import ApiError, internal_error, invalid_parameter
+from sandbox.params import decode_json
+from sandbox.service import DownloadError, Sandbox
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+# Three base64 images of up to 10 MB each, with room to spare.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+URLS = Map(
+    [
+        Rule(f"{API}/services/aigc/image2image/image-synthesis", endpoint="create"),
+        Rule(f"{API}/services/aigc/<path:rest>", endpoint="wrong_service"),
+        Rule(f"{API}/tasks", endpoint="list", methods=["GET"]),
+        Rule(f"{API}/tasks/<task_id>", endpoint="query", methods=["GET"]),
+        Rule(f"{API}/tasks/<task_id>/cancel", endpoint="cancel", methods=["POST"]),
+        Rule("/results/<task_id>/<int:index>.png", endpoint="download", methods=["GET"]),
+        Rule("/sandbox/stats", endpoint="stats", methods=["GET"]),
+        Rule("/sandbox/config", endpoint="config", methods=["GET", "POST"]),
+        Rule("/sandbox/reset-stats", endpoint="reset_stats", methods=["POST"]),
+    ],
+    strict_slashes=False,
+)
+
+# A handler answers a JSON object (sent with a request_id) or a ready Response.
+Handler = Callable[[Request, dict[str, Any]], "dict[str, Any] | Response"]
+
+
+class SandboxApp:
+    """A WSGI callable serving one ``Sandbox``."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._handlers: dict[str, Handler] = {
+            "create": self._create,
+            "wrong_service": self._wrong_service,
+            "list": self._list,
+            "query": self._query,
+            "cancel": self._cancel,
+            "download": self._download,
+            "stats": self._stats,
+            "config": self._config,
+            "reset_stats": self._reset_stats,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY_BYTES
+        response = self._dispatch(request)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            endpoint, values = URLS.bind_to_environ(request.environ).match()
+            answer = self._handlers[str(endpoint)](request, dict(values))
+            if isinstance(answer, Response):
+                response = answer
+            else:
+                # request_id first, as the provider writes it.
+                response = _json({"request_id": request_id, **answer})
+        except ApiError as exc:
+            response = _json(exc.body(request_id), exc.status)
+        except DownloadError as exc:
+            response = _oss_error(exc, request_id)
+        except HTTPException as exc:
+            response = _http_error(exc, request_id)
+        except Exception:
+            log.exception("sandbox request %s failed", request_id)
+            response = _json(internal_error().body(request_id), 500)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    def _account(self, request: Request) -> str:
+        return self.sandbox.authenticate(request.headers.get("Authorization"))
+
+    def _create(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        if request.method != "POST":
+            raise MethodNotAllowed(valid_methods=["POST"])
+        account = self._account(request)
+        async_header = request.headers.get("X-DashScope-Async")
+        return self.sandbox.create(account, request.get_data(cache=False), async_header)
+
+    def _wrong_service(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        self._account(request)
+        # What the provider answers when an old SDK posts an i2i model to the text2image path.
+        raise invalid_parameter("url error, please check url!")
+
+    def _list(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        account = self._account(request)
+        return self.sandbox.list_tasks(account, request.args)
+
+    def _query(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        account = self._account(request)
+        base_url = request.host_url.rstrip("/")
+        return self.sandbox.query(account, values["task_id"], base_url)
+
+    def _cancel(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        account = self._account(request)
+        return self.sandbox.cancel(account, values["task_id"])
+
+    def _download(self, request: Request, values: dict[str, Any]) -> Response:
+        png = self.sandbox.download(
+            values["task_id"],
+            values["index"],
+            request.args.get("Expires"),
+            request.args.get("Signature"),
+        )
+        return Response(png, mimetype="image/png")
+
+    def _stats(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        return self.sandbox.stats()
+
+    def _config(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        if request.method == "GET":
+            return self.sandbox.runtime_config()
+        return self.sandbox.update_config(decode_json(request.get_data(cache=False)))
+
+    def _reset_stats(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+        self.sandbox.reset_stats()
+        return self.sandbox.stats()
+
+
+def _dump(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(_dump(body), status=status, mimetype="application/json")
+
+
+def _http_error(exc: HTTPException, request_id: str) -> Response:
+    code = "NotFound" if isinstance(exc, NotFound) else type(exc).__name__
+    status = exc.code or 500
+    body = {"code": code, "message": exc.description or exc.name, "request_id": request_id}
+    response = _json(body, status)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _oss_error(exc: DownloadError, request_id: str) -> Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<Error>\n"
+        f"  <Code>{exc.code}</Code>\n"
+        f"  <Message>{exc.message}</Message>\n"
+        f"  <RequestId>{request_id}</RequestId>\n"
+        "  <HostId>sandbox</HostId>\n"
+        "</Error>\n"
+    )
+    return Response(body, status=exc.status, mimetype="application/xml")

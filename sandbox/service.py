@@ -1,0 +1,338 @@
+"""The sandbox's behaviour behind the HTTP layer: accounts, limits, tasks, faults, results.
+
+One lock guards the task store, the limiters, the random draws and the counters. It is never
+held while fetching input images or rendering results, the two slow steps.
+
+Choices where the real provider's answer is unconfirmed:
+
+- Cancel of a task that is not PENDING, or of an id that is unknown, foreign or expired, answers
+  400 ``UnsupportedOperation`` with the provider's "Failed to cancel the task" message: to the
+  caller all of these are "not a PENDING task of mine".
+- The query bucket (``query_rate``) is shared by ``GET /tasks/{id}`` and ``GET /tasks``; cancels
+  are not rate limited.
+- A create answered with an injected 500 creates no task.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sandbox import answers, errors, faults
+from sandbox.errors import invalid_parameter
+from sandbox.images import Fetcher, InputImage, load_images
+from sandbox.limits import TokenBucket
+from sandbox.params import SEED_MAX, EditRequest, decode_json, default_size, parse_create
+from sandbox.render import render_png
+from sandbox.settings import RUNTIME_FIELDS, SandboxConfig, check_durations
+from sandbox.signing import UrlSigner
+from sandbox.tasks import PENDING, STATUSES, SUCCEEDED, Task, TaskStore
+
+Clock = Callable[[], float]
+RENDER_CACHE_SIZE = 64
+MAX_PAGE_SIZE = 100
+
+
+class DownloadError(Exception):
+    """A refused result download, answered as OSS does (XML error body)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Counters:
+    """Request counters; see ``Sandbox.stats`` for their meaning."""
+
+    creates: int = 0
+    create_requests: int = 0
+    queries: int = 0
+    lists: int = 0
+    cancels: int = 0
+    throttled: int = 0
+    http_errors: int = 0
+    downloads: int = 0
+
+
+@dataclass
+class _Limits:
+    submit: TokenBucket
+    query: TokenBucket
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    inputs: tuple[InputImage, ...]
+    size: tuple[int, int]
+    seed: int
+    prompt: str
+    label: str
+
+
+@dataclass
+class Sandbox:
+    """The provider simulation; every public method is thread-safe."""
+
+    config: SandboxConfig
+    clock: Clock = time.time
+    fetch: Fetcher | None = None
+    signer: UrlSigner = field(default_factory=UrlSigner)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.config.seed)
+        self._rates = self.config.fault_rates()
+        self._durations = (self.config.duration_min, self.config.duration_max)
+        self._store = TaskStore(self.config.concurrency, self.config.result_ttl)
+        self._limits = {
+            key: _Limits(
+                TokenBucket.per_second(self.config.submit_rate),
+                TokenBucket.per_second(self.config.query_rate),
+            )
+            for key in self.config.api_keys
+        }
+        self._counters = Counters()
+        self._last_now = float("-inf")
+        self._cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The account behind an ``Authorization: Bearer <key>`` header."""
+        scheme, _, key = (authorization or "").strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or key not in self._limits:
+            raise errors.invalid_api_key()
+        return key
+
+    def create(self, account: str, raw_body: bytes, async_header: str | None) -> dict[str, Any]:
+        """Accept a create request; answers the PENDING task or raises ApiError."""
+        with self._lock:
+            self._counters.create_requests += 1
+            if (async_header or "").strip().lower() != "enable":
+                raise errors.sync_not_supported()
+            self._admit(self._limits[account].submit, http_error_rate=True)
+        request = parse_create(decode_json(raw_body))
+        inputs = load_images(request.images, self.fetch)
+        with self._lock:
+            if faults.rejects_input(request.prompt, self._rates, self._rng):
+                raise errors.input_moderation()
+            task = self._new_task(account, request, inputs)
+            self._store.add(task)
+            self._counters.creates += 1
+        # The provider always answers a create with PENDING, even when a slot was free.
+        return {"output": {"task_status": PENDING, "task_id": task.task_id}}
+
+    def query(self, account: str, task_id: str, base_url: str) -> dict[str, Any]:
+        """The ``GET /tasks/{id}`` body; result URLs start with ``base_url``."""
+        with self._lock:
+            self._counters.queries += 1
+            self._admit(self._limits[account].query, http_error_rate=True)
+            now = self._now()
+            task = self._store.get(task_id, account, now)
+            if task is None:
+                return answers.unknown_output(task_id)
+            return answers.query_body(task, now, self._url_maker(task, base_url))
+
+    def cancel(self, account: str, task_id: str) -> dict[str, Any]:
+        """Cancel a PENDING task or raise ApiError."""
+        with self._lock:
+            if not self._store.cancel(task_id, account, self._now()):
+                raise errors.cancel_refused()
+            self._counters.cancels += 1
+        return {"output": {"task_id": task_id, "task_status": "CANCELED"}}
+
+    def list_tasks(self, account: str, args: Mapping[str, str]) -> dict[str, Any]:
+        """The ``GET /tasks`` body: this account's tasks, newest first, one page."""
+        page_no = _int_arg(args, "page_no", 1, 1, 1_000_000)
+        page_size = _int_arg(args, "page_size", 10, 1, MAX_PAGE_SIZE)
+        start = _time_arg(args, "start_time")
+        end = _time_arg(args, "end_time")
+        status = args.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise invalid_parameter(f"status: {status!r} is not one of {', '.join(STATUSES)}.")
+        model = args.get("model_name") or None
+        with self._lock:
+            self._counters.lists += 1
+            self._admit(self._limits[account].query, http_error_rate=False)
+            now = self._now()
+            rows = [
+                answers.list_entry(t, now)
+                for t in self._store.of_account(account, now)
+                if (start is None or t.submit_at >= start)
+                and (end is None or t.submit_at <= end)
+                and (model is None or t.request.model == model)
+                and (status is None or t.status(now) == status)
+            ]
+        first = (page_no - 1) * page_size
+        return {
+            "data": rows[first : first + page_size],
+            "total": len(rows),
+            "total_page": (len(rows) + page_size - 1) // page_size,
+            "page_no": page_no,
+            "page_size": page_size,
+        }
+
+    def download(
+        self, task_id: str, index: int, expires: str | None, signature: str | None
+    ) -> bytes:
+        """The PNG bytes of one result image behind a signed URL."""
+        path = result_path(task_id, index)
+        with self._lock:
+            refused = self.signer.check(path, expires, signature, self._now())
+            if refused:
+                raise DownloadError(403, "AccessDenied", refused)
+            snapshot = self._snapshot(task_id, index)
+            self._counters.downloads += 1
+        key = (task_id, index)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        images = [image.open() for image in snapshot.inputs]
+        png = render_png(images, snapshot.size, snapshot.seed, snapshot.prompt, snapshot.label)
+        with self._cache_lock:
+            self._cache[key] = png
+            while len(self._cache) > RENDER_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return png
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since the last reset, tasks by status now, and peak concurrency.
+
+        ``create_requests`` counts every create, ``creates`` the accepted ones; ``queries``
+        counts ``GET /tasks/{id}`` calls, ``lists`` the list calls, ``cancels`` the tasks
+        canceled; ``throttled`` the 429s and ``http_errors`` the injected 500s sent;
+        ``downloads`` the result downloads served. ``max_running`` is the most tasks one
+        account had RUNNING at once (``max_running_by_account`` per key).
+        """
+        with self._lock:
+            now = self._now()
+            by_account = self._store.max_running()
+            data: dict[str, Any] = dict(vars(self._counters))
+            data["tasks_by_status"] = self._store.counts(now)
+            data["tasks"] = len(self._store)
+            data["max_running"] = max(by_account.values(), default=0)
+            data["max_running_by_account"] = by_account
+        return data
+
+    def reset_stats(self) -> None:
+        """Zero the counters and the peak concurrency (tasks are kept)."""
+        with self._lock:
+            self._counters = Counters()
+            self._store.reset_max_running(self._now())
+
+    def runtime_config(self) -> dict[str, Any]:
+        """The current configuration, including runtime changes."""
+        with self._lock:
+            data = self.config.as_dict()
+            data.update(vars(self._rates))
+            data["duration_min"], data["duration_max"] = self._durations
+        return data
+
+    def update_config(self, changes: Any) -> dict[str, Any]:
+        """Change fault rates and durations at runtime; raise ApiError for a bad change."""
+        if not isinstance(changes, dict):
+            raise invalid_parameter("The request body must be a JSON object.")
+        unknown = sorted(set(changes) - set(RUNTIME_FIELDS))
+        if unknown:
+            raise invalid_parameter(
+                f"{', '.join(unknown)}: not changeable; use {', '.join(RUNTIME_FIELDS)}."
+            )
+        for name, value in changes.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise invalid_parameter(f"{name}: must be a number.")
+        with self._lock:
+            low = float(changes.get("duration_min", self._durations[0]))
+            high = float(changes.get("duration_max", self._durations[1]))
+            rate_changes = {k: float(v) for k, v in changes.items() if k.endswith("_rate")}
+            try:
+                check_durations(low, high)
+                rates = replace(self._rates, **rate_changes)
+            except ValueError as exc:
+                raise invalid_parameter(str(exc)) from None
+            self._rates = rates
+            self._durations = (low, high)
+        return self.runtime_config()
+
+    def _admit(self, bucket: TokenBucket, http_error_rate: bool) -> None:
+        now = self._now()
+        if not bucket.take(now):
+            self._counters.throttled += 1
+            raise errors.throttled()
+        if http_error_rate and faults.draw(self._rng, self._rates.http_error_rate):
+            self._counters.http_errors += 1
+            raise errors.internal_error()
+
+    def _now(self) -> float:
+        # The simulation needs time that never goes back, even if the wall clock does.
+        self._last_now = max(self._last_now, self.clock())
+        self._store.advance(self._last_now)
+        return self._last_now
+
+    def _new_task(self, account: str, request: EditRequest, inputs: list[InputImage]) -> Task:
+        last = inputs[-1]
+        seed = request.seed if request.seed is not None else self._rng.randint(0, SEED_MAX)
+        return Task(
+            task_id=str(uuid.uuid4()),
+            account=account,
+            submit_at=self._now(),
+            duration=self._rng.uniform(*self._durations),
+            request=request,
+            size=request.size or default_size(last.width, last.height),
+            seed=seed,
+            inputs=tuple(inputs),
+            outcome=faults.plan_outcome(request.prompt, request.n, self._rates, self._rng),
+        )
+
+    def _url_maker(self, task: Task, base_url: str) -> Callable[[int], str]:
+        end = task.end_at if task.end_at is not None else task.submit_at
+        expires_at = end + self.config.result_ttl
+
+        def url_for(index: int) -> str:
+            return base_url.rstrip("/") + self.signer.sign(
+                result_path(task.task_id, index), expires_at
+            )
+
+        return url_for
+
+    def _snapshot(self, task_id: str, index: int) -> _Snapshot:
+        task = self._store.find(task_id)
+        now = self._last_now
+        if (
+            task is None
+            or task.status(now) != SUCCEEDED
+            or not 0 <= index < task.request.n
+            or index in task.outcome.failed_images
+        ):
+            raise DownloadError(404, "NoSuchKey", "The specified key does not exist.")
+        seed = (task.seed + index) % (SEED_MAX + 1)
+        label = f"sandbox {task.task_id[:8]}  image {index + 1}/{task.request.n}  seed {seed}"
+        return _Snapshot(task.inputs, task.size, seed, task.request.prompt, label)
+
+
+def result_path(task_id: str, index: int) -> str:
+    return f"/results/{task_id}/{index}.png"
+
+
+def _int_arg(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = args.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise invalid_parameter(f"{name}: {text!r} must be an integer in [{low}, {high}].")
+    return int(text)
+
+
+def _time_arg(args: Mapping[str, str], name: str) -> float | None:
+    text = args.get(name)
+    return answers.parse_list_time(name, text) if text else None

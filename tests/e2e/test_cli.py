@@ -1,0 +1,102 @@
+"""The `wanedit` console script, run as a real process against the running stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def wanedit(stack_env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "producers.cli", *args],
+        env={**os.environ, **stack_env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_submit_wait_json_prints_the_finished_job(stack_env, worker, image_file):
+    source = image_file("cli.png", 600, 400)
+    result = wanedit(
+        stack_env,
+        "submit", "--prompt", "Add a hat", "--image", str(source), "--n", "2",
+        "--size", "1024*768", "--metadata", '{"order": "A1"}', "--wait", "--timeout", "60", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["status"] == "succeeded"
+    assert job["provider_task_id"]
+    assert [output["index"] for output in job["outputs"]] == [0, 1]
+    assert job["error"] is None
+    assert job["usage"] == {"image_count": 2}
+    assert job["metadata"] == {"order": "A1"}
+
+    status = wanedit(stack_env, "status", job["id"], "--json")
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["outputs"] == job["outputs"]
+
+    events = wanedit(stack_env, "events", "--json")
+    assert events.returncode == 0
+    mine = [json.loads(line) for line in events.stdout.splitlines() if job["id"] in line]
+    assert [event["type"] for event in mine] == ["job.succeeded"]
+
+
+def test_submit_without_wait_prints_the_job_id(stack_env, worker, image_file):
+    result = wanedit(stack_env, "submit", "--prompt", "p", "--image", str(image_file("x.png")))
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.strip()
+    assert len(job_id) == 32
+
+
+def test_failed_job_exits_1(stack_env, worker, image_file):
+    result = wanedit(
+        stack_env, "submit", "--prompt", "[sandbox:fail] p", "--image", str(image_file("y.png")),
+        "--wait", "--timeout", "60",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "failed" in result.stdout
+    assert "InternalError.Algo" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--n", "5"], "invalid request: n: 5 is outside 1 to 4 images"),
+        (["--size", "100*100"], "invalid request: size: 100*100 is 10000 pixels"),
+        (["--metadata", "{oops"], "invalid request: metadata: not valid JSON"),
+        (["--seed", "-4"], "invalid request: seed: -4 is outside 0 to 2147483647"),
+    ],
+)
+def test_invalid_request_exits_2_and_enqueues_nothing(stack_env, producer, image_file, args, message):
+    before = producer.redis.llen(producer.settings.queue)
+    result = wanedit(stack_env, "submit", "--prompt", "p", "--image", str(image_file("z.png")), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert producer.redis.llen(producer.settings.queue) == before
+
+
+def test_missing_local_file_exits_2(stack_env, producer):
+    result = wanedit(stack_env, "submit", "--prompt", "p", "--image", "/no/such/file.png")
+    assert result.returncode == 2
+    assert "images[0]: cannot read local file '/no/such/file.png'" in result.stderr
+
+
+def test_unknown_job_status_exits_1(stack_env, worker):
+    result = wanedit(stack_env, "status", "0" * 32)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+
+
+def test_unreachable_redis_is_a_clear_error(stack_env, image_file):
+    env = {**stack_env, "WANEDIT_REDIS_URL": "redis://127.0.0.1:1/0"}
+    result = wanedit(env, "submit", "--prompt", "p", "--image", str(image_file("r.png")))
+    assert result.returncode == 3
+    assert "Redis cannot be reached" in result.stderr
+    assert "Traceback" not in result.stderr

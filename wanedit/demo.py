@@ -1,0 +1,132 @@
+"""`make demo`: a single-image edit and a 3-image fusion through the production Celery tasks,
+on embedded servers (valkey-server, moto S3, the provider sandbox). No Docker, no API key."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+
+BUCKET = "wanedit-demo"
+HERE = Path.cwd() / ".demo"
+
+
+def _sample_inputs(folder: Path) -> list[Path]:
+    """Three recognisable pictures, drawn here so the demo needs no network."""
+    folder.mkdir(parents=True, exist_ok=True)
+    specs = [
+        ("dress.png", (640, 800), (235, 225, 205), "dress"),
+        ("clock.jpg", (800, 600), (200, 220, 240), "clock"),
+        ("vase.png", (600, 600), (245, 235, 215), "vase"),
+    ]
+    paths = []
+    for name, size, background, shape in specs:
+        image = Image.new("RGB", size, background)
+        draw = ImageDraw.Draw(image)
+        w, h = size
+        if shape == "dress":
+            draw.polygon([(w * 0.4, h * 0.15), (w * 0.6, h * 0.15), (w * 0.8, h * 0.9),
+                          (w * 0.2, h * 0.9)], fill=(220, 60, 120))  # fmt: skip
+        elif shape == "clock":
+            draw.ellipse((w * 0.3, h * 0.2, w * 0.7, h * 0.8), fill=(30, 80, 200), width=8)
+            draw.line((w * 0.5, h * 0.5, w * 0.5, h * 0.3), fill="white", width=10)
+            draw.line((w * 0.5, h * 0.5, w * 0.62, h * 0.5), fill="white", width=10)
+        else:
+            draw.rectangle((0, h * 0.75, w, h), fill=(120, 80, 40))
+            draw.ellipse((w * 0.35, h * 0.3, w * 0.65, h * 0.78), fill=(40, 150, 90))
+        draw.text((10, 10), name, fill="black")
+        path = folder / name
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    from sandbox.server import SandboxConfig, SandboxServer
+
+    HERE.mkdir(exist_ok=True)
+    print("wanedit demo: starting an embedded valkey-server, moto S3 and the provider sandbox")
+    redis_server = EmbeddedRedis().start()
+    s3_server = MotoS3().start()
+    sandbox = SandboxServer(
+        SandboxConfig(api_keys=(SANDBOX_KEY,), duration_min=2.0, duration_max=5.0)
+    ).start()
+    env = {
+        **s3_server.env(),
+        "WANEDIT_REDIS_URL": redis_server.url,
+        "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/edits/",
+        "DASHSCOPE_API_KEY": SANDBOX_KEY,
+        "DASHSCOPE_HTTP_BASE_URL": sandbox.base_url,
+        "WANEDIT_POLL_FIRST_DELAY": "2",
+        "WANEDIT_POLL_INTERVAL": "1",
+        "WANEDIT_POLL_MAX_INTERVAL": "2",
+    }
+    os.environ.update(env)
+    worker = Worker(env, concurrency=2, log_path=HERE / "worker.log")
+    try:
+        import boto3
+
+        from config.settings import get_settings
+        from producers import submit_edit, wait_for_job
+        from wanedit.clients import make_redis
+        from wanedit.events import read_events
+
+        get_settings.cache_clear()
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        print(f"  redis   {redis_server.url}\n  s3      {s3_server.endpoint}")
+        print(f"  sandbox {sandbox.base_url}")
+        print("starting a worker: celery -A workers worker (log: .demo/worker.log)")
+        worker.start()
+
+        dress, clock, vase = _sample_inputs(HERE / "inputs")
+        started = time.monotonic()
+        single = submit_edit(
+            prompt="Change the dress to a vintage lace dress",
+            images=[str(dress)],
+            size="1024*1280",
+            metadata={"demo": "single-image edit"},
+        )
+        fusion = submit_edit(
+            prompt="Place the clock from Image 2 next to the vase in Image 3, keep Image 1's style",
+            images=[str(dress), str(clock), str(vase)],
+            n=2,
+            size="1280*960",
+            seed=7,
+            metadata={"demo": "3-image fusion"},
+        )
+        print(f"enqueued {single} (single-image edit) and {fusion} (3-image fusion, n=2)")
+        for job_id in (single, fusion):
+            job = wait_for_job(job_id, timeout=120)
+            print(f"\njob {job_id}: {job['status']} after {time.monotonic() - started:.1f} s")
+            for output in job["outputs"]:
+                if "uri" not in output:
+                    print(f"  [{output['index']}] failed: {output['error']}")
+                    continue
+                bucket, _, key = output["uri"].removeprefix("s3://").partition("/")
+                local = HERE / "outputs" / job_id / f"{output['index']}.png"
+                local.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, key, str(local))
+                print(f"  [{output['index']}] {output['uri']}\n      copy: {local}")
+            if job["error"]:
+                print(f"  error: {job['error']}")
+
+        settings = get_settings()
+        print(f"\nevents on the Redis Stream {settings.events_stream!r}:")
+        for entry_id, event in read_events(make_redis(settings), settings.events_stream):
+            print(f"  {entry_id} {json.dumps(event)}")
+    finally:
+        worker.stop()
+        sandbox.stop()
+        s3_server.stop()
+        redis_server.stop()
+    print("\ndone: the output images are in .demo/outputs/ (the servers were embedded and are gone)")
+
+
+if __name__ == "__main__":
+    main()

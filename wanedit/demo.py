@@ -125,7 +125,9 @@ def main() -> None:
         sandbox.stop()
         s3_server.stop()
         redis_server.stop()
-    print("\ndone: the output images are in .demo/outputs/ (the servers were embedded and are gone)")
+    print(
+        "\ndone: the output images are in .demo/outputs/ (the servers were embedded and are gone)"
+    )
 
 
 if __name__ == "__main__":

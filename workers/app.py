@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
@@ -24,7 +23,6 @@ def _check_settings(**_: Any) -> None:
     try:
         get_settings().api_key()
     except ConfigError as exc:
-        logging.getLogger("wanedit").error("%s", exc)
         print(f"wanedit: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -12,7 +12,9 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def wanedit(stack_env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+def wanedit(
+    stack_env: dict[str, str], *args: str, timeout: float = 90
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "producers.cli", *args],
         env={**os.environ, **stack_env},
@@ -27,7 +29,8 @@ def test_submit_wait_json_prints_the_finished_job(stack_env, worker, image_file)
     result = wanedit(
         stack_env,
         "submit", "--prompt", "Add a hat", "--image", str(source), "--n", "2",
-        "--size", "1024*768", "--metadata", '{"order": "A1"}', "--wait", "--timeout", "60", "--json",
+        "--size", "1024*768", "--metadata", '{"order": "A1"}',
+        "--wait", "--timeout", "60", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)
@@ -74,9 +77,13 @@ def test_failed_job_exits_1(stack_env, worker, image_file):
         (["--seed", "-4"], "invalid request: seed: -4 is outside 0 to 2147483647"),
     ],
 )
-def test_invalid_request_exits_2_and_enqueues_nothing(stack_env, producer, image_file, args, message):
+def test_invalid_request_exits_2_and_enqueues_nothing(
+    stack_env, producer, image_file, args, message
+):
     before = producer.redis.llen(producer.settings.queue)
-    result = wanedit(stack_env, "submit", "--prompt", "p", "--image", str(image_file("z.png")), *args)
+    result = wanedit(
+        stack_env, "submit", "--prompt", "p", "--image", str(image_file("z.png")), *args
+    )
     assert result.returncode == 2
     assert message in result.stderr
     assert producer.redis.llen(producer.settings.queue) == before

@@ -205,3 +205,12 @@ def test_missing_s3_input_is_refused(producer):
     with pytest.raises(InvalidRequest) as raised:
         submit_edit(prompt="p", images=[f"s3://{BUCKET}/nothing/here.png"])
     assert raised.value.problems == [f"images[0]: s3://{BUCKET}/nothing/here.png does not exist"]
+
+
+def test_worker_log_never_shows_the_api_key(producer, worker, image_file):
+    job_id = submit_edit(prompt="log check", images=[str(image_file("h.png"))])
+    assert wait_for_job(job_id, TIMEOUT)["status"] == "succeeded"
+    key = producer.settings.dashscope_api_key.get_secret_value()
+    log = worker.log_path.read_text(errors="replace")
+    assert job_id in log  # the log is the worker's, and it logged this job
+    assert key not in log

@@ -42,7 +42,9 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def client(base_url: str, key: str = "sk-a", read_timeout: float = 5.0) -> ProviderClient:
-    return ProviderClient(make_session(), base_url, key, connect_timeout=1, read_timeout=read_timeout)
+    return ProviderClient(
+        make_session(), base_url, key, connect_timeout=1, read_timeout=read_timeout
+    )
 
 
 def test_create_get_until_succeeded(sandbox):

@@ -35,7 +35,10 @@ def store(redis_url):
 def new_job(store: JobStore, key: str | None = None) -> str:
     job_id = uuid.uuid4().hex
     created, got = store.create(
-        job_id, {"prompt": "p", "images": [], "metadata": {"a": 1}}, "s3://b/p/", idempotency_key=key
+        job_id,
+        {"prompt": "p", "images": [], "metadata": {"a": 1}},
+        "s3://b/p/",
+        idempotency_key=key,
     )
     assert created
     return got

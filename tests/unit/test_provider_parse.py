@@ -71,7 +71,9 @@ def test_malformed_answers(body):
 
 
 def test_created():
-    assert parse_created({"output": {"task_id": "t9", "task_status": "PENDING"}, "request_id": "r"}) == (
+    assert parse_created(
+        {"output": {"task_id": "t9", "task_status": "PENDING"}, "request_id": "r"}
+    ) == (
         "t9",
         "r",
     )

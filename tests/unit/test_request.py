@@ -22,7 +22,11 @@ def test_provider_input_always_sends_n():
     request = parse_request({**VALID, "negative_prompt": "blur", "size": "1024*1024", "seed": 3})
     payload = request.provider_input(["https://x/1.png"])
     assert payload == {
-        "input": {"prompt": "Make it red", "images": ["https://x/1.png"], "negative_prompt": "blur"},
+        "input": {
+            "prompt": "Make it red",
+            "images": ["https://x/1.png"],
+            "negative_prompt": "blur",
+        },
         "parameters": {
             "n": 1,
             "prompt_extend": True,
@@ -49,7 +53,10 @@ def test_provider_input_always_sends_n():
         ),
         ({"images": []}, "images: 0 images given; the provider takes 1 to 3"),
         ({"images": ["a.png"] * 4}, "images: 4 images given; the provider takes 1 to 3"),
-        ({"images": ["s3://bucket/"]}, "images[0]: must name an object, like s3://bucket/path/image.png"),
+        (
+            {"images": ["s3://bucket/"]},
+            "images[0]: must name an object, like s3://bucket/path/image.png",
+        ),
         ({"images": ["s3://B/x.png"]}, "images[0]: bucket 'B' is not a valid S3 bucket name"),
         ({"images": ["a.png", ""]}, "images[1]: must not be empty"),
         ({"n": 0}, "n: 0 is outside 1 to 4 images"),
@@ -63,11 +70,20 @@ def test_provider_input_always_sends_n():
             "size: 512*512 is 262144 pixels, outside the provider's range of "
             "768*768 (589824) to 1280*1280 (1638400)",
         ),
-        ({"size": "2560*600"}, "size: 2560*600 has an aspect ratio outside the provider's 1:4 to 4:1"),
+        (
+            {"size": "2560*600"},
+            "size: 2560*600 has an aspect ratio outside the provider's 1:4 to 4:1",
+        ),
         ({"output": "bucket/prefix"}, "output: must start with s3:// (got 'bucket/prefix')"),
-        ({"output": "s3://bucket/../x/"}, "output: the key must not contain '.' or '..' path segments"),
+        (
+            {"output": "s3://bucket/../x/"},
+            "output: the key must not contain '.' or '..' path segments",
+        ),
         ({"metadata": {"a": "x" * 5000}}, "metadata: 5008 bytes of JSON is over the limit of 4096"),
-        ({"idempotency_key": "has space"}, "idempotency_key: must be printable ASCII without spaces"),
+        (
+            {"idempotency_key": "has space"},
+            "idempotency_key: must be printable ASCII without spaces",
+        ),
         ({"idempotency_key": "k" * 201}, "idempotency_key: must be 1 to 200 characters"),
         ({"watermark": "yes"}, "watermark: Input should be a valid boolean"),
         ({"colour": "red"}, "colour: is not a field of an edit request"),

@@ -58,7 +58,9 @@ DEADLINE = deadline_of(job(), 3600)
             task("RUNNING"),
             4600,
             5,
-            Fail("PollDeadlineExceeded", "the provider task was still RUNNING at the poll deadline"),
+            Fail(
+                "PollDeadlineExceeded", "the provider task was still RUNNING at the poll deadline"
+            ),
         ),
         (task("SUCCEEDED", results=[ResultItem(url="http://x")]), 1050, 3, Finish()),
         (

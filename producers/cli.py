@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -41,6 +42,16 @@ def _print_job(job: dict[str, Any], as_json: bool) -> None:
 
 def _exit_for(job: dict[str, Any]) -> int:
     return 0 if job["status"] == "succeeded" else EXIT_FAILED
+
+
+def _show(action: Callable[[str], dict[str, Any]], job_id: str, as_json: bool) -> None:
+    try:
+        job = action(job_id)
+    except JobNotFound as exc:
+        _die(str(exc), EXIT_FAILED)
+    except (BackendUnavailable, ConfigError) as exc:
+        _die(str(exc), EXIT_UNAVAILABLE)
+    _print_job(job, as_json)
 
 
 @click.group()
@@ -139,13 +150,7 @@ def status(job_id: str, as_json: bool) -> None:
     """Show one job."""
     from producers.api import get_job
 
-    try:
-        job = get_job(job_id)
-    except JobNotFound as exc:
-        _die(str(exc), EXIT_FAILED)
-    except (BackendUnavailable, ConfigError) as exc:
-        _die(str(exc), EXIT_UNAVAILABLE)
-    _print_job(job, as_json)
+    _show(get_job, job_id, as_json)
 
 
 @main.command()
@@ -155,13 +160,7 @@ def cancel(job_id: str, as_json: bool) -> None:
     """Cancel a job (queued: never sent; PENDING at the provider: canceled there)."""
     from producers.api import cancel_job
 
-    try:
-        job = cancel_job(job_id)
-    except JobNotFound as exc:
-        _die(str(exc), EXIT_FAILED)
-    except (BackendUnavailable, ConfigError) as exc:
-        _die(str(exc), EXIT_UNAVAILABLE)
-    _print_job(job, as_json)
+    _show(cancel_job, job_id, as_json)
 
 
 @main.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from config.celery import celery_config
 from config.settings import Settings, get_settings
 from wanedit.clients import make_redis, make_s3, make_store
 from wanedit.jobs import JobStore
+from wanedit.process import PerProcess
 
 
 @dataclass
@@ -41,19 +41,6 @@ def build_context(settings: Settings) -> ProducerContext:
     )
 
 
-_lock = threading.Lock()
-_context: ProducerContext | None = None
-
-
-def get_context() -> ProducerContext:
-    global _context
-    with _lock:
-        if _context is None:
-            _context = build_context(get_settings())
-        return _context
-
-
-def reset_context() -> None:
-    global _context
-    with _lock:
-        _context = None
+_context = PerProcess(lambda: build_context(get_settings()))
+get_context = _context.get
+reset_context = _context.reset

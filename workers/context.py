@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import requests
 from config.settings import Settings, get_settings
 from wanedit.clients import make_redis, make_s3, make_store
 from wanedit.jobs import JobStore
+from wanedit.process import PerProcess
 from workers.client import ProviderClient, make_session
 from workers.schedule import PollPolicy
 
@@ -55,20 +55,7 @@ def build_context(settings: Settings) -> WorkerContext:
     )
 
 
-_lock = threading.Lock()
-_context: WorkerContext | None = None
-
-
-def get_context() -> WorkerContext:
-    global _context
-    with _lock:
-        if _context is None:
-            _context = build_context(get_settings())
-        return _context
-
-
-def reset_context() -> None:
-    """Forget the clients (after a fork, so each child builds its own connections)."""
-    global _context
-    with _lock:
-        _context = None
+# After a fork each child must build its own connections: workers.app resets this.
+_context = PerProcess(lambda: build_context(get_settings()))
+get_context = _context.get
+reset_context = _context.reset

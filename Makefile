@@ -3,7 +3,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit sandbox worker clean
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: install demo test lint typecheck unit sandbox bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -13,7 +15,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 install: $(STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run
 
 demo: $(STAMP)
 	$(BIN)/python -m wanedit.demo

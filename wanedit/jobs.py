@@ -143,6 +143,8 @@ class Job:
             "usage": self.usage,
             "metadata": self.metadata,
             "output_uri": self.output_uri,
+            "polls": self.polls,
+            "provider_times": self.provider_times,
             "cancel_requested": self.cancel_requested,
             "cancel_refused": self.cancel_refused,
             "timestamps": {name: iso(value) for name, value in sorted(self.timestamps.items())},

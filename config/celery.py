@@ -6,6 +6,7 @@ from typing import Any
 
 from config.settings import Settings
 
+ADMIT_TASK = "wanedit.admit"
 SUBMIT_TASK = "wanedit.submit"
 POLL_TASK = "wanedit.poll"
 FINISH_TASK = "wanedit.finish"

@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.accounts import SINGAPORE_BASE_URL, Account, check_base_url
 from wanedit.errors import ConfigError
 from wanedit.storage import S3Location
 
-SINGAPORE_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 MODEL = "wan2.5-i2i-preview"
 # Task ids and result URLs live 24 h at the provider; never poll anywhere near that.
 MAX_POLL_DEADLINE = 20 * 3600
@@ -34,6 +34,22 @@ class Settings(BaseSettings):
         SINGAPORE_BASE_URL, validation_alias=_env("DASHSCOPE_HTTP_BASE_URL")
     )
     model: str = Field(MODEL, validation_alias=_env("WANEDIT_MODEL"))
+    # Several accounts as a JSON list of {name, api_key, base_url, concurrency, submit_rate,
+    # query_rate, price_per_image, currency}; unset, the one account below is used.
+    accounts_list: list[Account] | None = Field(None, validation_alias=_env("WANEDIT_ACCOUNTS"))
+    concurrency: int = Field(5, ge=1, le=1000, validation_alias=_env("WANEDIT_CONCURRENCY"))
+    submit_rate: float = Field(5.0, gt=0, le=1000, validation_alias=_env("WANEDIT_SUBMIT_RATE"))
+    query_rate: float = Field(20.0, gt=0, le=1000, validation_alias=_env("WANEDIT_QUERY_RATE"))
+    price_per_image: float | None = Field(
+        None, ge=0, validation_alias=_env("WANEDIT_PRICE_PER_IMAGE")
+    )
+
+    # Admission: leases on provider slots, the daily cap, and how long batch work may wait.
+    slot_lease_seconds: float = Field(
+        120.0, ge=10, validation_alias=_env("WANEDIT_SLOT_LEASE_SECONDS")
+    )
+    daily_image_cap: int = Field(0, ge=0, validation_alias=_env("WANEDIT_DAILY_IMAGE_CAP"))
+    batch_max_wait: float = Field(600.0, ge=0, validation_alias=_env("WANEDIT_BATCH_MAX_WAIT"))
 
     # Redis: broker, job records and events.
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("WANEDIT_REDIS_URL"))
@@ -60,6 +76,10 @@ class Settings(BaseSettings):
     poll_first_delay: float = Field(10.0, gt=0, validation_alias=_env("WANEDIT_POLL_FIRST_DELAY"))
     poll_interval: float = Field(5.0, gt=0, validation_alias=_env("WANEDIT_POLL_INTERVAL"))
     poll_max_interval: float = Field(15.0, gt=0, validation_alias=_env("WANEDIT_POLL_MAX_INTERVAL"))
+    poll_min_interval: float = Field(1.0, gt=0, validation_alias=_env("WANEDIT_POLL_MIN_INTERVAL"))
+    poll_lag_fraction: float = Field(
+        0.1, gt=0, le=1, validation_alias=_env("WANEDIT_POLL_LAG_FRACTION")
+    )
     poll_deadline: float = Field(
         6 * 3600.0, gt=0, le=MAX_POLL_DEADLINE, validation_alias=_env("WANEDIT_POLL_DEADLINE")
     )
@@ -74,12 +94,42 @@ class Settings(BaseSettings):
     @field_validator("dashscope_http_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        value = value.rstrip("/")
-        if not value.startswith(("https://", "http://")) or not value.endswith("/api/v1"):
-            raise ValueError(
-                f"must be a full http(s) base ending in /api/v1, like {SINGAPORE_BASE_URL}"
-            )
+        return check_base_url(value)
+
+    @field_validator("accounts_list")
+    @classmethod
+    def _accounts(cls, value: list[Account] | None) -> list[Account] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must list at least one account")
+        names = [account.name for account in value]
+        if len(set(names)) != len(names):
+            raise ValueError("account names must be unique")
         return value
+
+    @property
+    def accounts(self) -> list[Account]:
+        """The provider accounts; one, from the DASHSCOPE_* settings, unless WANEDIT_ACCOUNTS."""
+        if self.accounts_list:
+            return self.accounts_list
+        return [
+            Account(
+                name="default",
+                api_key=self.dashscope_api_key,
+                base_url=self.dashscope_http_base_url,
+                concurrency=self.concurrency,
+                submit_rate=self.submit_rate,
+                query_rate=self.query_rate,
+                price_per_image=self.price_per_image,
+            )
+        ]
+
+    def account(self, name: str) -> Account:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise ConfigError(f"account {name!r} is not configured (WANEDIT_ACCOUNTS)")
 
     @field_validator("output_uri", "staging_uri")
     @classmethod
@@ -104,14 +154,10 @@ class Settings(BaseSettings):
             return S3Location.parse_prefix(self.staging_uri)
         return S3Location(output.bucket, "wanedit-staging/")
 
-    def api_key(self) -> str:
-        """The provider key, for the HTTP client only; never logged or stored."""
-        if self.dashscope_api_key is None or not self.dashscope_api_key.get_secret_value():
-            raise ConfigError(
-                "DASHSCOPE_API_KEY is not set: the workers need a Model Studio API key "
-                "to call the provider"
-            )
-        return self.dashscope_api_key.get_secret_value()
+    def check_worker(self) -> None:
+        """What a worker needs before its first task: a key for every account."""
+        for account in self.accounts:
+            account.key()
 
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's prefix."""
@@ -121,7 +167,9 @@ class Settings(BaseSettings):
 def _one_line(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        loc = item["loc"]
+        name = str(loc[0]).upper() if loc else "settings"
+        name += "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
         message = item["msg"].removeprefix("Value error, ")
         problems.append(f"{name}: {message}")
     return "invalid settings: " + "; ".join(problems)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import redis
 from kombu.exceptions import OperationalError
 
-from config.celery import CANCEL_TASK, SUBMIT_TASK
+from config.celery import ADMIT_TASK, CANCEL_TASK
 from producers.context import ProducerContext, get_context
 from producers.staging import check_output, stage_images, staged_locations, unstage
 from wanedit.errors import BackendUnavailable, InvalidRequest
@@ -64,6 +63,7 @@ def submit_edit(
             stored.model_dump(mode="json"),
             str(output),
             idempotency_key=parsed.idempotency_key,
+            backlog=ctx.admission.backlog_key(parsed.priority),
         )
     except redis.RedisError as exc:
         unstage(staged_locations(sources, staging, job_id), ctx.s3)
@@ -72,15 +72,21 @@ def submit_edit(
         # Another request with the same key won the race: its job stands, ours is undone.
         unstage(staged_locations(sources, staging, job_id), ctx.s3)
         return winner
-    try:
-        ctx.celery.send_task(SUBMIT_TASK, args=[job_id], queue=ctx.settings.queue)
-    except (OperationalError, redis.RedisError, OSError) as exc:
-        with contextlib.suppress(redis.RedisError):
-            ctx.store.delete(job_id, parsed.idempotency_key)
-        unstage(staged_locations(sources, staging, job_id), ctx.s3)
-        raise _unavailable(exc) from None
-    log.info("job %s: queued (%d images, n=%d)", job_id, len(sources), parsed.n)
+    log.info(
+        "job %s: queued (%s, %d images, n=%d)", job_id, parsed.priority, len(sources), parsed.n
+    )
+    _nudge(ctx)
     return job_id
+
+
+def _nudge(ctx: ProducerContext) -> None:
+    """Wake admission up. The job already waits in the backlog, so a lost nudge loses nothing:
+    the workers' own admission ticks find it."""
+    try:
+        if ctx.admission.should_nudge():
+            ctx.celery.send_task(ADMIT_TASK, queue=ctx.settings.queue)
+    except (OperationalError, redis.RedisError, OSError) as exc:
+        log.warning("admission nudge not sent (%s); the job waits for the next tick", exc)
 
 
 def get_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from celery import Celery
 
 from config.celery import celery_config
 from config.settings import Settings, get_settings
-from wanedit.clients import make_redis, make_s3, make_store
+from wanedit.admission import Admission
+from wanedit.clients import make_admission, make_redis, make_s3, make_store
 from wanedit.jobs import JobStore
 from wanedit.process import PerProcess
 
@@ -22,6 +23,7 @@ class ProducerContext:
     store: JobStore
     s3: Any
     celery: Celery
+    admission: Admission
     known_buckets: set[str] = field(default_factory=set)
 
 
@@ -38,6 +40,7 @@ def build_context(settings: Settings) -> ProducerContext:
         store=make_store(settings, client),
         s3=make_s3(settings),
         celery=celery,
+        admission=make_admission(settings, client),
     )
 
 

@@ -9,6 +9,7 @@ import redis
 from botocore.config import Config
 
 from config.settings import Settings
+from wanedit.admission import Admission
 from wanedit.jobs import JobStore
 
 
@@ -41,4 +42,15 @@ def make_store(settings: Settings, client: redis.Redis) -> JobStore:
         events_stream=settings.events_stream,
         events_maxlen=settings.events_maxlen,
         ttl_seconds=settings.job_ttl_seconds,
+    )
+
+
+def make_admission(settings: Settings, client: redis.Redis) -> Admission:
+    return Admission(
+        client,
+        key_prefix=settings.key_prefix,
+        accounts=settings.accounts,
+        lease_seconds=settings.slot_lease_seconds,
+        batch_max_wait=settings.batch_max_wait,
+        daily_image_cap=settings.daily_image_cap,
     )

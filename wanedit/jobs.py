@@ -30,6 +30,7 @@ JSON_FIELDS = (
     "metadata",
     "provider_results",
     "provider_times",
+    "poll_plan",
 )
 
 # KEYS: job, stream. ARGV: allowed statuses (comma-joined, "" = any), new status ("" = keep),
@@ -55,15 +56,17 @@ end
 return {1, current}
 """
 
-# KEYS: job, idempotency key (or ""). ARGV: job id, ttl, idempotency ttl, field/value pairs.
+# KEYS: job, idempotency key (or ""), backlog (or ""). ARGV: job id, ttl, idempotency ttl,
+# backlog score, field/value pairs. The record and its place in the backlog are one step.
 _CREATE = """
 if KEYS[2] ~= '' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
   redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[3]))
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+if KEYS[3] ~= '' then redis.call('ZADD', KEYS[3], tonumber(ARGV[4]), ARGV[1]) end
 return {1, ARGV[1]}
 """
 
@@ -100,6 +103,9 @@ class Job:
     transient_errors: int = 0
     cancel_requested: bool = False
     cancel_refused: str | None = None
+    priority: str = "interactive"
+    account: str | None = None
+    poll_plan: dict[str, float] | None = None
 
     @classmethod
     def from_hash(cls, data: Mapping[str, str]) -> Job:
@@ -128,6 +134,9 @@ class Job:
             transient_errors=int(data.get("transient_errors", 0)),
             cancel_requested=data.get("cancel_requested") == "1",
             cancel_refused=data.get("cancel_refused") or None,
+            priority=data.get("priority") or "interactive",
+            account=data.get("account") or None,
+            poll_plan=decoded.get("poll_plan"),
         )
 
     def public(self) -> dict[str, Any]:
@@ -143,6 +152,8 @@ class Job:
             "usage": self.usage,
             "metadata": self.metadata,
             "output_uri": self.output_uri,
+            "priority": self.priority,
+            "account": self.account,
             "polls": self.polls,
             "provider_times": self.provider_times,
             "cancel_requested": self.cancel_requested,
@@ -222,33 +233,33 @@ class JobStore:
         output_uri: str,
         *,
         idempotency_key: str | None = None,
+        backlog: str | None = None,
     ) -> tuple[bool, str]:
-        """Record a queued job; with an idempotency key already used, return that job's id."""
+        """Record a queued job (and put it in `backlog`, a sorted set, in arrival order); with an
+        idempotency key already used, return that job's id instead."""
         now = self.clock()
+        score = int(now * 1000)
         fields = {
             "id": job_id,
             "status": Status.QUEUED.value,
             "request": dict(request),
             "output_uri": output_uri,
             "metadata": request.get("metadata"),
+            "priority": request.get("priority", "interactive"),
+            "n": request.get("n", 1),
+            "backlog_score": score,
             "t_queued": now,
             "polls": 0,
         }
         keys = [
             self.job_key(job_id),
             self.idempotency_key(idempotency_key) if idempotency_key else "",
+            backlog or "",
         ]
         created, existing = self._create(
-            keys=keys, args=[job_id, self.ttl, IDEMPOTENCY_TTL, *encode_fields(fields)]
+            keys=keys, args=[job_id, self.ttl, IDEMPOTENCY_TTL, score, *encode_fields(fields)]
         )
         return bool(created), str(existing)
-
-    def delete(self, job_id: str, idempotency_key: str | None = None) -> None:
-        """Undo a create whose enqueue failed, so nothing is left half-written."""
-        keys = [self.job_key(job_id)]
-        if idempotency_key:
-            keys.append(self.idempotency_key(idempotency_key))
-        self.redis.delete(*keys)
 
     def get(self, job_id: str) -> Job:
         data: Any = self.redis.hgetall(self.job_key(job_id))

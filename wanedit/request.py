@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -75,6 +75,8 @@ class EditRequest(BaseModel):
     output: str | None = None
     metadata: dict[str, Any] | None = None
     idempotency_key: str | None = None
+    # interactive: a person is waiting (the default here); batch: nightly and bulk work.
+    priority: Literal["interactive", "batch"] = "interactive"
 
     @field_validator("prompt")
     @classmethod

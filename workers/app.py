@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready
 
 from config.celery import celery_config
 from config.settings import get_settings
@@ -21,10 +21,16 @@ app.conf.imports = ("workers.tasks",)
 def _check_settings(**_: Any) -> None:
     """Fail at start-up with one clear line, not at the first task."""
     try:
-        get_settings().api_key()
+        get_settings().check_worker()
     except ConfigError as exc:
         print(f"wanedit: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+@worker_ready.connect
+def _start_admission(**_: Any) -> None:
+    """Jobs may already wait in the backlog: look at once rather than at the next nudge."""
+    app.send_task("wanedit.admit")
 
 
 @worker_process_init.connect

@@ -12,11 +12,14 @@ import redis
 import requests
 
 from config.settings import Settings, get_settings
-from wanedit.clients import make_redis, make_s3, make_store
+from wanedit.admission import Admission
+from wanedit.clients import make_admission, make_redis, make_s3, make_store
 from wanedit.jobs import JobStore
 from wanedit.process import PerProcess
 from workers.client import ProviderClient, make_session
-from workers.schedule import PollPolicy
+from workers.schedule import PollPolicy, adaptive_policy
+
+DURATION_SAMPLES = 100
 
 
 @dataclass
@@ -24,7 +27,8 @@ class WorkerContext:
     settings: Settings
     redis: redis.Redis
     store: JobStore
-    provider: ProviderClient
+    admission: Admission
+    providers: dict[str, ProviderClient]
     s3: Any
     downloads: requests.Session
     clock: Callable[[], float] = time.time
@@ -32,23 +36,53 @@ class WorkerContext:
 
     @property
     def poll_policy(self) -> PollPolicy:
+        """The schedule used until enough task durations have been observed."""
         s = self.settings
         return PollPolicy(s.poll_first_delay, s.poll_interval, s.poll_max_interval)
+
+    def durations_key(self, account: str) -> str:
+        return self.settings.key("durations", self.settings.model, account)
+
+    def record_duration(self, account: str, seconds: float) -> None:
+        key = self.durations_key(account)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, f"{seconds:.3f}")
+            pipe.ltrim(key, 0, DURATION_SAMPLES - 1)
+            pipe.expire(key, 7 * 86400)
+            pipe.execute()
+
+    def poll_plan(self, account: str) -> PollPolicy:
+        """The poll schedule for a new task on `account`, from its recent task durations."""
+        raw: Any = self.redis.lrange(self.durations_key(account), 0, DURATION_SAMPLES - 1)
+        s = self.settings
+        return adaptive_policy(
+            [float(value) for value in raw],
+            default=self.poll_policy,
+            min_interval=s.poll_min_interval,
+            max_interval=s.poll_max_interval,
+            lag_fraction=s.poll_lag_fraction,
+            max_first_delay=min(s.slot_lease_seconds / 2, s.poll_deadline),
+        )
 
 
 def build_context(settings: Settings) -> WorkerContext:
     client = make_redis(settings)
+    session = make_session()
     return WorkerContext(
         settings=settings,
         redis=client,
         store=make_store(settings, client),
-        provider=ProviderClient(
-            make_session(),
-            settings.dashscope_http_base_url,
-            settings.api_key(),
-            connect_timeout=settings.http_connect_timeout,
-            read_timeout=settings.http_read_timeout,
-        ),
+        admission=make_admission(settings, client),
+        providers={
+            account.name: ProviderClient(
+                session,
+                account.base_url,
+                account.key(),
+                connect_timeout=settings.http_connect_timeout,
+                read_timeout=settings.http_read_timeout,
+            )
+            for account in settings.accounts
+        },
         s3=make_s3(settings),
         # Result downloads use their own session: the provider key is never sent to them.
         downloads=make_session(),

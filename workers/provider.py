@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from wanedit.errors import MalformedResponse
@@ -98,3 +99,20 @@ def parse_task(body: Any, task_id: str) -> TaskState:
         image_count=image_count,
         times=times,
     )
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f")
+    except ValueError:
+        return None
+
+
+def task_seconds(times: dict[str, str]) -> float | None:
+    """How long the provider worked on a task: end_time - scheduled_time (None if unknown)."""
+    start, end = _time(times.get("scheduled_time")), _time(times.get("end_time"))
+    if start is None or end is None or end < start:
+        return None
+    return (end - start).total_seconds()

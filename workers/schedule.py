@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,45 @@ class PollPolicy:
         if polls_done <= 0:
             return self.first_delay
         return min(self.max_interval, self.interval * self.growth ** (polls_done - 1))
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+MIN_SAMPLES = 5
+
+
+def quantile(ordered: Sequence[float], q: float) -> float:
+    """The q-quantile of sorted values, by linear interpolation."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def adaptive_policy(
+    durations: Sequence[float],
+    *,
+    default: PollPolicy,
+    min_interval: float,
+    max_interval: float,
+    lag_fraction: float,
+    max_first_delay: float,
+) -> PollPolicy:
+    """Polls fitted to recently observed task durations.
+
+    The first poll comes when the fastest 5% of recent tasks have ended; after that the interval
+    is `lag_fraction` of the mean duration, so the time between the provider finishing and us
+    noticing stays about that fraction of a task. Bounded by the settings; with too little
+    history, the default schedule.
+    """
+    if len(durations) < MIN_SAMPLES:
+        return default
+    ordered = sorted(durations)
+    mean = sum(ordered) / len(ordered)
+    interval = min(max(lag_fraction * mean, min_interval), max_interval)
+    first = min(max(quantile(ordered, 0.05), min_interval), max_first_delay)
+    return PollPolicy(first_delay=first, interval=interval, max_interval=interval, growth=1.0)
 
 
 def backoff(

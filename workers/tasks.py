@@ -2,7 +2,7 @@
 
 Every task takes a job id, loads the job, does one piece of I/O and schedules what comes next.
 Each may run twice: transitions are compare-and-set, keys are deterministic, and the event is
-written by the same atomic step as the terminal status.
+written by the same atomic step as the terminal status. No task sleeps: waiting is a countdown.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 
 from celery import Task
 
-from config.celery import CANCEL_TASK, FINISH_TASK, POLL_TASK, SUBMIT_TASK
+from config.accounts import Account
+from config.celery import ADMIT_TASK, CANCEL_TASK, FINISH_TASK, POLL_TASK, SUBMIT_TASK
 from wanedit.errors import (
+    ConfigError,
     JobNotFound,
     OutcomeUnknown,
     ProviderError,
@@ -28,13 +30,16 @@ from wanedit.states import Status
 from wanedit.storage import S3Location
 from workers.app import app
 from workers.context import WorkerContext, get_context
-from workers.provider import ResultItem
-from workers.schedule import backoff
+from workers.provider import ResultItem, task_seconds
+from workers.schedule import PollPolicy, backoff
 from workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
 from workers.transfer import TransientStorageError, copy_result, resolve_image
 
 log = logging.getLogger("wanedit.workers")
 ACTIVE = (Status.SUBMITTED, Status.RUNNING)
+# How soon admission looks again when it could not admit everything, by what blocked it.
+ADMIT_TICK = {"rate": 0.25, "slots": 2.0, "cap": 30.0, "": 0.05}
+QUERY_WAIT_MIN = 0.005
 
 
 def _load(ctx: WorkerContext, job_id: str) -> Job | None:
@@ -45,12 +50,29 @@ def _load(ctx: WorkerContext, job_id: str) -> Job | None:
         return None
 
 
+def _account(ctx: WorkerContext, job: Job) -> Account:
+    return ctx.settings.account(job.account or ctx.settings.accounts[0].name)
+
+
+def _ended(ctx: WorkerContext, job: Job, billed: int | None) -> None:
+    """After a terminal transition: give the provider slot back and let the next job in."""
+    if job.account and ctx.admission.release(job.id, job.account, billed):
+        admit.apply_async()
+
+
 def _fail(
-    ctx: WorkerContext, job: Job, code: str, message: str, extra: dict[str, Any] | None = None
+    ctx: WorkerContext,
+    job: Job,
+    code: str,
+    message: str,
+    extra: dict[str, Any] | None = None,
+    *,
+    billed: int | None = 0,
 ) -> None:
     changes = {"error": {"code": code, "message": message}, **(extra or {})}
     if ctx.store.transition(job, Status.FAILED, changes):
         log.error("job %s: failed: %s: %s", job.id, code, message)
+    _ended(ctx, job, billed)
 
 
 def _retry(task: Task, ctx: WorkerContext, job: Job, exc: Exception, *, throttled: bool) -> None:
@@ -62,28 +84,56 @@ def _retry(task: Task, ctx: WorkerContext, job: Job, exc: Exception, *, throttle
     past_deadline = ctx.clock() >= deadline_of(job, settings.poll_deadline)
     if past_deadline or (not throttled and attempt >= limit):
         code = getattr(exc, "code", "StorageUnavailable")
-        _fail(ctx, job, code, f"gave up after {attempt + 1} attempts: {exc}")
+        billed = 0 if job.status is Status.QUEUED else None
+        _fail(ctx, job, code, f"gave up after {attempt + 1} attempts: {exc}", billed=billed)
         return
     delay = backoff(attempt, base=settings.retry_base, cap=settings.retry_cap, rand=ctx.rand)
     log.info("job %s: %s, retry %d in %.1fs", job.id, exc, attempt + 1, delay)
     raise task.retry(countdown=delay, max_retries=None, exc=None)
 
 
+@app.task(name=ADMIT_TASK)
+def admit() -> None:
+    """Hand free provider slots to waiting jobs, best first, each at its rate-limited moment."""
+    ctx = get_context()
+    result = ctx.admission.admit()
+    for item in result.admitted:
+        submit.apply_async((item.job_id, item.account), countdown=item.delay)
+    if result.reclaimed:
+        log.warning("admission reclaimed %d expired slot leases", result.reclaimed)
+    if result.waiting:
+        tick = ADMIT_TICK.get(result.blocked_by, 1.0)
+        if ctx.admission.should_tick(int(tick * 1000) + 50):
+            admit.apply_async(countdown=tick)
+
+
 @app.task(name=SUBMIT_TASK, bind=True, max_retries=None)
-def submit(self: Task, job_id: str) -> None:
-    """Create the provider task for a queued job, record its id, then schedule the first poll."""
+def submit(self: Task, job_id: str, account_name: str) -> None:
+    """Create the provider task for an admitted job, record its id, then schedule the first poll."""
     ctx = get_context()
     job = _load(ctx, job_id)
-    if job is None or job.status is not Status.QUEUED:
+    if job is None:
+        ctx.admission.release(job_id, account_name, 0)
+        return
+    if job.status is not Status.QUEUED:
+        if job.status.terminal and job.provider_task_id is None:
+            _ended(ctx, job, 0)  # canceled while admitted: the slot was never used
+        return
+    if not ctx.admission.claim(job.id, account_name):
+        log.warning(
+            "job %s: its slot on %s has lapsed; it waits for admission", job.id, account_name
+        )
         return
     settings = ctx.settings
     try:
+        account = settings.account(account_name)
+        provider = ctx.providers[account.name]
         request = EditRequest.model_validate(job.request)
         images = [
             resolve_image(source, ctx.s3, settings.image_transport, settings.presign_ttl_seconds)
             for source in request.images
         ]
-        task_id, request_id = ctx.provider.create(settings.model, request.provider_input(images))
+        task_id, request_id = provider.create(settings.model, request.provider_input(images))
     except OutcomeUnknown as exc:
         _fail(
             ctx,
@@ -91,9 +141,12 @@ def submit(self: Task, job_id: str) -> None:
             "CreateOutcomeUnknown",
             f"the create call's answer was lost ({exc.message}); it was not re-sent, "
             "so the edit is never paid twice",
+            billed=None,
         )
         return
     except TransientProviderError as exc:
+        if exc.throttled:
+            ctx.admission.pushed_back(account_name, "submit")
         _retry(self, ctx, job, exc, throttled=exc.throttled)
         return
     except TerminalProviderError as exc:
@@ -102,10 +155,11 @@ def submit(self: Task, job_id: str) -> None:
     except TransientStorageError as exc:
         _retry(self, ctx, job, exc, throttled=False)
         return
-    except (StorageError, ValueError) as exc:
+    except (StorageError, ConfigError, ValueError) as exc:
         _fail(ctx, job, "InputUnavailable", str(exc))
         return
 
+    plan = ctx.poll_plan(account.name)
     recorded = ctx.store.transition(
         job,
         Status.SUBMITTED,
@@ -113,6 +167,7 @@ def submit(self: Task, job_id: str) -> None:
             "provider_task_id": task_id,
             "provider_request_id": request_id,
             "provider_status": "PENDING",
+            "poll_plan": plan.as_dict(),
         },
     )
     if not recorded:
@@ -120,17 +175,17 @@ def submit(self: Task, job_id: str) -> None:
         ctx.store.update(job, {"provider_task_id": task_id}, while_in=())
         log.warning("job %s: canceled during create; canceling provider task %s", job.id, task_id)
         try:
-            ctx.provider.cancel(task_id)
+            provider.cancel(task_id)
         except ProviderError as exc:
             log.warning("job %s: provider cancel refused: %s", job.id, exc)
         return
-    log.info("job %s: submitted as provider task %s", job.id, task_id)
-    poll.apply_async((job_id,), countdown=ctx.poll_policy.delay(0))
+    log.info("job %s: submitted as provider task %s on %s", job.id, task_id, account.name)
+    poll.apply_async((job_id,), countdown=plan.first_delay)
 
 
 @app.task(name=POLL_TASK, bind=True, max_retries=None)
-def poll(self: Task, job_id: str) -> None:
-    """Query the provider task once and act on the answer; never sleeps."""
+def poll(self: Task, job_id: str, reserved: bool = False) -> None:
+    """Query the provider task once, within the account's query rate, and act on the answer."""
     ctx = get_context()
     job = _load(ctx, job_id)
     if job is None or job.status not in ACTIVE or job.provider_task_id is None:
@@ -139,15 +194,30 @@ def poll(self: Task, job_id: str) -> None:
         # An earlier poll saw success but may have died before handing over: hand over again.
         finish.apply_async((job_id,))
         return
+    account = _account(ctx, job)
+    ctx.admission.claim(job.id, account.name)  # renew the slot's lease
+    if not reserved:
+        wait = ctx.admission.reserve_query(account)
+        if wait > QUERY_WAIT_MIN:
+            poll.apply_async((job_id, True), countdown=wait)
+            return
     settings = ctx.settings
     now = ctx.clock()
     deadline = deadline_of(job, settings.poll_deadline)
     try:
-        task = ctx.provider.get(job.provider_task_id)
+        task = ctx.providers[account.name].get(job.provider_task_id)
     except TransientProviderError as exc:
         # Transient errors back off on their own counter and do not spend the poll budget.
+        if exc.throttled:
+            ctx.admission.pushed_back(account.name, "query")
         if now >= deadline:
-            _fail(ctx, job, "PollDeadlineExceeded", f"no answer before the poll deadline: {exc}")
+            _fail(
+                ctx,
+                job,
+                "PollDeadlineExceeded",
+                f"no answer before the poll deadline: {exc}",
+                billed=None,
+            )
             return
         errors = job.transient_errors + 1
         ctx.store.update(job, {"transient_errors": errors}, while_in=ACTIVE)
@@ -156,16 +226,21 @@ def poll(self: Task, job_id: str) -> None:
         poll.apply_async((job_id,), countdown=delay)
         return
     except TerminalProviderError as exc:
-        _fail(ctx, job, exc.code, exc.message)
+        _fail(ctx, job, exc.code, exc.message, billed=None)
         return
 
-    step = next_step(job, task, now, ctx.poll_policy, deadline)
+    plan = PollPolicy(**job.poll_plan) if job.poll_plan else ctx.poll_policy
+    step = next_step(job, task, now, plan, deadline)
     seen: dict[str, Any] = {
         "polls": job.polls + 1,
         "transient_errors": 0,
         "provider_status": task.status,
         "provider_times": task.times or None,
     }
+    if task.status in ("SUCCEEDED", "FAILED"):
+        seconds = task_seconds(task.times)
+        if seconds is not None:
+            ctx.record_duration(account.name, seconds)
     if isinstance(step, PollAgain):
         if step.mark_running and job.status is Status.SUBMITTED:
             ctx.store.transition(job, Status.RUNNING, seen)
@@ -175,7 +250,7 @@ def poll(self: Task, job_id: str) -> None:
         poll.apply_async((job_id,), countdown=step.delay)
     elif isinstance(step, Finish):
         seen["provider_results"] = [asdict(item) for item in task.results]
-        seen["usage"] = {"image_count": task.image_count}
+        seen["usage"] = _usage(task.image_count, account)
         if job.status is Status.SUBMITTED:
             moved = ctx.store.transition(job, Status.RUNNING, seen)
         else:
@@ -184,11 +259,23 @@ def poll(self: Task, job_id: str) -> None:
             log.info("job %s: provider succeeded, copying %d results", job.id, len(task.results))
             finish.apply_async((job_id,))
     elif isinstance(step, Fail):
-        _fail(ctx, job, step.code, step.message, seen)
+        billed = 0 if task.status == "FAILED" else None
+        _fail(ctx, job, step.code, step.message, seen, billed=billed)
     elif isinstance(step, Canceled):
         error = {"code": "Canceled", "message": "the provider reports the task was canceled"}
         if ctx.store.transition(job, Status.CANCELED, {**seen, "error": error}):
             log.info("job %s: canceled at the provider", job.id)
+        _ended(ctx, job, 0)
+
+
+def _usage(image_count: int | None, account: Account) -> dict[str, Any]:
+    """What the provider bills (successful images only), and its cost on this account."""
+    count = image_count or 0
+    return {
+        "image_count": image_count,
+        "cost": round(count * account.price, 6),
+        "currency": account.currency,
+    }
 
 
 @app.task(name=FINISH_TASK, bind=True, max_retries=None)
@@ -201,6 +288,7 @@ def finish(self: Task, job_id: str) -> None:
     settings = ctx.settings
     prefix = S3Location.parse_prefix(job.output_uri)
     timeout = (settings.http_connect_timeout, settings.http_read_timeout)
+    billed = (job.usage or {}).get("image_count")
     outputs: list[dict[str, Any]] = []
     try:
         for index, raw in enumerate(job.provider_results or []):
@@ -228,17 +316,18 @@ def finish(self: Task, job_id: str) -> None:
         _retry(self, ctx, job, exc, throttled=False)
         return
     except StorageError as exc:
-        _fail(ctx, job, "StorageError", str(exc))
+        _fail(ctx, job, "StorageError", str(exc), billed=billed)
         return
 
     stored = [output for output in outputs if "uri" in output]
     if stored:
         if ctx.store.transition(job, Status.SUCCEEDED, {"outputs": outputs, "error": None}):
             log.info("job %s: succeeded, %d of %d images stored", job.id, len(stored), len(outputs))
+        _ended(ctx, job, billed)
         return
     first = next((o["error"] for o in outputs if "error" in o), None)
     first = first or {"code": "NoResult", "message": "the provider returned no image"}
-    _fail(ctx, job, first["code"], first["message"], {"outputs": outputs})
+    _fail(ctx, job, first["code"], first["message"], {"outputs": outputs}, billed=billed)
 
 
 @app.task(name=CANCEL_TASK, bind=True, max_retries=None)
@@ -251,9 +340,11 @@ def cancel(self: Task, job_id: str) -> None:
     error = {"code": "Canceled", "message": "canceled at the user's request"}
     if job.status is Status.QUEUED or job.provider_task_id is None:
         ctx.store.transition(job, Status.CANCELED, {"error": error}, allowed_from=[Status.QUEUED])
+        _ended(ctx, job, 0)
         return
+    account = _account(ctx, job)
     try:
-        ctx.provider.cancel(job.provider_task_id)
+        ctx.providers[account.name].cancel(job.provider_task_id)
     except TransientProviderError as exc:
         _retry(self, ctx, job, exc, throttled=exc.throttled)
         return
@@ -267,3 +358,4 @@ def cancel(self: Task, job_id: str) -> None:
         return
     if ctx.store.transition(job, Status.CANCELED, {"error": error, "provider_status": "CANCELED"}):
         log.info("job %s: canceled at the provider", job.id)
+    _ended(ctx, job, 0)

@@ -9,9 +9,11 @@ import uuid
 import pytest
 import requests
 
-from producers import cancel_job, get_job, wait_for_job
+from producers import cancel_job, get_job, submit_edit, wait_for_job
+from tests.conftest import make_image
 from tests.e2e.test_pipeline import events_for
 from wanedit.devstack import SANDBOX_KEY
+from wanedit.images import encode_data_uri
 from workers.client import ProviderClient, make_session
 
 pytestmark = pytest.mark.integration
@@ -25,7 +27,7 @@ def test_queued_job_is_canceled_and_never_sent(producer, sandbox):
     creates_before = sandbox.stats()["create_requests"]
 
     job = cancel_job(job_id)
-    tasks.submit.run(job_id)  # the submit message arriving late changes nothing
+    tasks.submit.run(job_id, "default")  # a submit message arriving late changes nothing
 
     assert job["status"] == "canceled"
     assert job["error"]["code"] == "Canceled"
@@ -41,34 +43,57 @@ def slow_sandbox(sandbox):
     requests.post(config_url, json={"duration_min": 0.5, "duration_max": 1.5}, timeout=5)
 
 
-def test_pending_task_is_canceled_running_one_is_delivered(producer, slow_sandbox, image_file):
-    from producers import submit_edit
-
-    source = str(image_file("c.png"))
-    jobs = [submit_edit(prompt=f"cancel test {i}", images=[source]) for i in range(6)]
-    provider = ProviderClient(make_session(), slow_sandbox.base_url, SANDBOX_KEY)
-    deadline = time.monotonic() + 30
-    states: dict[str, str] = {}
+def wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        records = [get_job(job_id) for job_id in jobs]
-        if all(record["provider_task_id"] for record in records):
-            states = {r["id"]: provider.get(r["provider_task_id"]).status for r in records}
-            break
-        time.sleep(0.1)
-    pending = [job_id for job_id, status in states.items() if status == "PENDING"]
-    running = [job_id for job_id, status in states.items() if status == "RUNNING"]
-    assert pending and running, states
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
-    cancel_job(pending[0])
-    cancel_job(running[0])
 
-    canceled = wait_for_job(pending[0], 30)
+def test_backlogged_job_is_canceled_before_it_reaches_the_provider(
+    producer, slow_sandbox, image_file
+):
+    source = str(image_file("q.png"))
+    jobs = [submit_edit(prompt=f"fill {i}", images=[source]) for i in range(6)]
+    # Five slots per account: the sixth waits with us, not at the provider.
+    wait_until(lambda: sum(get_job(j)["provider_task_id"] is not None for j in jobs) == 5)
+    [waiting] = [j for j in jobs if get_job(j)["status"] == "queued"]
+    creates = slow_sandbox.stats()["create_requests"]
+
+    assert cancel_job(waiting)["status"] == "canceled"
+    for job_id in jobs:
+        wait_for_job(job_id, 30)
+    assert slow_sandbox.stats()["create_requests"] == creates
+    assert [e["type"] for e in events_for(producer, waiting)] == ["job.canceled"]
+
+
+def test_pending_task_is_canceled_running_one_is_delivered(producer, slow_sandbox, image_file):
+    # Another system on the same account fills the provider's five slots, so our task waits
+    # there as PENDING.
+    outsider = ProviderClient(make_session(), slow_sandbox.base_url, SANDBOX_KEY)
+    image = encode_data_uri(make_image(512, 512, (1, 2, 3)), "image/png")
+    for _ in range(5):
+        outsider.create("wan2.5-i2i-preview", {"input": {"prompt": "x", "images": [image]}})
+        time.sleep(0.21)
+    source = str(image_file("c.png"))
+    pending = submit_edit(prompt="cancel me", images=[source])
+    task_id = wait_until(lambda: get_job(pending)["provider_task_id"])
+    assert outsider.get(task_id).status == "PENDING"
+
+    cancel_job(pending)
+    canceled = wait_for_job(pending, 30)
     assert canceled["status"] == "canceled"
     assert canceled["provider_status"] == "CANCELED"
-    delivered = wait_for_job(running[0], 30)
+    assert [e["type"] for e in events_for(producer, pending)] == ["job.canceled"]
+
+    running = submit_edit(prompt="too late to cancel", images=[source])
+    task_id = wait_until(lambda: get_job(running)["provider_task_id"])
+    wait_until(lambda: outsider.get(task_id).status == "RUNNING")
+    cancel_job(running)
+    delivered = wait_for_job(running, 30)
     assert delivered["status"] == "succeeded"
     assert delivered["cancel_refused"]
-    assert [e["type"] for e in events_for(producer, pending[0])] == ["job.canceled"]
-    assert [e["type"] for e in events_for(producer, running[0])] == ["job.succeeded"]
-    for job_id in jobs:
-        assert wait_for_job(job_id, 30)["status"] in ("succeeded", "canceled")
+    assert [e["type"] for e in events_for(producer, running)] == ["job.succeeded"]

@@ -38,7 +38,8 @@ def test_submit_wait_json_prints_the_finished_job(stack_env, worker, image_file)
     assert job["provider_task_id"]
     assert [output["index"] for output in job["outputs"]] == [0, 1]
     assert job["error"] is None
-    assert job["usage"] == {"image_count": 2}
+    assert job["usage"]["image_count"] == 2
+    assert job["usage"]["cost"] == 0.440354
     assert job["metadata"] == {"order": "A1"}
 
     status = wanedit(stack_env, "status", job["id"], "--json")

@@ -43,7 +43,9 @@ def test_single_image_edit_lands_in_s3_with_one_event(producer, s3, image_file):
 
     assert job["status"] == "succeeded", job
     assert job["provider_task_id"]
-    assert job["usage"] == {"image_count": 1}
+    assert job["usage"] == {"image_count": 1, "cost": 0.220177, "currency": "CNY"}
+    assert job["account"] == "default"
+    assert job["priority"] == "interactive"
     assert [output["index"] for output in job["outputs"]] == [0]
     uri = job["outputs"][0]["uri"]
     assert uri == f"s3://{BUCKET}/out/{job_id}/0.png"
@@ -62,7 +64,7 @@ def test_single_image_edit_lands_in_s3_with_one_event(producer, s3, image_file):
     assert event["outputs"] == [{"index": 0, "uri": uri}]
     assert event["error"] is None
     assert event["metadata"] == {"sku": 7}
-    assert event["usage"] == {"image_count": 1}
+    assert event["usage"] == job["usage"]
 
 
 def test_three_image_fusion_with_two_outputs(producer, s3, image_file):
@@ -85,7 +87,7 @@ def test_three_image_fusion_with_two_outputs(producer, s3, image_file):
 
     job = wait_for_job(job_id, TIMEOUT)
     assert job["status"] == "succeeded", job
-    assert job["usage"] == {"image_count": 2}
+    assert job["usage"]["image_count"] == 2
     assert [output["index"] for output in job["outputs"]] == [0, 1]
     for output in job["outputs"]:
         image, _ = stored_png(s3, output["uri"])
@@ -111,7 +113,7 @@ def test_partial_failure_keeps_the_good_images(producer, s3, image_file):
     job = wait_for_job(job_id, TIMEOUT)
 
     assert job["status"] == "succeeded", job
-    assert job["usage"] == {"image_count": 1}
+    assert job["usage"]["image_count"] == 1
     good, bad = job["outputs"]
     assert good["index"] == 0
     stored_png(s3, good["uri"])
@@ -151,7 +153,7 @@ def test_redelivered_tasks_do_not_emit_a_second_event(producer, image_file):
     assert job["status"] == "succeeded"
 
     # Run every step again in this process, as a redelivery would.
-    tasks.submit.run(job_id)
+    tasks.submit.run(job_id, "default")
     tasks.poll.run(job_id)
     tasks.finish.run(job_id)
 

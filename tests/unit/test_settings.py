@@ -18,6 +18,7 @@ def clean_env(monkeypatch, tmp_path):
         "WANEDIT_OUTPUT_URI",
         "WANEDIT_EVENTS_STREAM",
         "WANEDIT_POLL_DEADLINE",
+        "WANEDIT_ACCOUNTS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -37,7 +38,7 @@ def test_environment_names(monkeypatch):
     monkeypatch.setenv("WANEDIT_OUTPUT_URI", "s3://out-bucket/edits")
     monkeypatch.setenv("WANEDIT_EVENTS_STREAM", "edits:done")
     settings = load_settings()
-    assert settings.api_key() == "sk-very-secret"
+    assert settings.accounts[0].key() == "sk-very-secret"
     assert settings.dashscope_http_base_url == "https://dashscope.aliyuncs.com/api/v1"
     assert settings.redis_url == "redis://redis:6379/2"
     assert settings.output_uri == "s3://out-bucket/edits/"
@@ -53,7 +54,7 @@ def test_dotenv_file_is_read(tmp_path):
 
 def test_missing_api_key_is_one_clear_line():
     with pytest.raises(ConfigError) as raised:
-        load_settings().api_key()
+        load_settings().check_worker()
     assert "DASHSCOPE_API_KEY is not set" in str(raised.value)
     assert "\n" not in str(raised.value)
 
@@ -79,3 +80,53 @@ def test_bad_values_are_one_line_errors(monkeypatch, name, value, problem):
     assert "\n" not in message
     assert name in message
     assert problem in message
+
+
+def test_default_account_comes_from_the_dashscope_settings(monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-1")
+    monkeypatch.setenv("DASHSCOPE_HTTP_BASE_URL", "https://dashscope.aliyuncs.com/api/v1")
+    [account] = load_settings().accounts
+    assert (account.name, account.key(), account.concurrency) == ("default", "sk-1", 5)
+    assert (account.submit_rate, account.query_rate) == (5.0, 20.0)
+    assert account.price == 0.20  # Beijing
+
+
+def test_several_accounts_from_json(monkeypatch):
+    monkeypatch.setenv(
+        "WANEDIT_ACCOUNTS",
+        '[{"name": "sg", "api_key": "sk-sg"},'
+        ' {"name": "bj", "api_key": "sk-bj", "base_url": "https://dashscope.aliyuncs.com/api/v1",'
+        '  "concurrency": 3, "price_per_image": 0.19}]',
+    )
+    settings = load_settings()
+    sg, bj = settings.accounts
+    assert (sg.name, sg.price, sg.concurrency) == ("sg", 0.220177, 5)
+    assert (bj.name, bj.price, bj.concurrency) == ("bj", 0.19, 3)
+    assert settings.account("bj").key() == "sk-bj"
+    assert "sk-sg" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("[]", "WANEDIT_ACCOUNTS: must list at least one account"),
+        ('[{"name": "a"}, {"name": "a"}]', "WANEDIT_ACCOUNTS: account names must be unique"),
+        ('[{"name": "Bad Name"}]', "WANEDIT_ACCOUNTS[0].name: an account name is 1-32 of"),
+        ('[{"name": "a", "concurrency": 0}]', "WANEDIT_ACCOUNTS[0].concurrency: Input should be"),
+        (
+            '[{"name": "a", "base_url": "https://x"}]',
+            "WANEDIT_ACCOUNTS[0].base_url: must be a full",
+        ),
+    ],
+)
+def test_bad_accounts(monkeypatch, value, problem):
+    monkeypatch.setenv("WANEDIT_ACCOUNTS", value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert problem in str(raised.value)
+
+
+def test_account_without_key_stops_the_worker(monkeypatch):
+    monkeypatch.setenv("WANEDIT_ACCOUNTS", '[{"name": "sg", "api_key": "k"}, {"name": "bj"}]')
+    with pytest.raises(ConfigError, match="account 'bj' is not set"):
+        load_settings().check_worker()

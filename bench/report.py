@@ -1,0 +1,216 @@
+"""RESULTS.md: the machine, the command, the figures of both designs and the targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import RunResult, Workload
+from bench.figures import Figures, targets
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    value: Callable[[Figures], float | int | str | None]
+    digits: int = 2
+    ratio: bool = True
+
+
+ROWS = (
+    Row("edits (batch + interactive)", lambda f: f.edits, 0, False),
+    Row(
+        "succeeded / failed / unfinished",
+        lambda f: f"{f.succeeded} / {f.failed} / {f.unfinished}",
+        ratio=False,
+    ),
+    Row("run time, first enqueue to last completion event (s)", lambda f: f.window, 1),
+    Row("mean task duration, provider end_time - scheduled_time (s)", lambda f: f.mean_task),
+    Row("provider capacity, C x accounts / mean task (edits/s)", lambda f: f.capacity, 3),
+    Row("achieved edits/s (succeeded / run time)", lambda f: f.throughput, 3),
+    Row("**quota utilization**", lambda f: f.utilization, 3),
+    Row("interactive latency p50, submit to event (s)", lambda f: f.interactive_p50),
+    Row("**interactive latency p95** (s)", lambda f: f.interactive_p95),
+    Row("interactive p95 / mean task duration", lambda f: f.interactive_p95_ratio),
+    Row("provider status queries", lambda f: f.queries, 0),
+    Row("**polls per edit** (queries / edits)", lambda f: f.polls_per_edit),
+    Row("completion lag p50, provider end_time to event (s)", lambda f: f.lag_p50),
+    Row("**completion lag p95** (s)", lambda f: f.lag_p95),
+    Row("429 answers sent by the provider", lambda f: f.throttled, 0),
+    Row("failures surfaced to users", lambda f: f.failed, 0),
+    Row("... of which from throttling", lambda f: f.throttling_failures, 0),
+    Row("worker CPU s per edit (user + system, process tree)", lambda f: f.cpu_per_edit, 3),
+    Row("worker peak memory, summed RSS of the tree (MiB)", lambda f: f.peak_rss_mib, 0),
+    Row(
+        "most provider tasks RUNNING at once, per account",
+        lambda f: ", ".join(f"{k}: {v}" for k, v in sorted(f.max_running.items())) or "none",
+        ratio=False,
+    ),
+)
+
+
+def cell(value: float | int | str | None, digits: int) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}f}" if digits else f"{value:.0f}"
+
+
+def _ratio(a: float | int | str | None, b: float | int | str | None) -> str:
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        return "n/a"
+    if b == 0:
+        return "n/a (naive 0)" if a else "= (both 0)"
+    return f"{a / b:.2f}x"
+
+
+def table(figures: dict[str, Figures]) -> list[str]:
+    designs = [d for d in ("wanedit", "naive") if d in figures]
+    both = len(designs) == 2
+    header = "| figure | " + " | ".join(designs) + (" | wanedit / naive |" if both else " |")
+    lines = [header, "|---" * (len(designs) + 1 + both) + "|"]
+    for row in ROWS:
+        values = [row.value(figures[d]) for d in designs]
+        cells = [cell(v, row.digits) for v in values]
+        if both:
+            cells.append(_ratio(*values) if row.ratio else "")
+        lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    return [
+        f"- CPUs (`nproc`): {len(os.sched_getaffinity(0))}",
+        f"- CPU model: {cpu}",
+        f"- memory: {mem_kib / 2**20:.1f} GiB",
+        f"- Python {platform.python_version()} ({platform.python_implementation()})",
+        f"- kernel: {platform.system()} {platform.release()}",
+    ]
+
+
+def _git(root: Path) -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}" + (" with uncommitted changes" if dirty else "")
+
+
+def render(
+    runs: list[RunResult],
+    figures: dict[str, Figures],
+    workload: Workload,
+    command: str,
+    plot_name: str,
+    root: Path,
+) -> str:
+    w = workload
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# wanedit benchmark results",
+        "",
+        f"Written by `bench/run.py` on {now}, code at {_git(root)}. Every number below was "
+        "measured in this run.",
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        "",
+        "## Command",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        "## Workload",
+        "",
+        f"- Provider sandbox with the real limits: C={w.concurrency} tasks at once, "
+        f"R={w.submit_rate:g} submissions/s and Q={w.query_rate:g} queries/s per account; task "
+        f"durations drawn from {w.duration_min:g} to {w.duration_max:g} s (seed {w.seed}).",
+        f"- Accounts: wanedit {w.accounts}, naive 1.",
+        f"- {w.edits} batch edits enqueued at once, then {w.interactive} interactive edits, the "
+        f"first {w.interactive_start:g} s after the backlog was enqueued, then one every "
+        f"{w.interactive_every:g} s.",
+        "- Each edit: one 640x640 PNG input in S3 (passed to the provider as a presigned URL), "
+        "n=1.",
+        f"- Each design on fresh embedded servers (valkey-server, moto S3, sandbox), one worker "
+        f"with `--concurrency {w.worker_concurrency}` (prefork).",
+        "- wanedit: `celery -A workers worker`, fed with `producers.submit_edit`. naive: "
+        "`celery -A bench.naive worker`, one task per edit blocking on "
+        "`dashscope.ImageSynthesis.call`, plain FIFO queue.",
+        "",
+        "## Figures",
+        "",
+        *table(figures),
+        "",
+    ]
+    if "wanedit" in figures:
+        out += [
+            "## Targets from the issue (wanedit)",
+            "",
+            "| target | rule | measured | result |",
+            "|---|---|---|---|",
+        ]
+        for t in targets(figures["wanedit"]):
+            verdict = "n/a" if t.passed is None else ("PASS" if t.passed else "**FAIL**")
+            out.append(f"| {t.name} | {t.rule} | {t.value} | {verdict} |")
+        out.append("")
+    out += [
+        "## In flight over time",
+        "",
+        f"![provider tasks in flight and queue depth]({plot_name})",
+        "",
+        "Sampled every 0.5 s: provider tasks RUNNING + PENDING from the sandbox's own counters, "
+        "and the edits waiting in our queue.",
+        "",
+    ]
+    for run in runs:
+        out.append(f"- {run.design}: queue depth is {run.depth_source}.")
+    notes = [f"{run.design}: {note}" for run in runs for note in run.notes]
+    if notes:
+        out += ["", "## Notes", "", *(f"- {note}" for note in notes)]
+    out += ["", "## How each figure is computed", "", *DEFINITIONS, ""]
+    return "\n".join(out)
+
+
+DEFINITIONS = [
+    "- **mean task duration**: mean of `end_time - scheduled_time` as the provider reports them "
+    "(wanedit: the job record's `provider_times`; naive: the SDK answer's `output`), over the "
+    "edits that ended.",
+    "- **quota utilization**: succeeded edits / (last completion event - first enqueue), "
+    "divided by C x accounts / mean task duration.",
+    "- **interactive latency**: completion event time (the Redis stream entry id) minus the "
+    "time just before the interactive edit was submitted; p50/p95 by linear interpolation.",
+    "- **polls per edit**: the sandbox's count of `GET /tasks/{id}` calls (429s included) / edits.",
+    "- **completion lag**: completion event time minus the provider's `end_time`, over the "
+    "succeeded edits.",
+    "- **429 answers**: the sandbox's `throttled` counter. **Failures surfaced**: edits whose "
+    "completion event says failed; *from throttling*: their error code starts with "
+    "`Throttling`.",
+    "- **worker CPU per edit**: user + system CPU of the worker process and all its "
+    "descendants (psutil, ended children included) from just before the first enqueue to the "
+    "last event, divided by the edits. **Peak memory**: the largest summed RSS of that tree, "
+    "sampled every 0.5 s (shared pages of the prefork children are counted in each).",
+]

@@ -1,0 +1,222 @@
+"""The product under load: a real ``celery -A workers worker`` fed through ``producers``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    BUCKET,
+    ProcessTree,
+    RunResult,
+    Sample,
+    Sampler,
+    Workload,
+    patched_env,
+    provider_time,
+    s3_client,
+    upload_inputs,
+)
+from bench.driver import drive
+from sandbox.server import SandboxConfig, SandboxServer
+from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKLOG_LANES = ("interactive", "batch")
+
+
+def account_keys(accounts: int) -> dict[str, str]:
+    """Sandbox key -> account name; one account keeps the usual sandbox key."""
+    if accounts == 1:
+        return {SANDBOX_KEY: "a1"}
+    return {f"sk-a{i}": f"a{i}" for i in range(1, accounts + 1)}
+
+
+def sandbox_config(workload: Workload, keys: tuple[str, ...]) -> SandboxConfig:
+    return SandboxConfig(
+        api_keys=keys,
+        concurrency=workload.concurrency,
+        submit_rate=workload.submit_rate,
+        query_rate=workload.query_rate,
+        duration_min=workload.duration_min,
+        duration_max=workload.duration_max,
+        seed=workload.seed,
+    )
+
+
+def _reset_producer() -> None:
+    from config.settings import get_settings
+    from producers.context import reset_context
+
+    get_settings.cache_clear()
+    reset_context()
+
+
+class BacklogDepth:
+    """Edits waiting in our backlog: the backlog sets when the product has them, else the jobs
+    still ``queued`` (recorded, not yet created at the provider)."""
+
+    def __init__(self, client: Any, prefix: str, job_key: Callable[[str], str]) -> None:
+        self.client = client
+        self.keys = [f"{prefix}:backlog:{lane}" for lane in BACKLOG_LANES]
+        self.job_key = job_key
+        self.job_ids: list[str] = []
+        self.uses_backlog = False
+
+    @property
+    def source(self) -> str:
+        if self.uses_backlog:
+            return "size of " + " + ".join(f"`{key}`" for key in self.keys)
+        return "jobs in status `queued` (no backlog keys seen)"
+
+    def __call__(self) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        for key in self.keys:
+            pipe.type(key)
+        types = [str(t) for t in pipe.execute()]
+        if self.uses_backlog or any(t != "none" for t in types):
+            self.uses_backlog = True
+            size = {"zset": "zcard", "list": "llen", "set": "scard", "hash": "hlen"}
+            pipe = self.client.pipeline(transaction=False)
+            for key, kind in zip(self.keys, types, strict=True):
+                if kind in size:
+                    getattr(pipe, size[kind])(key)
+            return sum(int(n) for n in pipe.execute())
+        ids = list(self.job_ids)
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self.job_key(job_id), "status")
+        return sum(1 for status in pipe.execute() if status == "queued")
+
+
+def run_wanedit(workload: Workload, log_dir: Path, say: Callable[[str], None]) -> RunResult:
+    keys = account_keys(workload.accounts)
+    with ExitStack() as stack:
+        redis_server = EmbeddedRedis().start()
+        stack.callback(redis_server.stop)
+        s3_server = MotoS3().start()
+        stack.callback(s3_server.stop)
+        sandbox = SandboxServer(sandbox_config(workload, tuple(keys))).start()
+        stack.callback(sandbox.stop)
+        first_key = next(iter(keys))
+        env = {
+            **s3_server.env(),
+            "WANEDIT_REDIS_URL": redis_server.url,
+            "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/out/",
+            "DASHSCOPE_API_KEY": first_key,
+            "DASHSCOPE_HTTP_BASE_URL": sandbox.base_url,
+        }
+        if workload.accounts > 1:
+            env["WANEDIT_ACCOUNTS"] = json.dumps(
+                [
+                    {"name": name, "api_key": key, "base_url": sandbox.base_url}
+                    for key, name in keys.items()
+                ]
+            )
+        stack.enter_context(patched_env(env))
+        stack.callback(_reset_producer)
+        _reset_producer()
+        upload_inputs(s3_client(env))
+
+        worker = Worker(
+            env,
+            concurrency=workload.worker_concurrency,
+            log_path=log_dir / "wanedit-worker.log",
+            cwd=ROOT,
+        )
+        stack.callback(worker.stop)
+        say(f"wanedit: starting the worker (log: {worker.log_path})")
+        worker.start()
+        assert worker.process is not None
+        tree = ProcessTree(worker.process.pid)
+        return _measure(workload, sandbox, tree, keys, say)
+
+
+def _measure(
+    workload: Workload,
+    sandbox: SandboxServer,
+    tree: ProcessTree,
+    keys: dict[str, str],
+    say: Callable[[str], None],
+) -> RunResult:
+    from producers import EditRequest, get_job, submit_edit
+    from producers.context import get_context
+
+    ctx = get_context()
+    has_priority = "priority" in EditRequest.model_fields
+    depth = BacklogDepth(ctx.redis, ctx.settings.key_prefix, ctx.store.job_key)
+
+    def probe() -> Sample:
+        by_status = sandbox.stats()["tasks_by_status"]
+        return Sample(time.time(), by_status["RUNNING"], by_status["PENDING"], depth(), tree.rss())
+
+    def submit(kind: str, index: int) -> str:
+        fields: dict[str, Any] = {
+            "prompt": workload.prompt(kind, index),
+            "images": [f"s3://{BUCKET}/{workload.input_key(index)}"],
+            "n": 1,
+            "metadata": {"bench": kind, "index": index},
+        }
+        if has_priority:
+            fields["priority"] = kind
+        return submit_edit(**fields)
+
+    cpu_before = tree.cpu_seconds()
+    sampler = Sampler(probe).start()
+    try:
+        run = drive(
+            workload,
+            submit,
+            ctx.redis,
+            ctx.settings.events_stream,
+            say,
+            on_submit=depth.job_ids.append,
+        )
+        cpu = tree.cpu_seconds() - cpu_before
+    finally:
+        samples = sampler.stop()
+    for edit in run.edits.values():
+        job = get_job(edit.job_id)
+        times = job.get("provider_times") or {}
+        edit.provider_scheduled = provider_time(times.get("scheduled_time"))
+        edit.provider_end = provider_time(times.get("end_time"))
+        edit.polls = int(job.get("polls") or 0)
+        if edit.status is None:
+            edit.status = f"unfinished ({job['status']})"
+
+    notes = []
+    if not has_priority:
+        notes.append(
+            "`producers.EditRequest` has no `priority` field yet: interactive edits were "
+            "enqueued exactly like batch edits."
+        )
+    overrides = sorted(n for n in os.environ if n.startswith("WANEDIT_") and n not in _OWN)
+    if overrides:
+        listed = ", ".join(f"`{n}={os.environ[n]}`" for n in overrides)
+        notes.append(f"Product settings taken from the environment: {listed}.")
+    return RunResult(
+        design="wanedit",
+        accounts=workload.accounts,
+        edits=list(run.edits.values()),
+        started_at=run.started_at,
+        backlog_enqueued_at=run.backlog_enqueued_at,
+        finished_at=run.finished_at,
+        sandbox_stats=sandbox.stats(),
+        account_names=keys,
+        cpu_seconds=cpu,
+        peak_rss=max(sampler.peak_rss, tree.rss()),
+        samples=samples,
+        depth_source=depth.source,
+        notes=notes,
+    )
+
+
+# Settings this harness sets itself; any other WANEDIT_* in the environment is reported.
+_OWN = frozenset(
+    {"WANEDIT_REDIS_URL", "WANEDIT_OUTPUT_URI", "WANEDIT_ACCOUNTS", "WANEDIT_S3_ADDRESSING_STYLE"}
+)

@@ -1,0 +1,70 @@
+"""Provider accounts: each has its own key, base URL, limits and price."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from wanedit.errors import ConfigError
+
+SINGAPORE_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
+# Price per image (CNY) from PROVIDER.md, by region; only successful images are billed.
+PRICE_SINGAPORE = 0.220177
+PRICE_BEIJING = 0.20
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def check_base_url(value: str) -> str:
+    value = value.rstrip("/")
+    if not value.startswith(("https://", "http://")) or not value.endswith("/api/v1"):
+        raise ValueError(
+            f"must be a full http(s) base ending in /api/v1, like {SINGAPORE_BASE_URL}"
+        )
+    return value
+
+
+def default_price(base_url: str) -> float:
+    return PRICE_BEIJING if "//dashscope.aliyuncs.com" in base_url else PRICE_SINGAPORE
+
+
+class Account(BaseModel):
+    """One Alibaba Cloud account: limits are per account, summed over all its keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "default"
+    api_key: SecretStr | None = None
+    base_url: str = SINGAPORE_BASE_URL
+    concurrency: int = Field(5, ge=1, le=1000)
+    submit_rate: float = Field(5.0, gt=0, le=1000)
+    query_rate: float = Field(20.0, gt=0, le=1000)
+    price_per_image: float | None = Field(None, ge=0)
+    currency: str = "CNY"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("an account name is 1-32 of a-z, 0-9, '-' and '_'")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return check_base_url(value)
+
+    @property
+    def price(self) -> float:
+        return (
+            default_price(self.base_url) if self.price_per_image is None else self.price_per_image
+        )
+
+    def key(self) -> str:
+        """The provider key, for the HTTP client only; never logged or stored."""
+        if self.api_key is None or not self.api_key.get_secret_value():
+            source = "DASHSCOPE_API_KEY" if self.name == "default" else f"account {self.name!r}"
+            raise ConfigError(
+                f"{source} is not set: the workers need a Model Studio API key to call the provider"
+            )
+        return self.api_key.get_secret_value()

@@ -90,12 +90,74 @@ def _nudge(ctx: ProducerContext) -> None:
 
 
 def get_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
-    """The job record as a dict; raises JobNotFound."""
+    """The job record as a dict; raises JobNotFound. A queued job says what it waits for."""
     ctx = context or get_context()
     try:
-        return ctx.store.get(job_id).public()
+        job = ctx.store.get(job_id).public()
+        if job["status"] == Status.QUEUED.value:
+            job["waiting_for"] = _waiting_for(ctx)
+        return job
     except redis.RedisError as exc:
         raise _unavailable(exc) from None
+
+
+def _waiting_for(ctx: ProducerContext) -> str:
+    cap = ctx.admission.paused()
+    if cap is not None:
+        return (
+            f"daily_cap: the daily cap of {cap} images is reached; admission resumes at "
+            "00:00 UTC or when the cap is raised (wanedit cap)"
+        )
+    return "slot: a free provider slot (the backlog is served best-first)"
+
+
+def quota(*, context: ProducerContext | None = None) -> dict[str, Any]:
+    """Accounts, their slots in use, today's images and cost, the cap and the backlog."""
+    ctx = context or get_context()
+    try:
+        spent = ctx.admission.spent_today()
+        accounts = []
+        for account in ctx.settings.accounts:
+            images = spent.get(account.name, 0)
+            accounts.append(
+                {
+                    "name": account.name,
+                    "base_url": account.base_url,
+                    "in_flight": ctx.admission.in_flight(account.name),
+                    "concurrency": account.concurrency,
+                    "submit_rate": account.submit_rate,
+                    "query_rate": account.query_rate,
+                    "images_today": images,
+                    "price_per_image": account.price,
+                    "cost_today": round(images * account.price, 6),
+                    "currency": account.currency,
+                }
+            )
+        cap = ctx.admission.cap()
+        return {
+            "accounts": accounts,
+            "images_today": spent.get("total", 0),
+            "daily_image_cap": cap or None,
+            "paused": ctx.admission.paused() is not None,
+            "waiting": ctx.admission.waiting(),
+        }
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from None
+
+
+def set_daily_cap(images: int | None, *, context: ProducerContext | None = None) -> dict[str, Any]:
+    """Change the daily image cap for every worker at once (0: no cap; None: the setting's
+    value), and let admission look again. Images counted today are reserved at admission
+    (n per job) and corrected to the billed count when each job ends."""
+    ctx = context or get_context()
+    if images is not None and images < 0:
+        raise InvalidRequest([f"images: {images} must be 0 (no cap) or more"])
+    try:
+        ctx.admission.set_cap(images)
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from None
+    _nudge(ctx)
+    return quota(context=ctx)
 
 
 def cancel_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:

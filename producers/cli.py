@@ -36,6 +36,8 @@ def _print_job(job: dict[str, Any], as_json: bool) -> None:
             click.echo(f"  [{output['index']}] failed: {error['code']}: {error['message']}")
     if job["error"]:
         click.echo(f"  error: {job['error']['code']}: {job['error']['message']}")
+    if job.get("waiting_for"):
+        click.echo(f"  waiting for: {job['waiting_for']}")
     if job.get("cancel_refused"):
         click.echo(f"  note: {job['cancel_refused']}")
 
@@ -80,6 +82,13 @@ def main() -> None:
 @click.option(
     "--idempotency-key", default=None, help="The same key within 24 h returns the same job."
 )
+@click.option(
+    "--priority",
+    type=click.Choice(["interactive", "batch"]),
+    default="interactive",
+    show_default=True,
+    help="interactive: a person waits; batch: bulk work, served after interactive edits.",
+)
 @click.option("--metadata", default=None, help="A JSON object returned in the completion event.")
 @click.option("--wait", is_flag=True, help="Wait for the job to end and print it.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
@@ -95,6 +104,7 @@ def submit(
     watermark: bool,
     output: str | None,
     idempotency_key: str | None,
+    priority: str,
     metadata: str | None,
     wait: bool,
     timeout: float | None,
@@ -114,6 +124,7 @@ def submit(
         "watermark": watermark,
         "output": output,
         "idempotency_key": idempotency_key,
+        "priority": priority,
     }
     if metadata is not None:
         try:
@@ -190,6 +201,55 @@ def events(follow: bool, as_json: bool) -> None:
         _die(f"Redis cannot be reached: {exc}", EXIT_UNAVAILABLE)
     except KeyboardInterrupt:
         pass
+
+
+@main.command(name="quota")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def quota_command(as_json: bool) -> None:
+    """Provider accounts: slots in use, today's images and cost, the cap, the backlog."""
+    from producers.api import quota
+
+    _print_quota(_call(quota), as_json)
+
+
+@main.command(name="cap")
+@click.option("--images", type=click.IntRange(min=0), default=None, help="Images per day; 0: none.")
+@click.option("--reset", is_flag=True, help="Go back to WANEDIT_DAILY_IMAGE_CAP.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def cap_command(images: int | None, reset: bool, as_json: bool) -> None:
+    """Change the daily image cap for all workers at once (it takes effect immediately)."""
+    from producers.api import set_daily_cap
+
+    if (images is None) == (not reset):
+        _die("give either --images N or --reset", EXIT_INVALID)
+    _print_quota(_call(lambda: set_daily_cap(None if reset else images)), as_json)
+
+
+def _call(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return action()
+    except (BackendUnavailable, ConfigError) as exc:
+        _die(str(exc), EXIT_UNAVAILABLE)
+
+
+def _print_quota(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    for a in data["accounts"]:
+        click.echo(
+            f"{a['name']:<12} {a['in_flight']}/{a['concurrency']} in flight  "
+            f"{a['submit_rate']:g} submits/s  {a['query_rate']:g} queries/s  "
+            f"{a['images_today']} images today = {a['cost_today']:.2f} {a['currency']}"
+        )
+    cap = data["daily_image_cap"]
+    click.echo(
+        f"today: {data['images_today']} images"
+        + (f" of a cap of {cap}" if cap else " (no cap)")
+        + ("  PAUSED by the cap" if data["paused"] else "")
+    )
+    waiting = data["waiting"]
+    click.echo(f"waiting: {waiting['interactive']} interactive, {waiting['batch']} batch")
 
 
 def _register_sandbox() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from wanedit.jobs import Job
 from wanedit.states import Status
-from workers.provider import ResultItem, TaskState
-from workers.schedule import PollPolicy, backoff
+from workers.provider import ResultItem, TaskState, task_seconds
+from workers.schedule import PollPolicy, adaptive_policy, backoff, quantile
 from workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
 
 POLICY = PollPolicy(first_delay=10, interval=5, max_interval=15)
@@ -89,3 +89,61 @@ def test_next_step(state, now, polls, step):
 
 def test_deadline_counts_from_submission():
     assert deadline_of(job(submitted=5000.0), 60) == 5060.0
+
+
+DEFAULT = PollPolicy(first_delay=10, interval=5, max_interval=15)
+
+
+def fitted(durations):
+    return adaptive_policy(
+        durations,
+        default=DEFAULT,
+        min_interval=1.0,
+        max_interval=15.0,
+        lag_fraction=0.1,
+        max_first_delay=60.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("durations", "first", "interval"),
+    [
+        ([], 10, 5),  # no history: the default schedule
+        ([40.0] * 4, 10, 5),  # too little history
+        ([30.0, 60.0, 90.0, 120.0, 75.0], 36.0, 7.5),  # real-provider-like: p05 and 10% of mean
+        ([2.0, 3.0, 4.0, 5.0, 6.0], 2.2, 1.0),  # the interval is bounded below
+        ([200.0] * 10, 60.0, 15.0),  # bounded above
+    ],
+)
+def test_adaptive_policy(durations, first, interval):
+    policy = fitted(durations)
+    assert policy.first_delay == pytest.approx(first)
+    assert policy.delay(1) == pytest.approx(interval)
+    if len(durations) >= 5:
+        assert policy.delay(7) == pytest.approx(interval)  # fitted schedules do not grow
+
+
+def test_quantile():
+    assert quantile([1.0, 2.0, 3.0, 4.0, 5.0], 0.5) == 3.0
+    assert quantile([1.0, 2.0], 0.05) == pytest.approx(1.05)
+    assert quantile([7.0], 0.9) == 7.0
+
+
+@pytest.mark.parametrize(
+    ("times", "seconds"),
+    [
+        (
+            {"scheduled_time": "2025-10-23 16:18:16.040", "end_time": "2025-10-23 16:19:09.591"},
+            53.551,
+        ),
+        ({"end_time": "2025-10-23 16:19:09.591"}, None),
+        ({"scheduled_time": "garbage", "end_time": "2025-10-23 16:19:09.591"}, None),
+        (
+            {"scheduled_time": "2025-10-23 16:19:09.591", "end_time": "2025-10-23 16:18:16.040"},
+            None,
+        ),
+    ],
+)
+def test_task_seconds(times, seconds):
+    result = task_seconds(times)
+    assert result == (pytest.approx(seconds) if seconds is not None else None)

@@ -1,0 +1,195 @@
+"""Admission control on a real Redis: slots, leases, spacing, priorities, the cap, accounts."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import redis
+
+from config.accounts import Account
+from wanedit.admission import Admission
+from wanedit.jobs import JobStore
+from wanedit.states import Status
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(redis_url):
+    connection = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def prefix(client):
+    value = f"adm-{uuid.uuid4().hex[:8]}"
+    yield value
+    for key in client.scan_iter(f"{value}*"):
+        client.delete(key)
+
+
+def make(client, prefix, *accounts: Account, lease=60.0, batch_max_wait=600.0, cap=0):
+    store = JobStore(
+        client, key_prefix=prefix, events_stream=f"{prefix}:events", events_maxlen=100,
+        ttl_seconds=3600,
+    )  # fmt: skip
+    admission = Admission(
+        client,
+        key_prefix=prefix,
+        accounts=accounts or (Account(name="a1"),),
+        lease_seconds=lease,
+        batch_max_wait=batch_max_wait,
+        daily_image_cap=cap,
+    )
+    return store, admission
+
+
+def enqueue(store, admission, priority="interactive", n=1) -> str:
+    job_id = uuid.uuid4().hex
+    store.create(
+        job_id,
+        {"prompt": "p", "images": [], "n": n, "priority": priority},
+        "s3://b/p/",
+        backlog=admission.backlog_key(priority),
+    )
+    time.sleep(0.002)  # distinct arrival times
+    return job_id
+
+
+def test_at_most_c_in_flight_and_a_release_lets_the_next_in(client, prefix):
+    store, admission = make(client, prefix, Account(name="a1", concurrency=5, submit_rate=1000))
+    jobs = [enqueue(store, admission) for _ in range(8)]
+
+    first = admission.admit()
+    assert [item.job_id for item in first.admitted] == jobs[:5]
+    assert first.blocked_by == "slots"
+    assert first.waiting == 3
+    assert admission.admit().admitted == []
+    assert admission.in_flight("a1") == 5
+
+    assert admission.release(jobs[0], "a1", billed=1)
+    assert not admission.release(jobs[0], "a1", billed=1)  # a second release changes nothing
+    assert [item.job_id for item in admission.admit().admitted] == [jobs[5]]
+    assert store.get(jobs[5]).account == "a1"
+
+
+def test_submissions_are_spaced_not_burst(client, prefix):
+    store, admission = make(client, prefix, Account(name="a1", concurrency=50, submit_rate=5))
+    for _ in range(10):
+        enqueue(store, admission)
+    result = admission.admit()
+    delays = [item.delay for item in result.admitted]
+    # No burst: one every 1/R = 0.2 s, scheduled ahead up to a 1 s horizon.
+    assert delays == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0][: len(delays)], abs=0.02)
+    assert len(delays) >= 5
+    assert result.blocked_by == "rate"
+
+
+def test_interactive_goes_before_a_waiting_batch(client, prefix):
+    store, admission = make(client, prefix, Account(name="a1", concurrency=1, submit_rate=1000))
+    [enqueue(store, admission, "batch") for _ in range(3)]
+    person = enqueue(store, admission, "interactive")
+    assert [item.job_id for item in admission.admit().admitted] == [person]
+
+
+def test_batch_that_waited_too_long_goes_first(client, prefix):
+    store, admission = make(
+        client, prefix, Account(name="a1", concurrency=1, submit_rate=1000), batch_max_wait=0.05
+    )
+    old = enqueue(store, admission, "batch")
+    time.sleep(0.1)
+    enqueue(store, admission, "interactive")
+    assert [item.job_id for item in admission.admit().admitted] == [old]
+
+
+def test_lapsed_lease_is_reclaimed_and_an_unsent_job_requeued(client, prefix):
+    store, admission = make(
+        client, prefix, Account(name="a1", concurrency=1, submit_rate=1000), lease=0.1
+    )
+    unsent = enqueue(store, admission)
+    assert [item.job_id for item in admission.admit().admitted] == [unsent]
+    assert admission.claim(unsent, "a1")
+    time.sleep(0.15)  # its worker died before submitting
+
+    again = admission.admit()
+    assert again.reclaimed == 1
+    assert [item.job_id for item in again.admitted] == [unsent]
+
+    sent = enqueue(store, admission)
+    time.sleep(0.15)
+    store.transition(store.get(unsent), Status.SUBMITTED, {"provider_task_id": "t"})
+    later = admission.admit()
+    assert later.reclaimed == 1  # the submitted job's slot is freed, the job is not requeued
+    assert [item.job_id for item in later.admitted] == [sent]
+    assert not admission.claim(unsent, "a1")
+
+
+def test_canceled_jobs_leave_the_backlog(client, prefix):
+    store, admission = make(client, prefix, Account(name="a1", concurrency=5, submit_rate=1000))
+    gone = enqueue(store, admission)
+    kept = enqueue(store, admission)
+    store.transition(store.get(gone), Status.CANCELED, {"error": {"code": "C", "message": "m"}})
+    assert [item.job_id for item in admission.admit().admitted] == [kept]
+    assert admission.waiting() == {"interactive": 0, "batch": 0}
+
+
+def test_daily_cap_pauses_admission_until_raised(client, prefix):
+    store, admission = make(
+        client, prefix, Account(name="a1", concurrency=5, submit_rate=1000), cap=3
+    )
+    first = enqueue(store, admission, n=2)
+    second = enqueue(store, admission, n=2)
+
+    result = admission.admit()
+    assert [item.job_id for item in result.admitted] == [first]
+    assert result.blocked_by == "cap"
+    assert admission.paused() == 3
+    assert admission.spent_today() == {"total": 2, "a1": 2}
+
+    admission.set_cap(10)
+    assert [item.job_id for item in admission.admit().admitted] == [second]
+    assert admission.paused() is None
+
+
+def test_release_corrects_reserved_images_to_billed(client, prefix):
+    store, admission = make(client, prefix, Account(name="a1", concurrency=5, submit_rate=1000))
+    job = enqueue(store, admission, n=4)
+    admission.admit()
+    assert admission.spent_today()["total"] == 4
+    admission.release(job, "a1", billed=1)  # a partial failure: one image billed
+    assert admission.spent_today() == {"total": 1, "a1": 1}
+
+
+def test_jobs_spread_over_accounts_with_free_slots(client, prefix):
+    store, admission = make(
+        client,
+        prefix,
+        Account(name="sg", concurrency=2, submit_rate=1000),
+        Account(name="bj", concurrency=2, submit_rate=1000),
+    )
+    [enqueue(store, admission) for _ in range(5)]
+    result = admission.admit()
+    assert sorted(item.account for item in result.admitted) == ["bj", "bj", "sg", "sg"]
+    assert result.waiting == 1
+
+
+def test_queries_are_reserved_at_the_query_rate(client, prefix):
+    account = Account(name="a1", query_rate=20)
+    _, admission = make(client, prefix, account)
+    waits = [admission.reserve_query(account) for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.05, 0.10, 0.15, 0.20], abs=0.01)
+
+
+def test_a_429_doubles_the_spacing_for_a_while(client, prefix):
+    account = Account(name="a1", query_rate=20)
+    _, admission = make(client, prefix, account)
+    assert admission.pushed_back("a1", "query") == 2
+    assert admission.pushed_back("a1", "query") == 4
+    admission.reserve_query(account)
+    assert admission.reserve_query(account) == pytest.approx(0.2, abs=0.01)  # 4 x 0.05 s
+    for _ in range(5):
+        admission.pushed_back("a1", "query")
+    assert admission.pushed_back("a1", "query") == 8  # capped

@@ -37,14 +37,21 @@ PENALTY_MAX = 8
 PENALTY_TTL_MS = 30_000
 HORIZON_MS = 1_000  # admit at most this far ahead of an account's next submission time
 
+# The clock is Redis's own (one clock for every machine) unless a test passes one as the last
+# argument, in milliseconds.
 _NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now
+if ARGV[#ARGV] ~= '' then
+  now = tonumber(ARGV[#ARGV])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 """
 
 # KEYS: interactive, batch, spend hash, cap, paused; then per account: slots, submit tat, penalty.
 # ARGV: job key prefix, account count, lease ms, batch max wait ms, default cap, max admits,
-#       horizon ms, day; then per account: name, concurrency, interval ms.
+#       horizon ms, day; then per account: name, concurrency, interval ms; then now (or "").
 _ADMIT = (
     _NOW
     + """
@@ -119,7 +126,7 @@ return {admitted, reason, waiting, reclaimed}
 """
 )
 
-# KEYS: slots, job. ARGV: job id, account, lease ms. Renew the lease if this job holds the slot.
+# KEYS: slots, job. ARGV: job id, account, lease ms, now. Renew the lease if this job holds the slot.
 _CLAIM = (
     _NOW
     + """
@@ -146,7 +153,7 @@ end
 return 1
 """
 
-# KEYS: tat, penalty. ARGV: interval ms. Reserve the next query time; returns the wait in ms.
+# KEYS: tat, penalty. ARGV: interval ms, now. Reserve the next query time; returns the wait in ms.
 _RESERVE = (
     _NOW
     + """
@@ -198,7 +205,7 @@ class Admission:
         lease_seconds: float,
         batch_max_wait: float,
         daily_image_cap: int,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.redis = client
         self.prefix = key_prefix
@@ -206,7 +213,9 @@ class Admission:
         self.lease_ms = int(lease_seconds * 1000)
         self.batch_max_wait_ms = int(batch_max_wait * 1000)
         self.default_cap = daily_image_cap
-        self.clock = clock
+        # None: Redis's clock decides (production); a callable: tests control time.
+        self.test_clock = clock
+        self.clock = clock or time.time
         self._admit = client.register_script(_ADMIT)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
@@ -215,6 +224,9 @@ class Admission:
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    def _now(self) -> str:
+        return "" if self.test_clock is None else str(int(self.test_clock() * 1000))
 
     def backlog_key(self, priority: str) -> str:
         return self.key("backlog", "batch" if priority == "batch" else "interactive")
@@ -248,6 +260,7 @@ class Admission:
                 self.key("penalty", account.name, "submit"),
             ]
             args += [account.name, account.concurrency, 1000.0 / account.submit_rate]
+        args.append(self._now())
         flat, reason, waiting, reclaimed = self._admit(keys=keys, args=args)
         admitted = [
             Admitted(str(flat[i]), str(flat[i + 1]), float(flat[i + 2]) / 1000)
@@ -258,7 +271,7 @@ class Admission:
     def claim(self, job_id: str, account: str) -> bool:
         """True if this job still holds its slot on `account` (the lease is renewed)."""
         keys = [self.key("slots", account), self.key("job", job_id)]
-        return bool(self._claim(keys=keys, args=[job_id, account, self.lease_ms]))
+        return bool(self._claim(keys=keys, args=[job_id, account, self.lease_ms, self._now()]))
 
     def release(self, job_id: str, account: str, billed: int | None) -> bool:
         """Give the slot back; correct today's spend from reserved to billed images."""
@@ -269,7 +282,8 @@ class Admission:
     def reserve_query(self, account: Account) -> float:
         """Reserve the account's next status query; returns seconds to wait before sending it."""
         keys = [self.key("rate", account.name, "query"), self.key("penalty", account.name, "query")]
-        return float(self._reserve(keys=keys, args=[1000.0 / account.query_rate])) / 1000
+        args: list[str | float] = [1000.0 / account.query_rate, self._now()]
+        return float(self._reserve(keys=keys, args=args)) / 1000
 
     def pushed_back(self, account: str, kind: str) -> int:
         """The provider answered 429: double this account's spacing for a while."""

@@ -1,8 +1,8 @@
-"""Admission control on a real Redis: slots, leases, spacing, priorities, the cap, accounts."""
+"""Admission control on a real Redis, with a controlled clock: slots, leases, spacing,
+priorities, the cap, accounts."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -23,6 +23,22 @@ def client(redis_url):
     connection.close()
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0  # 2026-09-21, mid-day UTC
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
 @pytest.fixture
 def prefix(client):
     value = f"adm-{uuid.uuid4().hex[:8]}"
@@ -31,10 +47,10 @@ def prefix(client):
         client.delete(key)
 
 
-def make(client, prefix, *accounts: Account, lease=60.0, batch_max_wait=600.0, cap=0):
+def make(client, prefix, clock, *accounts: Account, lease=60.0, batch_max_wait=600.0, cap=0):
     store = JobStore(
         client, key_prefix=prefix, events_stream=f"{prefix}:events", events_maxlen=100,
-        ttl_seconds=3600,
+        ttl_seconds=3600, clock=clock,
     )  # fmt: skip
     admission = Admission(
         client,
@@ -43,6 +59,7 @@ def make(client, prefix, *accounts: Account, lease=60.0, batch_max_wait=600.0, c
         lease_seconds=lease,
         batch_max_wait=batch_max_wait,
         daily_image_cap=cap,
+        clock=clock,
     )
     return store, admission
 
@@ -55,12 +72,14 @@ def enqueue(store, admission, priority="interactive", n=1) -> str:
         "s3://b/p/",
         backlog=admission.backlog_key(priority),
     )
-    time.sleep(0.002)  # distinct arrival times
+    store.clock.advance(0.01)  # distinct arrival times
     return job_id
 
 
-def test_at_most_c_in_flight_and_a_release_lets_the_next_in(client, prefix):
-    store, admission = make(client, prefix, Account(name="a1", concurrency=5, submit_rate=1000))
+def test_at_most_c_in_flight_and_a_release_lets_the_next_in(client, prefix, clock):
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=5, submit_rate=1000)
+    )
     jobs = [enqueue(store, admission) for _ in range(8)]
 
     first = admission.admit()
@@ -76,8 +95,10 @@ def test_at_most_c_in_flight_and_a_release_lets_the_next_in(client, prefix):
     assert store.get(jobs[5]).account == "a1"
 
 
-def test_submissions_are_spaced_not_burst(client, prefix):
-    store, admission = make(client, prefix, Account(name="a1", concurrency=50, submit_rate=5))
+def test_submissions_are_spaced_not_burst(client, prefix, clock):
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=50, submit_rate=5)
+    )
     for _ in range(10):
         enqueue(store, admission)
     result = admission.admit()
@@ -88,38 +109,44 @@ def test_submissions_are_spaced_not_burst(client, prefix):
     assert result.blocked_by == "rate"
 
 
-def test_interactive_goes_before_a_waiting_batch(client, prefix):
-    store, admission = make(client, prefix, Account(name="a1", concurrency=1, submit_rate=1000))
+def test_interactive_goes_before_a_waiting_batch(client, prefix, clock):
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=1, submit_rate=1000)
+    )
     [enqueue(store, admission, "batch") for _ in range(3)]
     person = enqueue(store, admission, "interactive")
     assert [item.job_id for item in admission.admit().admitted] == [person]
 
 
-def test_batch_that_waited_too_long_goes_first(client, prefix):
+def test_batch_that_waited_too_long_goes_first(client, prefix, clock):
     store, admission = make(
-        client, prefix, Account(name="a1", concurrency=1, submit_rate=1000), batch_max_wait=0.05
+        client,
+        prefix,
+        clock,
+        Account(name="a1", concurrency=1, submit_rate=1000),
+        batch_max_wait=0.05,
     )
     old = enqueue(store, admission, "batch")
-    time.sleep(0.1)
+    clock.advance(0.1)
     enqueue(store, admission, "interactive")
     assert [item.job_id for item in admission.admit().admitted] == [old]
 
 
-def test_lapsed_lease_is_reclaimed_and_an_unsent_job_requeued(client, prefix):
+def test_lapsed_lease_is_reclaimed_and_an_unsent_job_requeued(client, prefix, clock):
     store, admission = make(
-        client, prefix, Account(name="a1", concurrency=1, submit_rate=1000), lease=0.1
+        client, prefix, clock, Account(name="a1", concurrency=1, submit_rate=1000), lease=0.1
     )
     unsent = enqueue(store, admission)
     assert [item.job_id for item in admission.admit().admitted] == [unsent]
     assert admission.claim(unsent, "a1")
-    time.sleep(0.15)  # its worker died before submitting
+    clock.advance(0.15)  # its worker died before submitting
 
     again = admission.admit()
     assert again.reclaimed == 1
     assert [item.job_id for item in again.admitted] == [unsent]
 
     sent = enqueue(store, admission)
-    time.sleep(0.15)
+    clock.advance(0.15)
     store.transition(store.get(unsent), Status.SUBMITTED, {"provider_task_id": "t"})
     later = admission.admit()
     assert later.reclaimed == 1  # the submitted job's slot is freed, the job is not requeued
@@ -127,8 +154,10 @@ def test_lapsed_lease_is_reclaimed_and_an_unsent_job_requeued(client, prefix):
     assert not admission.claim(unsent, "a1")
 
 
-def test_canceled_jobs_leave_the_backlog(client, prefix):
-    store, admission = make(client, prefix, Account(name="a1", concurrency=5, submit_rate=1000))
+def test_canceled_jobs_leave_the_backlog(client, prefix, clock):
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=5, submit_rate=1000)
+    )
     gone = enqueue(store, admission)
     kept = enqueue(store, admission)
     store.transition(store.get(gone), Status.CANCELED, {"error": {"code": "C", "message": "m"}})
@@ -136,9 +165,9 @@ def test_canceled_jobs_leave_the_backlog(client, prefix):
     assert admission.waiting() == {"interactive": 0, "batch": 0}
 
 
-def test_daily_cap_pauses_admission_until_raised(client, prefix):
+def test_daily_cap_pauses_admission_until_raised(client, prefix, clock):
     store, admission = make(
-        client, prefix, Account(name="a1", concurrency=5, submit_rate=1000), cap=3
+        client, prefix, clock, Account(name="a1", concurrency=5, submit_rate=1000), cap=3
     )
     first = enqueue(store, admission, n=2)
     second = enqueue(store, admission, n=2)
@@ -154,8 +183,10 @@ def test_daily_cap_pauses_admission_until_raised(client, prefix):
     assert admission.paused() is None
 
 
-def test_release_corrects_reserved_images_to_billed(client, prefix):
-    store, admission = make(client, prefix, Account(name="a1", concurrency=5, submit_rate=1000))
+def test_release_corrects_reserved_images_to_billed(client, prefix, clock):
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=5, submit_rate=1000)
+    )
     job = enqueue(store, admission, n=4)
     admission.admit()
     assert admission.spent_today()["total"] == 4
@@ -163,10 +194,11 @@ def test_release_corrects_reserved_images_to_billed(client, prefix):
     assert admission.spent_today() == {"total": 1, "a1": 1}
 
 
-def test_jobs_spread_over_accounts_with_free_slots(client, prefix):
+def test_jobs_spread_over_accounts_with_free_slots(client, prefix, clock):
     store, admission = make(
         client,
         prefix,
+        clock,
         Account(name="sg", concurrency=2, submit_rate=1000),
         Account(name="bj", concurrency=2, submit_rate=1000),
     )
@@ -176,16 +208,16 @@ def test_jobs_spread_over_accounts_with_free_slots(client, prefix):
     assert result.waiting == 1
 
 
-def test_queries_are_reserved_at_the_query_rate(client, prefix):
+def test_queries_are_reserved_at_the_query_rate(client, prefix, clock):
     account = Account(name="a1", query_rate=20)
-    _, admission = make(client, prefix, account)
+    _, admission = make(client, prefix, clock, account)
     waits = [admission.reserve_query(account) for _ in range(5)]
     assert waits == pytest.approx([0.0, 0.05, 0.10, 0.15, 0.20], abs=0.01)
 
 
-def test_a_429_doubles_the_spacing_for_a_while(client, prefix):
+def test_a_429_doubles_the_spacing_for_a_while(client, prefix, clock):
     account = Account(name="a1", query_rate=20)
-    _, admission = make(client, prefix, account)
+    _, admission = make(client, prefix, clock, account)
     assert admission.pushed_back("a1", "query") == 2
     assert admission.pushed_back("a1", "query") == 4
     admission.reserve_query(account)
@@ -193,3 +225,37 @@ def test_a_429_doubles_the_spacing_for_a_while(client, prefix):
     for _ in range(5):
         admission.pushed_back("a1", "query")
     assert admission.pushed_back("a1", "query") == 8  # capped
+
+
+def test_a_new_day_resumes_admission(client, prefix, clock):
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=5, submit_rate=1000), cap=1
+    )
+    first = enqueue(store, admission)
+    later = enqueue(store, admission)
+    assert len(admission.admit().admitted) == 1
+    assert admission.admit().blocked_by == "cap"
+    admission.release(first, "a1", billed=1)
+    clock.advance(86400)
+    assert [item.job_id for item in admission.admit().admitted] == [later]
+    assert admission.spent_today() == {"total": 1, "a1": 1}
+
+
+@pytest.mark.parametrize(
+    ("rate", "elapsed", "expected"),
+    [
+        (5, 0.0, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+        (5, 0.5, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),  # idle time builds no burst credit
+        (2, 0.0, [0.0, 0.5, 1.0]),
+        (1, 0.0, [0.0, 1.0]),
+    ],
+)
+def test_submission_schedule_table(client, prefix, clock, rate, elapsed, expected):
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=50, submit_rate=rate)
+    )
+    for _ in range(10):
+        enqueue(store, admission)
+    clock.advance(elapsed)
+    delays = [item.delay for item in admission.admit().admitted]
+    assert delays == pytest.approx(expected, abs=0.001)

@@ -126,7 +126,7 @@ return {admitted, reason, waiting, reclaimed}
 """
 )
 
-# KEYS: slots, job. ARGV: job id, account, lease ms, now. Renew the lease if this job holds the slot.
+# KEYS: slots, job. ARGV: job id, account, lease ms, now. Renews the lease of the holder.
 _CLAIM = (
     _NOW
     + """

@@ -24,6 +24,8 @@ def plot_inflight(runs: list[RunResult], workload: Workload, path: Path) -> None
             t,
             [s.running + s.pending for s in run.samples],
             color=color,
+            linewidth=2.4,
+            alpha=0.45,
             label=f"{run.design}: RUNNING + PENDING",
         )
         top.plot(

@@ -29,9 +29,11 @@ Event times are the Redis stream entry ids, so every time difference is on this 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from bench.common import RunResult, Workload
@@ -72,6 +74,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=DESIGNS, help="run one design only")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     return parser.parse_args(argv)
+
+
+def dump(run: RunResult, path: Path) -> None:
+    """Every measurement of one design's run, for a closer look (bench/logs/, not committed)."""
+    data = asdict(run)
+    for edit, raw in zip(run.edits, data["edits"], strict=True):
+        raw.update(latency=edit.latency, lag=edit.lag, task_duration=edit.task_duration)
+    path.write_text(json.dumps(data, indent=1))
 
 
 def _say(text: str) -> None:
@@ -116,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.naive_run import run_naive
 
             runs.append(run_naive(workload, log_dir, _say))
+        dump(runs[-1], log_dir / f"{design}-run.json")
         _say(f"{design}: done in {time.monotonic() - started:.0f} s")
 
     figures = {run.design: compute(run, workload) for run in runs}
@@ -139,4 +150,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: every server and worker started was stopped", file=sys.stderr)
+        sys.exit(130)

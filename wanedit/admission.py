@@ -319,10 +319,20 @@ class Admission:
         data: Any = self.redis.hgetall(self.spend_key(utc_day(self.clock())))
         return {name: int(value) for name, value in data.items()}
 
-    def should_nudge(self, window_ms: int = 200) -> bool:
-        """At most one admission nudge per window, however many producers enqueue."""
-        return bool(self.redis.set(self.key("admit", "nudge"), 1, nx=True, px=window_ms))
+    def should_nudge(self, expire_ms: int = 5000) -> bool:
+        """True if no admission run is pending yet: one nudge covers every job enqueued before
+        that run starts (it clears the mark first), however many producers enqueue. The mark
+        expires, so a lost nudge delays admission by `expire_ms` at most."""
+        return bool(self.redis.set(self.key("admit", "nudge"), 1, nx=True, px=expire_ms))
 
-    def should_tick(self, window_ms: int) -> bool:
-        """Keep one follow-up admission tick in flight at a time."""
-        return bool(self.redis.set(self.key("admit", "tick"), 1, nx=True, px=window_ms))
+    def nudge_taken(self) -> None:
+        """An admission run starts: later enqueues must nudge again."""
+        self.redis.delete(self.key("admit", "nudge"))
+
+    def should_tick(self, expire_ms: int) -> bool:
+        """Keep one follow-up admission tick pending at a time; the mark expires, so a lost
+        tick message cannot stop the chain for longer than `expire_ms`."""
+        return bool(self.redis.set(self.key("admit", "tick"), 1, nx=True, px=expire_ms))
+
+    def tick_taken(self) -> None:
+        self.redis.delete(self.key("admit", "tick"))

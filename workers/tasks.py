@@ -93,18 +93,24 @@ def _retry(task: Task, ctx: WorkerContext, job: Job, exc: Exception, *, throttle
 
 
 @app.task(name=ADMIT_TASK)
-def admit() -> None:
-    """Hand free provider slots to waiting jobs, best first, each at its rate-limited moment."""
+def admit(tick: bool = False) -> None:
+    """Hand free provider slots to waiting jobs, best first, each at its rate-limited moment.
+
+    Runs when a producer nudges, when a slot is given back, and as a follow-up tick while jobs
+    wait (one tick chain at a time)."""
     ctx = get_context()
+    ctx.admission.nudge_taken()
+    if tick:
+        ctx.admission.tick_taken()
     result = ctx.admission.admit()
     for item in result.admitted:
         submit.apply_async((item.job_id, item.account), countdown=item.delay)
     if result.reclaimed:
         log.warning("admission reclaimed %d expired slot leases", result.reclaimed)
     if result.waiting:
-        tick = ADMIT_TICK.get(result.blocked_by, 1.0)
-        if ctx.admission.should_tick(int(tick * 1000) + 50):
-            admit.apply_async(countdown=tick)
+        delay = ADMIT_TICK.get(result.blocked_by, 1.0)
+        if ctx.admission.should_tick(int(delay * 1000) + 5000):
+            admit.apply_async((True,), countdown=delay)
 
 
 @app.task(name=SUBMIT_TASK, bind=True, max_retries=None)

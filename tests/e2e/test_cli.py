@@ -108,3 +108,27 @@ def test_unreachable_redis_is_a_clear_error(stack_env, image_file):
     assert result.returncode == 3
     assert "Redis cannot be reached" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_priority_and_quota_commands(stack_env, worker, image_file):
+    result = wanedit(
+        stack_env, "submit", "--prompt", "p", "--image", str(image_file("p.png")),
+        "--priority", "batch", "--wait", "--timeout", "60", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["priority"] == "batch"
+
+    quota = wanedit(stack_env, "quota", "--json")
+    assert quota.returncode == 0, quota.stderr
+    data = json.loads(quota.stdout)
+    [account] = data["accounts"]
+    assert (account["name"], account["concurrency"], account["currency"]) == ("default", 5, "CNY")
+    assert data["images_today"] >= 1
+    assert account["cost_today"] == pytest.approx(account["images_today"] * 0.220177)
+
+    human = wanedit(stack_env, "quota")
+    assert "in flight" in human.stdout
+
+    bad = wanedit(stack_env, "submit", "--prompt", "p", "--image", "x.png", "--priority", "urgent")
+    assert bad.returncode == 2
+    assert wanedit(stack_env, "cap").returncode == 2

@@ -84,3 +84,29 @@ def test_limits_hold_across_processes_and_interactive_overtakes(
         job for job in waiting_then if _when(job, "submitted") > _when(finished, "submitted")
     ]
     assert len(overtaken) >= len(waiting_then) - 1  # at most one was already admitted
+
+
+def test_daily_cap_keeps_jobs_queued_and_says_why(producer, image_file):
+    from producers.api import quota, set_daily_cap
+
+    source = str(image_file("cap.png"))
+    if quota()["images_today"] == 0:
+        wait_for_job(submit_edit(prompt="warm", images=[source]), 60)
+    spent = quota()["images_today"]
+    set_daily_cap(spent)
+    try:
+        job_id = submit_edit(prompt="over the cap", images=[source])
+        deadline = time.monotonic() + 10
+        while not quota()["paused"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        job = get_job(job_id)
+        assert job["status"] == "queued"
+        assert job["waiting_for"].startswith("daily_cap: the daily cap of")
+
+        status = set_daily_cap(spent + 1)
+        assert status["daily_image_cap"] == spent + 1
+        done = wait_for_job(job_id, 60)
+        assert done["status"] == "succeeded"
+        assert quota()["images_today"] == spent + 1
+    finally:
+        set_daily_cap(None)

@@ -105,17 +105,20 @@ def machine() -> list[str]:
     ]
 
 
-def _git(root: Path) -> str:
+def describe_code(root: Path, outputs: tuple[Path, ...] = ()) -> str:
+    """The commit, and whether other files than this report's outputs differ from it."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
         ).stdout.strip()
-        dirty = subprocess.run(
+        changed = subprocess.run(
             ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
+        ).stdout.splitlines()
     except OSError:
         return "unknown"
-    return f"{head}" + (" with uncommitted changes" if dirty else "")
+    ours = {str(p.resolve().relative_to(root)) for p in outputs if p.resolve().is_relative_to(root)}
+    dirty = [line for line in changed if line[3:].strip() not in ours]
+    return (head or "unknown") + (" with uncommitted changes" if dirty else "")
 
 
 def render(
@@ -124,15 +127,15 @@ def render(
     workload: Workload,
     command: str,
     plot_name: str,
-    root: Path,
+    code: str,
 ) -> str:
     w = workload
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         "# wanedit benchmark results",
         "",
-        f"Written by `bench/run.py` on {now}, code at {_git(root)}. Every number below was "
-        "measured in this run.",
+        f"Written by `bench/run.py` on {now}, code at {code} when the run started. "
+        "Every number below was measured in this run.",
         "",
         "## Machine",
         "",

@@ -39,7 +39,7 @@ from pathlib import Path
 from bench.common import RunResult, Workload
 from bench.figures import Figures, compute, targets
 from bench.plot import plot_inflight
-from bench.report import ROWS, cell, render
+from bench.report import ROWS, cell, describe_code, render
 from bench.wanedit_run import ROOT
 
 DESIGNS = ("wanedit", "naive")
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     log_dir = ROOT / "bench" / "logs"
     log_dir.mkdir(exist_ok=True)
+    plot_path = out.parent / "inflight.png"
+    code = describe_code(ROOT, (out, plot_path))
     runs: list[RunResult] = []
     for design in DESIGNS:
         if args.only and design != args.only:
@@ -134,9 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     if Path(python).is_relative_to(ROOT):
         python = str(Path(python).relative_to(ROOT))
     command = shlex.join([python, "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
-    plot_path = out.parent / "inflight.png"
     plot_inflight(runs, workload, plot_path)
-    out.write_text(render(runs, figures, workload, command, plot_path.name, ROOT))
+    out.write_text(render(runs, figures, workload, command, plot_path.name, code))
     _say("")
     for line in summary(figures):
         _say(line)

@@ -55,7 +55,8 @@ def _account(ctx: WorkerContext, job: Job) -> Account:
 
 
 def _ended(ctx: WorkerContext, job: Job, billed: int | None) -> None:
-    """After a terminal transition: give the provider slot back and let the next job in."""
+    """When the provider task has ended: give its slot back and let the next job in. Safe to
+    call again (only the first release counts)."""
     if job.account and ctx.admission.release(job.id, job.account, billed):
         admit.apply_async()
 
@@ -264,6 +265,8 @@ def poll(self: Task, job_id: str, reserved: bool = False) -> None:
         if moved:
             log.info("job %s: provider succeeded, copying %d results", job.id, len(task.results))
             finish.apply_async((job_id,))
+            # The provider's slot is free as soon as its task ends, not when our copy does.
+            _ended(ctx, job, task.image_count)
     elif isinstance(step, Fail):
         billed = 0 if task.status == "FAILED" else None
         _fail(ctx, job, step.code, step.message, seen, billed=billed)

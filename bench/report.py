@@ -37,7 +37,7 @@ ROWS = (
     Row("interactive latency p50, submit to event (s)", lambda f: f.interactive_p50),
     Row("**interactive latency p95** (s)", lambda f: f.interactive_p95),
     Row("interactive p95 / mean task duration", lambda f: f.interactive_p95_ratio),
-    Row("provider status queries", lambda f: f.queries, 0),
+    Row("provider status queries (task queries + list calls)", lambda f: f.queries, 0),
     Row("**polls per edit** (queries / edits)", lambda f: f.polls_per_edit),
     Row("completion lag p50, provider end_time to event (s)", lambda f: f.lag_p50),
     Row("**completion lag p95** (s)", lambda f: f.lag_p95),
@@ -206,7 +206,8 @@ DEFINITIONS = [
     "divided by C x accounts / mean task duration.",
     "- **interactive latency**: completion event time (the Redis stream entry id) minus the "
     "time just before the interactive edit was submitted; p50/p95 by linear interpolation.",
-    "- **polls per edit**: the sandbox's count of `GET /tasks/{id}` calls (429s included) / edits.",
+    "- **polls per edit**: the sandbox's counts of `GET /tasks/{id}` and `GET /tasks` (list) "
+    "calls, 429s included, / edits.",
     "- **completion lag**: completion event time minus the provider's `end_time`, over the "
     "succeeded edits.",
     "- **429 answers**: the sandbox's `throttled` counter. **Failures surfaced**: edits whose "

@@ -16,7 +16,7 @@ The figures, each measured in this run:
   by the provider capacity C x accounts / mean task duration;
 - interactive latency p50/p95: submit to completion event of the interactive edits, also as a
   multiple of the mean task duration;
-- polls per edit: provider status queries (the sandbox's count) / edits;
+- polls per edit: provider status queries (task queries + list calls, sandbox counts) / edits;
 - completion lag p50/p95: the provider's ``end_time`` to our completion event;
 - 429 answers on the wire (the sandbox's ``throttled``) and failures surfaced to users (edits
   whose completion event is a failure; those from throttling counted apart);

@@ -9,6 +9,7 @@ from config.settings import Settings
 ADMIT_TASK = "wanedit.admit"
 SUBMIT_TASK = "wanedit.submit"
 POLL_TASK = "wanedit.poll"
+WATCH_TASK = "wanedit.watch"
 FINISH_TASK = "wanedit.finish"
 CANCEL_TASK = "wanedit.cancel"
 

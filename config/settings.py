@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     poll_lag_fraction: float = Field(
         0.1, gt=0, le=1, validation_alias=_env("WANEDIT_POLL_LAG_FRACTION")
     )
+    poll_mode: Literal["list", "task"] = Field("list", validation_alias=_env("WANEDIT_POLL_MODE"))
     poll_deadline: float = Field(
         6 * 3600.0, gt=0, le=MAX_POLL_DEADLINE, validation_alias=_env("WANEDIT_POLL_DEADLINE")
     )

@@ -290,6 +290,16 @@ class Admission:
         keys = [self.key("penalty", account, kind)]
         return int(self._penalize(keys=keys, args=[PENALTY_MAX, PENALTY_TTL_MS]))
 
+    def in_flight_jobs(self, account: str) -> list[str]:
+        return [str(job) for job in self.redis.zrange(self.key("slots", account), 0, -1)]
+
+    def should_watch(self, account: str, expire_ms: int) -> bool:
+        """Keep one list watch pending per account (the mark expires, as for ticks)."""
+        return bool(self.redis.set(self.key("watch", account), 1, nx=True, px=expire_ms))
+
+    def watch_taken(self, account: str) -> None:
+        self.redis.delete(self.key("watch", account))
+
     def in_flight(self, account: str) -> int:
         return int(self.redis.zcard(self.key("slots", account)))
 

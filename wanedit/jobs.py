@@ -106,6 +106,7 @@ class Job:
     priority: str = "interactive"
     account: str | None = None
     poll_plan: dict[str, float] | None = None
+    watch_at: float | None = None
 
     @classmethod
     def from_hash(cls, data: Mapping[str, str]) -> Job:
@@ -137,6 +138,7 @@ class Job:
             priority=data.get("priority") or "interactive",
             account=data.get("account") or None,
             poll_plan=decoded.get("poll_plan"),
+            watch_at=float(data["watch_at"]) if data.get("watch_at") else None,
         )
 
     def public(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from wanedit.errors import (
     TransientProviderError,
 )
 from workers.codes import classify
-from workers.provider import TaskState, parse_created, parse_task
+from workers.provider import TaskState, parse_created, parse_list, parse_task
 
 CREATE_PATH = "/services/aigc/image2image/image-synthesis"
 MAX_BODY = 1024 * 1024  # provider answers are small; never parse a huge body
@@ -77,6 +77,11 @@ class ProviderClient:
 
     def get(self, task_id: str) -> TaskState:
         return parse_task(self._call("GET", f"/tasks/{task_id}"), task_id)
+
+    def list_recent(self, model: str, page_size: int = 100) -> dict[str, str]:
+        """Status of the account's newest tasks of `model` (one query for many tasks)."""
+        query = f"/tasks?model_name={model}&page_no=1&page_size={page_size}"
+        return parse_list(self._call("GET", query))
 
     def cancel(self, task_id: str) -> None:
         """Cancel a PENDING task; a task already running answers with a terminal error."""

@@ -17,7 +17,7 @@ from wanedit.clients import make_admission, make_redis, make_s3, make_store
 from wanedit.jobs import JobStore
 from wanedit.process import PerProcess
 from workers.client import ProviderClient, make_session
-from workers.schedule import PollPolicy, adaptive_policy
+from workers.schedule import Plan, PollPolicy, plan_for
 
 DURATION_SAMPLES = 100
 
@@ -51,17 +51,18 @@ class WorkerContext:
             pipe.expire(key, 7 * 86400)
             pipe.execute()
 
-    def poll_plan(self, account: str) -> PollPolicy:
-        """The poll schedule for a new task on `account`, from its recent task durations."""
+    def plan(self, account: str) -> Plan:
+        """How a task on `account` is watched, from the account's recent task durations."""
         raw: Any = self.redis.lrange(self.durations_key(account), 0, DURATION_SAMPLES - 1)
         s = self.settings
-        return adaptive_policy(
+        return plan_for(
             [float(value) for value in raw],
             default=self.poll_policy,
             min_interval=s.poll_min_interval,
             max_interval=s.poll_max_interval,
             lag_fraction=s.poll_lag_fraction,
             max_first_delay=min(s.slot_lease_seconds / 2, s.poll_deadline),
+            list_mode=s.poll_mode == "list",
         )
 
 

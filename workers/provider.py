@@ -116,3 +116,19 @@ def task_seconds(times: dict[str, str]) -> float | None:
     if start is None or end is None or end < start:
         return None
     return (end - start).total_seconds()
+
+
+def parse_list(body: Any) -> dict[str, str]:
+    """Task id -> status from a `GET /tasks` answer."""
+    rows = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise _malformed("to a list call carries no data list")
+    statuses: dict[str, str] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            raise _malformed("has a list row that is not an object")
+        task_id, status = _text(row.get("task_id")), row.get("task_status")
+        if task_id is None or status not in TASK_STATUSES:
+            raise _malformed("has a list row without task_id or a known task_status")
+        statuses[task_id] = status
+    return statuses

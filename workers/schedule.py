@@ -71,3 +71,45 @@ def backoff(
     """Exponential backoff with equal jitter: half fixed, half random, never above `cap`."""
     ceiling = min(cap, base * 2 ** max(attempt, 0))
     return ceiling / 2 + ceiling / 2 * rand()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one task is watched: when the account's list watch starts looking for it
+    (`watch_after`), how often the list is read (`watch_interval`), and the task's own poll
+    schedule, which in list mode is only a slow fallback."""
+
+    watch_after: float
+    watch_interval: float
+    polls: PollPolicy
+
+
+def plan_for(
+    durations: Sequence[float],
+    *,
+    default: PollPolicy,
+    min_interval: float,
+    max_interval: float,
+    lag_fraction: float,
+    max_first_delay: float,
+    list_mode: bool,
+) -> Plan:
+    """The adaptive schedule; in list mode the task's own polls back the list watch up."""
+    fitted = adaptive_policy(
+        durations,
+        default=default,
+        min_interval=min_interval,
+        max_interval=max_interval,
+        lag_fraction=lag_fraction,
+        max_first_delay=max_first_delay,
+    )
+    if not list_mode:
+        return Plan(fitted.first_delay, fitted.interval, fitted)
+    slowest = quantile(sorted(durations), 0.95) if len(durations) >= MIN_SAMPLES else 0.0
+    fallback = PollPolicy(
+        first_delay=min(max(2 * slowest, 2 * fitted.first_delay), max_first_delay),
+        interval=max_interval,
+        max_interval=max_interval,
+        growth=1.0,
+    )
+    return Plan(fitted.first_delay, fitted.interval, fallback)

@@ -14,7 +14,14 @@ from typing import Any
 from celery import Task
 
 from config.accounts import Account
-from config.celery import ADMIT_TASK, CANCEL_TASK, FINISH_TASK, POLL_TASK, SUBMIT_TASK
+from config.celery import (
+    ADMIT_TASK,
+    CANCEL_TASK,
+    FINISH_TASK,
+    POLL_TASK,
+    SUBMIT_TASK,
+    WATCH_TASK,
+)
 from wanedit.errors import (
     ConfigError,
     JobNotFound,
@@ -166,7 +173,7 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
         _fail(ctx, job, "InputUnavailable", str(exc))
         return
 
-    plan = ctx.poll_plan(account.name)
+    plan = ctx.plan(account.name)
     recorded = ctx.store.transition(
         job,
         Status.SUBMITTED,
@@ -174,7 +181,8 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
             "provider_task_id": task_id,
             "provider_request_id": request_id,
             "provider_status": "PENDING",
-            "poll_plan": plan.as_dict(),
+            "poll_plan": plan.polls.as_dict(),
+            "watch_at": ctx.clock() + plan.watch_after,
         },
     )
     if not recorded:
@@ -187,7 +195,64 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
             log.warning("job %s: provider cancel refused: %s", job.id, exc)
         return
     log.info("job %s: submitted as provider task %s on %s", job.id, task_id, account.name)
-    poll.apply_async((job_id,), countdown=plan.first_delay)
+    poll.apply_async((job_id,), countdown=plan.polls.first_delay)
+    if settings.poll_mode == "list":
+        _rewatch(ctx, account.name, plan.watch_after)
+
+
+def _rewatch(ctx: WorkerContext, account: str, delay: float, *, reserved: bool = False) -> None:
+    if ctx.admission.should_watch(account, int(delay * 1000) + 5000):
+        watch.apply_async((account, True, reserved), countdown=max(delay, 0.0))
+
+
+@app.task(name=WATCH_TASK)
+def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None:
+    """One list call for all of an account's tasks in flight; a task that has ended gets its
+    poll at once. Runs while the account has tasks in flight, one chain per account."""
+    ctx = get_context()
+    if tick:
+        ctx.admission.watch_taken(account_name)
+    account = ctx.settings.account(account_name)
+    active: list[Job] = []
+    for job_id in ctx.admission.in_flight_jobs(account.name):
+        job = _load(ctx, job_id)
+        if job is not None and job.status in ACTIVE and job.provider_task_id:
+            active.append(job)
+    if not active:
+        return
+    now = ctx.clock()
+    plan = ctx.plan(account.name)
+    due = [job for job in active if (job.watch_at or 0.0) <= now]
+    if not due:
+        _rewatch(ctx, account.name, min(job.watch_at or now for job in active) - now)
+        return
+    if not reserved:
+        wait = ctx.admission.reserve_query(account)
+        if wait > QUERY_WAIT_MIN:
+            _rewatch(ctx, account.name, wait, reserved=True)
+            return
+    try:
+        statuses = ctx.providers[account.name].list_recent(ctx.settings.model)
+    except TransientProviderError as exc:
+        if exc.throttled:
+            ctx.admission.pushed_back(account.name, "query")
+        log.info("account %s: list watch error %s", account.name, exc)
+        _rewatch(ctx, account.name, max(plan.watch_interval, ctx.settings.retry_base))
+        return
+    except TerminalProviderError as exc:
+        # Each task's own polls still run: the watch only makes noticing faster and cheaper.
+        log.warning(
+            "account %s: list watch refused (%s); tasks fall back on their polls", account.name, exc
+        )
+        _rewatch(ctx, account.name, ctx.settings.poll_max_interval)
+        return
+    for job in due:
+        status = statuses.get(job.provider_task_id or "")
+        if status in ("SUCCEEDED", "FAILED", "CANCELED"):
+            poll.apply_async((job.id,))
+        elif status == "RUNNING" and job.status is Status.SUBMITTED:
+            ctx.store.transition(job, Status.RUNNING, {"provider_status": "RUNNING"})
+    _rewatch(ctx, account.name, plan.watch_interval)
 
 
 @app.task(name=POLL_TASK, bind=True, max_retries=None)

@@ -231,6 +231,11 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         if wait > QUERY_WAIT_MIN:
             _rewatch(ctx, account.name, wait, reserved=True)
             return
+    if len(due) == 1:
+        # One task to look at: its own query costs the same as a list and brings its results.
+        poll.run(due[0].id, True, False)
+        _rewatch(ctx, account.name, plan.watch_interval)
+        return
     try:
         statuses = ctx.providers[account.name].list_recent(ctx.settings.model)
     except TransientProviderError as exc:
@@ -249,15 +254,22 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
     for job in due:
         status = statuses.get(job.provider_task_id or "")
         if status in ("SUCCEEDED", "FAILED", "CANCELED"):
-            poll.apply_async((job.id,))
+            wait = ctx.admission.reserve_query(account)
+            if wait > QUERY_WAIT_MIN:
+                poll.apply_async((job.id, True, False), countdown=wait)
+            else:
+                poll.run(job.id, True, False)
         elif status == "RUNNING" and job.status is Status.SUBMITTED:
             ctx.store.transition(job, Status.RUNNING, {"provider_status": "RUNNING"})
     _rewatch(ctx, account.name, plan.watch_interval)
 
 
 @app.task(name=POLL_TASK, bind=True, max_retries=None)
-def poll(self: Task, job_id: str, reserved: bool = False) -> None:
-    """Query the provider task once, within the account's query rate, and act on the answer."""
+def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) -> None:
+    """Query the provider task once, within the account's query rate, and act on the answer.
+
+    `chain` polls are the task's own schedule and book the next one; the list watch runs
+    one-off polls (chain=False) that only act on what they see."""
     ctx = get_context()
     job = _load(ctx, job_id)
     if job is None or job.status not in ACTIVE or job.provider_task_id is None:
@@ -271,7 +283,7 @@ def poll(self: Task, job_id: str, reserved: bool = False) -> None:
     if not reserved:
         wait = ctx.admission.reserve_query(account)
         if wait > QUERY_WAIT_MIN:
-            poll.apply_async((job_id, True), countdown=wait)
+            poll.apply_async((job_id, True, chain), countdown=wait)
             return
     settings = ctx.settings
     now = ctx.clock()
@@ -290,6 +302,8 @@ def poll(self: Task, job_id: str, reserved: bool = False) -> None:
                 f"no answer before the poll deadline: {exc}",
                 billed=None,
             )
+            return
+        if not chain:
             return
         errors = job.transient_errors + 1
         ctx.store.update(job, {"transient_errors": errors}, while_in=ACTIVE)
@@ -319,7 +333,8 @@ def poll(self: Task, job_id: str, reserved: bool = False) -> None:
             log.info("job %s: running at the provider", job.id)
         else:
             ctx.store.update(job, seen, while_in=ACTIVE)
-        poll.apply_async((job_id,), countdown=step.delay)
+        if chain:
+            poll.apply_async((job_id,), countdown=step.delay)
     elif isinstance(step, Finish):
         seen["provider_results"] = [asdict(item) for item in task.results]
         seen["usage"] = _usage(task.image_count, account)

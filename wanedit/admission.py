@@ -165,6 +165,21 @@ return tostring(tat - now)
 """
 )
 
+# KEYS: mark. ARGV: at ms, ttl ms. Book a wake-up unless one is booked for the same time or sooner.
+_BOOK = """
+local booked = redis.call('GET', KEYS[1])
+if booked and tonumber(booked) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+# KEYS: mark. ARGV: now ms. A wake-up runs: forget its booking (not a later, sooner-booked one).
+_WOKE = """
+local booked = redis.call('GET', KEYS[1])
+if booked and tonumber(booked) <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 # KEYS: penalty. ARGV: max, ttl ms.
 _PENALIZE = """
 local penalty = tonumber(redis.call('GET', KEYS[1]) or '1') * 2
@@ -221,6 +236,8 @@ class Admission:
         self._release = client.register_script(_RELEASE)
         self._reserve = client.register_script(_RESERVE)
         self._penalize = client.register_script(_PENALIZE)
+        self._book = client.register_script(_BOOK)
+        self._woke = client.register_script(_WOKE)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -293,13 +310,6 @@ class Admission:
     def in_flight_jobs(self, account: str) -> list[str]:
         return [str(job) for job in self.redis.zrange(self.key("slots", account), 0, -1)]
 
-    def should_watch(self, account: str, expire_ms: int) -> bool:
-        """Keep one list watch pending per account (the mark expires, as for ticks)."""
-        return bool(self.redis.set(self.key("watch", account), 1, nx=True, px=expire_ms))
-
-    def watch_taken(self, account: str) -> None:
-        self.redis.delete(self.key("watch", account))
-
     def in_flight(self, account: str) -> int:
         return int(self.redis.zcard(self.key("slots", account)))
 
@@ -339,10 +349,13 @@ class Admission:
         """An admission run starts: later enqueues must nudge again."""
         self.redis.delete(self.key("admit", "nudge"))
 
-    def should_tick(self, expire_ms: int) -> bool:
-        """Keep one follow-up admission tick pending at a time; the mark expires, so a lost
-        tick message cannot stop the chain for longer than `expire_ms`."""
-        return bool(self.redis.set(self.key("admit", "tick"), 1, nx=True, px=expire_ms))
+    def book(self, name: str, delay: float) -> bool:
+        """Book a wake-up (an admission tick, an account's list watch) `delay` seconds from now;
+        False if one is already booked as soon or sooner. A booking expires 5 s after its time,
+        so a lost message cannot stop a chain for long."""
+        at = int((time.time() + max(delay, 0.0)) * 1000)
+        return bool(self._book(keys=[self.key("wake", name)], args=[at, int(delay * 1000) + 5000]))
 
-    def tick_taken(self) -> None:
-        self.redis.delete(self.key("admit", "tick"))
+    def woke(self, name: str) -> None:
+        """A booked wake-up runs: later wake-ups may be booked again."""
+        self._woke(keys=[self.key("wake", name)], args=[int(time.time() * 1000) + 20])

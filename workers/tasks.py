@@ -109,7 +109,7 @@ def admit(tick: bool = False) -> None:
     ctx = get_context()
     ctx.admission.nudge_taken()
     if tick:
-        ctx.admission.tick_taken()
+        ctx.admission.woke("admit")
     result = ctx.admission.admit()
     for item in result.admitted:
         submit.apply_async((item.job_id, item.account), countdown=item.delay)
@@ -117,7 +117,7 @@ def admit(tick: bool = False) -> None:
         log.warning("admission reclaimed %d expired slot leases", result.reclaimed)
     if result.waiting:
         delay = ADMIT_TICK.get(result.blocked_by, 1.0)
-        if ctx.admission.should_tick(int(delay * 1000) + 5000):
+        if ctx.admission.book("admit", delay):
             admit.apply_async((True,), countdown=delay)
 
 
@@ -201,7 +201,7 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
 
 
 def _rewatch(ctx: WorkerContext, account: str, delay: float, *, reserved: bool = False) -> None:
-    if ctx.admission.should_watch(account, int(delay * 1000) + 5000):
+    if ctx.admission.book(f"watch:{account}", delay):
         watch.apply_async((account, True, reserved), countdown=max(delay, 0.0))
 
 
@@ -211,7 +211,7 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
     poll at once. Runs while the account has tasks in flight, one chain per account."""
     ctx = get_context()
     if tick:
-        ctx.admission.watch_taken(account_name)
+        ctx.admission.woke(f"watch:{account_name}")
     account = ctx.settings.account(account_name)
     active: list[Job] = []
     for job_id in ctx.admission.in_flight_jobs(account.name):

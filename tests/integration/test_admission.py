@@ -259,3 +259,13 @@ def test_submission_schedule_table(client, prefix, clock, rate, elapsed, expecte
     clock.advance(elapsed)
     delays = [item.delay for item in admission.admit().admitted]
     assert delays == pytest.approx(expected, abs=0.001)
+
+
+def test_wake_ups_are_booked_earliest_first(client, prefix, clock):
+    _, admission = make(client, prefix, clock)
+    assert admission.book("watch:a1", 2.0)
+    assert not admission.book("watch:a1", 3.0)  # a later one is not needed
+    assert admission.book("watch:a1", 0.5)  # a sooner one is
+    assert not admission.book("watch:a1", 0.5)
+    admission.woke("watch:a1")  # the 0.5 s one has not come yet: it stays booked
+    assert not admission.book("watch:a1", 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wanedit.errors import MalformedResponse
-from workers.provider import parse_created, parse_task
+from workers.provider import parse_created, parse_list, parse_task
 
 SUCCEEDED = {
     "request_id": "r1",
@@ -80,3 +80,32 @@ def test_created():
     for body in (None, {}, {"output": {}}, {"output": {"task_id": 5}}):
         with pytest.raises(MalformedResponse):
             parse_created(body)
+
+
+def test_list_answer():
+    body = {
+        "request_id": "r",
+        "data": [
+            {"task_id": "t1", "task_status": "SUCCEEDED", "submit_time": "2025-10-23 16:18:16.009"},
+            {"task_id": "t2", "task_status": "RUNNING"},
+        ],
+        "total": 2,
+    }
+    assert parse_list(body) == {"t1": "SUCCEEDED", "t2": "RUNNING"}
+    assert parse_list({"data": []}) == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {},
+        {"data": "x"},
+        {"data": [1]},
+        {"data": [{"task_status": "RUNNING"}]},
+        {"data": [{"task_id": "t", "task_status": "DONE"}]},
+    ],
+)
+def test_malformed_list_answers(body):
+    with pytest.raises(MalformedResponse):
+        parse_list(body)

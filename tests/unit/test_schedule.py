@@ -7,7 +7,7 @@ import pytest
 from wanedit.jobs import Job
 from wanedit.states import Status
 from workers.provider import ResultItem, TaskState, task_seconds
-from workers.schedule import PollPolicy, adaptive_policy, backoff, quantile
+from workers.schedule import PollPolicy, adaptive_policy, backoff, plan_for, quantile
 from workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
 
 POLICY = PollPolicy(first_delay=10, interval=5, max_interval=15)
@@ -147,3 +147,33 @@ def test_quantile():
 def test_task_seconds(times, seconds):
     result = task_seconds(times)
     assert result == (pytest.approx(seconds) if seconds is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("durations", "list_mode", "watch_after", "watch_interval", "fallback_first", "fallback_every"),
+    [
+        # Per-task polling: the fitted schedule is the task's own.
+        ([30.0, 60.0, 90.0, 120.0, 75.0], False, 36.0, 7.5, 36.0, 7.5),
+        # List mode: the watch uses the fitted schedule; the task's polls are a slow fallback
+        # (twice the slow end of recent tasks, then the longest interval).
+        ([30.0, 60.0, 90.0, 120.0, 75.0], True, 36.0, 7.5, 60.0, 15.0),
+        ([2.0, 3.0, 4.0, 5.0, 6.0], True, 2.2, 1.0, 11.6, 15.0),
+        ([], True, 10.0, 5.0, 20.0, 15.0),  # no history: the defaults
+    ],
+)
+def test_plan_for(
+    durations, list_mode, watch_after, watch_interval, fallback_first, fallback_every
+):
+    plan = plan_for(
+        durations,
+        default=DEFAULT,
+        min_interval=1.0,
+        max_interval=15.0,
+        lag_fraction=0.1,
+        max_first_delay=60.0,
+        list_mode=list_mode,
+    )
+    assert plan.watch_after == pytest.approx(watch_after)
+    assert plan.watch_interval == pytest.approx(watch_interval)
+    assert plan.polls.first_delay == pytest.approx(fallback_first)
+    assert plan.polls.delay(1) == pytest.approx(fallback_every)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from wanedit.jobs import Job
 from wanedit.states import Status
@@ -65,15 +64,3 @@ def next_step(job: Job, task: TaskState, now: float, policy: PollPolicy, deadlin
         )
     delay = min(policy.delay(job.polls + 1), max(deadline - now, 0.0))
     return PollAgain(delay=delay, mark_running=task.status == "RUNNING")
-
-
-def outputs_for_failed_results(task: TaskState) -> list[dict[str, Any]]:
-    """Result entries that carry code/message instead of a URL, in the event's shape."""
-    return [
-        {
-            "index": index,
-            "error": {"code": item.code or "Unknown", "message": item.message or ""},
-        }
-        for index, item in enumerate(task.results)
-        if item.url is None
-    ]

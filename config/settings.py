@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     # Admission: leases on provider slots, the daily cap, and how long batch work may wait.
     slot_lease_seconds: float = Field(
-        120.0, ge=10, validation_alias=_env("WANEDIT_SLOT_LEASE_SECONDS")
+        300.0, ge=10, validation_alias=_env("WANEDIT_SLOT_LEASE_SECONDS")
     )
     daily_image_cap: int = Field(0, ge=0, validation_alias=_env("WANEDIT_DAILY_IMAGE_CAP"))
     batch_max_wait: float = Field(600.0, ge=0, validation_alias=_env("WANEDIT_BATCH_MAX_WAIT"))

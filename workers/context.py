@@ -61,7 +61,8 @@ class WorkerContext:
             min_interval=s.poll_min_interval,
             max_interval=s.poll_max_interval,
             lag_fraction=s.poll_lag_fraction,
-            max_first_delay=min(s.slot_lease_seconds / 2, s.poll_deadline),
+            # A task's own first poll renews its slot's lease before the lease can run out.
+            max_first_delay=min(s.slot_lease_seconds * 0.9, s.poll_deadline),
             list_mode=s.poll_mode == "list",
         )
 

@@ -220,6 +220,8 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
             active.append(job)
     if not active:
         return
+    for job in active:
+        ctx.admission.claim(job.id, account.name)  # the watch keeps their slots' leases alive
     now = ctx.clock()
     plan = ctx.plan(account.name)
     due = [job for job in active if (job.watch_at or 0.0) <= now]

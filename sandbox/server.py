@@ -79,6 +79,7 @@ class SandboxServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self.sandbox.close()
         if self._server is None:
             return
         if self._thread is not None:

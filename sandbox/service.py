@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -76,6 +77,7 @@ class _Snapshot:
     seed: int
     prompt: str
     label: str
+    index: int
 
 
 @dataclass
@@ -104,6 +106,9 @@ class Sandbox:
         self._last_now = float("-inf")
         self._cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # The real provider serves stored files: render each result once, in the background,
+        # as soon as the task exists, so a download costs no rendering time.
+        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-render")
 
     def authenticate(self, authorization: str | None) -> str:
         """The account behind an ``Authorization: Bearer <key>`` header."""
@@ -128,8 +133,15 @@ class Sandbox:
             task = self._new_task(account, request, inputs)
             self._store.add(task)
             self._counters.creates += 1
+        for index in range(task.request.n):
+            if index not in task.outcome.failed_images:
+                self._renderer.submit(self._render, task.task_id, self._snapshot_of(task, index))
         # The provider always answers a create with PENDING, even when a slot was free.
         return {"output": {"task_status": PENDING, "task_id": task.task_id}}
+
+    def close(self) -> None:
+        """Stop rendering in the background."""
+        self._renderer.shutdown(wait=False, cancel_futures=True)
 
     def query(self, account: str, task_id: str, base_url: str) -> dict[str, Any]:
         """The ``GET /tasks/{id}`` body; result URLs start with ``base_url``."""
@@ -192,7 +204,10 @@ class Sandbox:
                 raise DownloadError(403, "AccessDenied", refused)
             snapshot = self._snapshot(task_id, index)
             self._counters.downloads += 1
-        key = (task_id, index)
+        return self._render(task_id, snapshot)
+
+    def _render(self, task_id: str, snapshot: _Snapshot) -> bytes:
+        key = (task_id, snapshot.index)
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -315,9 +330,13 @@ class Sandbox:
             or index in task.outcome.failed_images
         ):
             raise DownloadError(404, "NoSuchKey", "The specified key does not exist.")
+        return self._snapshot_of(task, index)
+
+    @staticmethod
+    def _snapshot_of(task: Task, index: int) -> _Snapshot:
         seed = (task.seed + index) % (SEED_MAX + 1)
         label = f"sandbox {task.task_id[:8]}  image {index + 1}/{task.request.n}  seed {seed}"
-        return _Snapshot(task.inputs, task.size, seed, task.request.prompt, label)
+        return _Snapshot(task.inputs, task.size, seed, task.request.prompt, label, index)
 
 
 def result_path(task_id: str, index: int) -> str:

@@ -36,6 +36,7 @@ from config.accounts import Account
 PENALTY_MAX = 8
 PENALTY_TTL_MS = 30_000
 HORIZON_MS = 1_000  # admit at most this far ahead of an account's next submission time
+QUERY_BURST = 2  # queries that may go back to back; submissions never burst
 
 # The clock is Redis's own (one clock for every machine) unless a test passes one as the last
 # argument, in milliseconds.
@@ -153,15 +154,21 @@ end
 return 1
 """
 
-# KEYS: tat, penalty. ARGV: interval ms, now. Reserve the next query time; returns the wait in ms.
+# KEYS: tat, penalty. ARGV: interval ms, burst tolerance ms, now. Reserve the next query time;
+# returns the wait in ms. Queries may run up to `tolerance` ahead of the even spacing (a result
+# query right after the list call that found its task), never above Q per second on average.
 _RESERVE = (
     _NOW
     + """
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local penalty = tonumber(redis.call('GET', KEYS[2]) or '1')
+local tolerance = tonumber(ARGV[2])
+if penalty > 1 then tolerance = 0 end
 redis.call('SET', KEYS[1], tat + tonumber(ARGV[1]) * penalty, 'PX', 60000)
-return tostring(tat - now)
+local wait = tat - now - tolerance
+if wait < 0 then wait = 0 end
+return tostring(wait)
 """
 )
 
@@ -299,7 +306,8 @@ class Admission:
     def reserve_query(self, account: Account) -> float:
         """Reserve the account's next status query; returns seconds to wait before sending it."""
         keys = [self.key("rate", account.name, "query"), self.key("penalty", account.name, "query")]
-        args: list[str | float] = [1000.0 / account.query_rate, self._now()]
+        interval = 1000.0 / account.query_rate
+        args: list[str | float] = [interval, interval * (QUERY_BURST - 1), self._now()]
         return float(self._reserve(keys=keys, args=args)) / 1000
 
     def pushed_back(self, account: str, kind: str) -> int:

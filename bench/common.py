@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -142,21 +140,6 @@ def s3_client(env: Mapping[str, str]) -> Any:
         region_name=env["AWS_DEFAULT_REGION"],
         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
     )
-
-
-@contextmanager
-def patched_env(env: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for this process and restore them afterwards."""
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def provider_time(text: str | None) -> float | None:

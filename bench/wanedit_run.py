@@ -17,14 +17,13 @@ from bench.common import (
     Sample,
     Sampler,
     Workload,
-    patched_env,
     provider_time,
     s3_client,
     upload_inputs,
 )
 from bench.driver import drive
 from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker, patched_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG_LANES = ("interactive", "batch")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import boto3
 import pytest
 
 from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import SANDBOX_KEY, Worker
+from wanedit.devstack import SANDBOX_KEY, Worker, patched_env
 
 BUCKET = "wanedit-test"
 
@@ -47,19 +46,13 @@ def stack_env(
         "WANEDIT_RETRY_BASE": "0.2",
         "WANEDIT_RETRY_CAP": "1",
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    _reset_process_state()
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    try:
-        yield env
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with patched_env(env):
         _reset_process_state()
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        try:
+            yield env
+        finally:
+            _reset_process_state()
 
 
 def _reset_process_state() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -35,6 +36,12 @@ def _start_admission(**_: Any) -> None:
 
 @worker_process_init.connect
 def _fresh_clients(**_: Any) -> None:
-    from workers.context import reset_context
+    """New clients for each pool process, built before its first task: a cold S3 client costs
+    about a second, which would otherwise delay the first create after every start or scale-up."""
+    from workers.context import get_context, reset_context
 
     reset_context()
+    try:
+        get_context()
+    except Exception as exc:  # the first task builds it again, and reports what is wrong
+        logging.getLogger("wanedit.workers").warning("worker clients not ready yet: %s", exc)

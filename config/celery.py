@@ -12,17 +12,36 @@ POLL_TASK = "wanedit.poll"
 WATCH_TASK = "wanedit.watch"
 FINISH_TASK = "wanedit.finish"
 CANCEL_TASK = "wanedit.cancel"
+RECONCILE_TASK = "wanedit.reconcile"
+SWEEP_TASK = "wanedit.sweep"
 
 # Longer than any countdown or time limit wanedit uses, so Redis never redelivers a message
 # that a worker is still holding for a scheduled poll.
 VISIBILITY_TIMEOUT = 3 * 3600
+TASK_TIME_LIMIT = 15 * 60
+
+
+def longest_wait(settings: Settings) -> float:
+    """The longest countdown or time limit a wanedit message can be held for."""
+    return max(
+        TASK_TIME_LIMIT,
+        settings.poll_max_interval,
+        settings.slot_lease_seconds,
+        settings.retry_cap,
+        settings.reconcile_delay,
+        settings.sweep_interval,
+        30.0,  # the admission tick while the daily cap holds jobs back
+    )
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
+    # Celery reads the visibility timeout from the broker's transport options (producers and
+    # workers) and, for a Redis result backend, from the backend's: the same value everywhere.
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
     return {
         "broker_url": settings.redis_url,
         "broker_transport_options": transport,
+        "result_backend_transport_options": dict(transport),
         "broker_connection_retry_on_startup": True,
         "result_backend": None,
         "task_ignore_result": True,
@@ -32,8 +51,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_time_limit": 15 * 60,
-        "task_soft_time_limit": 14 * 60,
+        "task_time_limit": TASK_TIME_LIMIT,
+        "task_soft_time_limit": TASK_TIME_LIMIT - 60,
+        # SIGTERM: stop taking messages, let running tasks finish for this long, then requeue.
+        "worker_soft_shutdown_timeout": settings.soft_shutdown_timeout,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "beat_schedule": {
+            "wanedit-sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval},
+        },
         "worker_hijack_root_logger": False,
         "enable_utc": True,
     }

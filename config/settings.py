@@ -92,6 +92,23 @@ class Settings(BaseSettings):
     )
     http_read_timeout: float = Field(30.0, gt=0, validation_alias=_env("WANEDIT_HTTP_READ_TIMEOUT"))
 
+    # Crash safety and lost answers (seconds).
+    reconcile_delay: float = Field(5.0, gt=0, validation_alias=_env("WANEDIT_RECONCILE_DELAY"))
+    reconcile_skew: float = Field(30.0, ge=0, validation_alias=_env("WANEDIT_RECONCILE_SKEW"))
+    reconcile_tries: int = Field(12, ge=1, validation_alias=_env("WANEDIT_RECONCILE_TRIES"))
+    provider_utc_offset: float = Field(
+        0.0, ge=-14, le=14, validation_alias=_env("WANEDIT_PROVIDER_UTC_OFFSET")
+    )
+    sweep_interval: float = Field(30.0, gt=0, validation_alias=_env("WANEDIT_SWEEP_INTERVAL"))
+    sweep_grace: float = Field(60.0, gt=0, validation_alias=_env("WANEDIT_SWEEP_GRACE"))
+    max_losses: int = Field(5, ge=1, validation_alias=_env("WANEDIT_MAX_LOSSES"))
+    finish_deadline: float = Field(
+        6 * 3600.0, gt=0, le=20 * 3600.0, validation_alias=_env("WANEDIT_FINISH_DEADLINE")
+    )
+    soft_shutdown_timeout: float = Field(
+        60.0, ge=0, validation_alias=_env("WANEDIT_SOFT_SHUTDOWN_TIMEOUT")
+    )
+
     @field_validator("dashscope_http_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -159,6 +176,13 @@ class Settings(BaseSettings):
         """What a worker needs before its first task: a key for every account."""
         for account in self.accounts:
             account.key()
+        from config.celery import VISIBILITY_TIMEOUT, longest_wait
+
+        if longest_wait(self) >= VISIBILITY_TIMEOUT:
+            raise ConfigError(
+                f"a countdown of {longest_wait(self):.0f} s would outlive the broker's visibility "
+                f"timeout of {VISIBILITY_TIMEOUT} s (lower the WANEDIT_* intervals)"
+            )
 
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's prefix."""

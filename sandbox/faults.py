@@ -46,6 +46,8 @@ class FaultRates:
     fail_rate: float = 0.0
     moderation_rate: float = 0.0
     partial_rate: float = 0.0
+    throttle_rate: float = 0.0  # requests answered 429 whatever the limits say (bursts: set to 1)
+    lost_answer_rate: float = 0.0  # creates that make the task but answer too late to be heard
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -62,6 +62,7 @@ class Counters:
     throttled: int = 0
     http_errors: int = 0
     downloads: int = 0
+    lost_answers: int = 0
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Sandbox:
             for key in self.config.api_keys
         }
         self._counters = Counters()
+        self._tasks_by_prompt: dict[str, int] = {}
         self._last_now = float("-inf")
         self._cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -133,9 +135,16 @@ class Sandbox:
             task = self._new_task(account, request, inputs)
             self._store.add(task)
             self._counters.creates += 1
+            self._tasks_by_prompt[request.prompt] = self._tasks_by_prompt.get(request.prompt, 0) + 1
+            lost = faults.draw(self._rng, self._rates.lost_answer_rate)
         for index in range(task.request.n):
             if index not in task.outcome.failed_images:
                 self._renderer.submit(self._render, task.task_id, self._snapshot_of(task, index))
+        if lost:
+            # The task exists and will run, but the answer arrives after the client gave up.
+            with self._lock:
+                self._counters.lost_answers += 1
+            time.sleep(self.config.lost_answer_delay)
         # The provider always answers a create with PENDING, even when a slot was free.
         return {"output": {"task_status": PENDING, "task_id": task.task_id}}
 
@@ -228,7 +237,10 @@ class Sandbox:
         counts ``GET /tasks/{id}`` calls, ``lists`` the list calls, ``cancels`` the tasks
         canceled; ``throttled`` the 429s and ``http_errors`` the injected 500s sent;
         ``downloads`` the result downloads served. ``max_running`` is the most tasks one
-        account had RUNNING at once (``max_running_by_account`` per key).
+        account had RUNNING at once (``max_running_by_account`` per key). ``lost_answers``
+        counts creates answered too late on purpose; ``repeated_prompts`` maps each prompt
+        that created more than one task to its task count (a client that creates twice for
+        one edit shows up there, when each edit has its own prompt).
         """
         with self._lock:
             now = self._now()
@@ -238,6 +250,7 @@ class Sandbox:
             data["tasks"] = len(self._store)
             data["max_running"] = max(by_account.values(), default=0)
             data["max_running_by_account"] = by_account
+            data["repeated_prompts"] = {p: c for p, c in self._tasks_by_prompt.items() if c > 1}
         return data
 
     def reset_stats(self) -> None:
@@ -281,7 +294,7 @@ class Sandbox:
 
     def _admit(self, bucket: TokenBucket, http_error_rate: bool) -> None:
         now = self._now()
-        if not bucket.take(now):
+        if not bucket.take(now) or faults.draw(self._rng, self._rates.throttle_rate):
             self._counters.throttled += 1
             raise errors.throttled()
         if http_error_rate and faults.draw(self._rng, self._rates.http_error_rate):

@@ -9,6 +9,8 @@ from sandbox.faults import FaultRates
 
 RUNTIME_FIELDS = (
     "http_error_rate",
+    "throttle_rate",
+    "lost_answer_rate",
     "fail_rate",
     "moderation_rate",
     "partial_rate",
@@ -38,6 +40,9 @@ class SandboxConfig:
     fail_rate: float = 0.0
     moderation_rate: float = 0.0
     partial_rate: float = 0.0
+    throttle_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+    lost_answer_delay: float = 35.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -59,6 +64,8 @@ class SandboxConfig:
             fail_rate=self.fail_rate,
             moderation_rate=self.moderation_rate,
             partial_rate=self.partial_rate,
+            throttle_rate=self.throttle_rate,
+            lost_answer_rate=self.lost_answer_rate,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -33,8 +33,8 @@ JSON_FIELDS = (
     "poll_plan",
 )
 
-# KEYS: job, stream. ARGV: allowed statuses (comma-joined, "" = any), new status ("" = keep),
-# ttl, event JSON ("" = none), stream maxlen, then field/value pairs.
+# KEYS: job, stream, due index. ARGV: allowed statuses (comma-joined, "" = any), new status
+# ("" = keep), ttl, event JSON ("" = none), stream maxlen, then field/value pairs.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {-1, ''} end
@@ -49,11 +49,21 @@ if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 if ARGV[4] ~= '' then
+  redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
   local event = cjson.decode(ARGV[4])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[5]), '*',
              'type', event['type'], 'job_id', event['job_id'], 'data', ARGV[4])
 end
 return {1, current}
+"""
+
+# KEYS: job. ARGV: now. Set create_sent_at on a queued job that has none.
+_MARK_CREATE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+local sent = redis.call('HGET', KEYS[1], 'create_sent_at')
+if sent and sent ~= '' then return 0 end
+redis.call('HSET', KEYS[1], 'create_sent_at', ARGV[1])
+return 1
 """
 
 # KEYS: job, idempotency key (or ""), backlog (or ""). ARGV: job id, ttl, idempotency ttl,
@@ -107,6 +117,10 @@ class Job:
     account: str | None = None
     poll_plan: dict[str, float] | None = None
     watch_at: float | None = None
+    create_sent_at: float | None = None
+    reconcile_tries: int = 0
+    redrives: int = 0
+    finish_since: float | None = None
 
     @classmethod
     def from_hash(cls, data: Mapping[str, str]) -> Job:
@@ -139,6 +153,10 @@ class Job:
             account=data.get("account") or None,
             poll_plan=decoded.get("poll_plan"),
             watch_at=float(data["watch_at"]) if data.get("watch_at") else None,
+            create_sent_at=float(data["create_sent_at"]) if data.get("create_sent_at") else None,
+            reconcile_tries=int(data.get("reconcile_tries") or 0),
+            redrives=int(data.get("redrives") or 0),
+            finish_since=float(data["finish_since"]) if data.get("finish_since") else None,
         )
 
     def public(self) -> dict[str, Any]:
@@ -217,6 +235,35 @@ class JobStore:
         self.clock = clock
         self._transition = client.register_script(_TRANSITION)
         self._create = client.register_script(_CREATE)
+        self._mark_create = client.register_script(_MARK_CREATE)
+
+    @property
+    def due_key(self) -> str:
+        """Active jobs by the time their next step is due: what the sweeper looks at."""
+        return f"{self.prefix}:due"
+
+    def set_due(self, job_id: str, at: float) -> None:
+        self.redis.zadd(self.due_key, {job_id: at})
+
+    def due_at(self, job_id: str) -> float | None:
+        score: Any = self.redis.zscore(self.due_key, job_id)
+        return None if score is None else float(score)
+
+    def overdue(self, before: float, limit: int) -> list[str]:
+        ids: Any = self.redis.zrangebyscore(self.due_key, "-inf", before, start=0, num=limit)
+        return [str(job_id) for job_id in ids]
+
+    def forget_due(self, job_id: str) -> None:
+        self.redis.zrem(self.due_key, job_id)
+
+    def mark_create(self, job_id: str) -> bool:
+        """Note that a create is about to be sent for this queued job; False if one was noted
+        before (it may have reached the provider), so the caller reconciles instead."""
+        return bool(self._mark_create(keys=[self.job_key(job_id)], args=[self.clock()]))
+
+    def clear_create(self, job: Job) -> bool:
+        """The provider surely made no task: the next create may go."""
+        return self.update(job, {"create_sent_at": None}, while_in=[Status.QUEUED])
 
     def job_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
@@ -298,7 +345,7 @@ class JobStore:
         event: dict[str, Any] | None,
     ) -> bool:
         ok, _current = self._transition(
-            keys=[self.job_key(job_id), self.events_stream],
+            keys=[self.job_key(job_id), self.events_stream, self.due_key],
             args=[
                 ",".join(sorted(status.value for status in sources)),
                 target.value if target else "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -16,7 +17,14 @@ from wanedit.errors import (
     TransientProviderError,
 )
 from workers.codes import classify
-from workers.provider import TaskState, parse_created, parse_list, parse_task
+from workers.provider import (
+    ListedTask,
+    TaskState,
+    parse_created,
+    parse_list,
+    parse_listed,
+    parse_task,
+)
 
 CREATE_PATH = "/services/aigc/image2image/image-synthesis"
 MAX_BODY = 1024 * 1024  # provider answers are small; never parse a huge body
@@ -82,6 +90,21 @@ class ProviderClient:
         """Status of the account's newest tasks of `model` (one query for many tasks)."""
         query = f"/tasks?model_name={model}&page_no=1&page_size={page_size}"
         return parse_list(self._call("GET", query))
+
+    def list_window(
+        self, model: str, start: float, end: float, utc_offset_hours: float = 0.0
+    ) -> list[ListedTask]:
+        """The account's tasks of `model` submitted between `start` and `end` (unix seconds)."""
+
+        def stamp(moment: float) -> str:
+            shifted = datetime.fromtimestamp(moment + utc_offset_hours * 3600, tz=UTC)
+            return shifted.strftime("%Y%m%d%H%M%S")
+
+        query = (
+            f"/tasks?model_name={model}&start_time={stamp(start)}&end_time={stamp(end)}"
+            "&page_no=1&page_size=100"
+        )
+        return parse_listed(self._call("GET", query), utc_offset_hours)
 
     def cancel(self, task_id: str) -> None:
         """Cancel a PENDING task; a task already running answers with a terminal error."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from wanedit.errors import MalformedResponse
@@ -132,3 +132,29 @@ def parse_list(body: Any) -> dict[str, str]:
             raise _malformed("has a list row without task_id or a known task_status")
         statuses[task_id] = status
     return statuses
+
+
+@dataclass(frozen=True)
+class ListedTask:
+    """One row of a list answer, as reconciliation needs it."""
+
+    task_id: str
+    status: str
+    submitted: float | None  # unix seconds, provider times read as UTC plus the offset
+
+
+def parse_listed(body: Any, utc_offset_hours: float = 0.0) -> list[ListedTask]:
+    """Rows of a `GET /tasks` answer with their submit times."""
+    statuses = parse_list(body)
+    rows = body["data"]
+    listed = []
+    for row in rows:
+        task_id = _text(row.get("task_id"))
+        if task_id is None:
+            continue
+        moment = _time(_text(row.get("submit_time")))
+        submitted = None
+        if moment is not None:
+            submitted = moment.replace(tzinfo=UTC).timestamp() - utc_offset_hours * 3600
+        listed.append(ListedTask(task_id, statuses[task_id], submitted))
+    return listed

@@ -19,7 +19,9 @@ from config.celery import (
     CANCEL_TASK,
     FINISH_TASK,
     POLL_TASK,
+    RECONCILE_TASK,
     SUBMIT_TASK,
+    SWEEP_TASK,
     WATCH_TASK,
 )
 from wanedit.errors import (
@@ -38,8 +40,17 @@ from wanedit.storage import S3Location
 from workers.app import app
 from workers.context import WorkerContext, get_context
 from workers.provider import ResultItem, task_seconds
+from workers.reconcile import Adopt, Recreate, decide
 from workers.schedule import PollPolicy, backoff
-from workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
+from workers.steps import (
+    Canceled,
+    Fail,
+    Finish,
+    PollAgain,
+    deadline_of,
+    next_step,
+    redrive_step,
+)
 from workers.transfer import TransientStorageError, copy_result, resolve_image
 
 log = logging.getLogger("wanedit.workers")
@@ -59,6 +70,33 @@ def _load(ctx: WorkerContext, job_id: str) -> Job | None:
 
 def _account(ctx: WorkerContext, job: Job) -> Account:
     return ctx.settings.account(job.account or ctx.settings.accounts[0].name)
+
+
+def _lost_too_often(task: Task, ctx: WorkerContext, job: Job) -> bool:
+    """Count this message's deliveries; a message redelivered because its worker died, more
+    than `max_losses` times, ends the job instead of killing workers forever."""
+    if task.request.called_directly or not task.request.id:
+        return False  # run in-process by another task, which did its own counting
+    key = ctx.settings.key("deliveries", str(task.request.id))
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 86400)
+        deliveries = int(pipe.execute()[0])
+    if deliveries <= ctx.settings.max_losses:
+        return False
+    _fail(
+        ctx,
+        job,
+        "WorkerLost",
+        f"the worker running {task.name} was lost {deliveries - 1} times",
+        billed=0 if job.status is Status.QUEUED and job.create_sent_at is None else None,
+    )
+    return True
+
+
+def _owned_key(ctx: WorkerContext, account: str) -> str:
+    """Provider task id -> job id, for every task our creates made on `account`."""
+    return ctx.settings.key("provider-tasks", account)
 
 
 def _ended(ctx: WorkerContext, job: Job, billed: int | None) -> None:
@@ -138,7 +176,13 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
             "job %s: its slot on %s has lapsed; it waits for admission", job.id, account_name
         )
         return
+    if _lost_too_often(self, ctx, job):
+        return
     settings = ctx.settings
+    if job.create_sent_at is not None:
+        # A create went out before (its answer was lost, or its worker died): look first.
+        _reconcile_later(ctx, job, 0.0)
+        return
     try:
         account = settings.account(account_name)
         provider = ctx.providers[account.name]
@@ -147,18 +191,25 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
             resolve_image(source, ctx.s3, settings.image_transport, settings.presign_ttl_seconds)
             for source in request.images
         ]
+    except TransientStorageError as exc:
+        _retry(self, ctx, job, exc, throttled=False)
+        return
+    except (StorageError, ConfigError, ValueError) as exc:
+        _fail(ctx, job, "InputUnavailable", str(exc))
+        return
+    if not ctx.store.mark_create(job.id):
+        _reconcile_later(ctx, job, 0.0)
+        return
+    try:
         task_id, request_id = provider.create(settings.model, request.provider_input(images))
     except OutcomeUnknown as exc:
-        _fail(
-            ctx,
-            job,
-            "CreateOutcomeUnknown",
-            f"the create call's answer was lost ({exc.message}); it was not re-sent, "
-            "so the edit is never paid twice",
-            billed=None,
-        )
+        # It may have made a task (and will bill it): never send it again blindly.
+        log.warning("job %s: create answer lost (%s); reconciling", job.id, exc.message)
+        _reconcile_later(ctx, job, settings.reconcile_delay)
         return
     except TransientProviderError as exc:
+        # The provider answered with an error, or the request never left: no task was made.
+        ctx.store.clear_create(job)
         if exc.throttled:
             ctx.admission.pushed_back(account_name, "submit")
         _retry(self, ctx, job, exc, throttled=exc.throttled)
@@ -166,14 +217,26 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
     except TerminalProviderError as exc:
         _fail(ctx, job, exc.code, exc.message)
         return
-    except TransientStorageError as exc:
-        _retry(self, ctx, job, exc, throttled=False)
-        return
-    except (StorageError, ConfigError, ValueError) as exc:
-        _fail(ctx, job, "InputUnavailable", str(exc))
-        return
+    _record_created(ctx, job, account.name, task_id, request_id)
 
-    plan = ctx.plan(account.name)
+
+def _reconcile_later(ctx: WorkerContext, job: Job, delay: float) -> None:
+    ctx.store.set_due(job.id, ctx.clock() + delay)
+    reconcile.apply_async((job.id,), countdown=delay)
+
+
+def _record_created(
+    ctx: WorkerContext, job: Job, account_name: str, task_id: str, request_id: str | None
+) -> None:
+    """The provider task exists: record it before any poll can be scheduled."""
+    settings = ctx.settings
+    provider = ctx.providers[account_name]
+    owned = _owned_key(ctx, account_name)
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.hset(owned, task_id, job.id)
+        pipe.expire(owned, 2 * 86400)
+        pipe.execute()
+    plan = ctx.plan(account_name)
     recorded = ctx.store.transition(
         job,
         Status.SUBMITTED,
@@ -194,10 +257,141 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
         except ProviderError as exc:
             log.warning("job %s: provider cancel refused: %s", job.id, exc)
         return
-    log.info("job %s: submitted as provider task %s on %s", job.id, task_id, account.name)
-    poll.apply_async((job_id,), countdown=plan.polls.first_delay)
+    log.info("job %s: submitted as provider task %s on %s", job.id, task_id, account_name)
+    ctx.store.set_due(job.id, ctx.clock() + plan.polls.first_delay)
+    poll.apply_async((job.id,), countdown=plan.polls.first_delay)
     if settings.poll_mode == "list":
-        _rewatch(ctx, account.name, plan.watch_after)
+        _rewatch(ctx, account_name, plan.watch_after)
+
+
+@app.task(name=RECONCILE_TASK, bind=True, max_retries=None)
+def reconcile(self: Task, job_id: str) -> None:
+    """Find out whether a create whose answer was lost made a task: adopt it, or create again
+    only when the provider's task list shows none."""
+    ctx = get_context()
+    job = _load(ctx, job_id)
+    if job is None or job.status is not Status.QUEUED or job.create_sent_at is None:
+        return
+    account = _account(ctx, job)
+    if not ctx.admission.claim(job.id, account.name):
+        return  # its slot lapsed: admission sends it again, and that submit reconciles
+    if _lost_too_often(self, ctx, job):
+        return
+    settings = ctx.settings
+    wait = ctx.admission.reserve_query(account)
+    if wait > QUERY_WAIT_MIN:
+        reconcile.apply_async((job_id,), countdown=wait)
+        return
+    now = ctx.clock()
+    sent_at = job.create_sent_at
+    try:
+        listed = ctx.providers[account.name].list_window(
+            settings.model,
+            sent_at - settings.reconcile_skew,
+            now + settings.reconcile_skew,
+            settings.provider_utc_offset,
+        )
+    except TransientProviderError as exc:
+        if exc.throttled:
+            ctx.admission.pushed_back(account.name, "query")
+        _reconcile_again(ctx, job, f"list call failed: {exc}")
+        return
+    except TerminalProviderError as exc:
+        _fail(ctx, job, "CreateOutcomeUnknown", f"the task list cannot be read: {exc}", billed=None)
+        return
+    ids = [task.task_id for task in listed]
+    owners: list[Any] = ctx.redis.hmget(_owned_key(ctx, account.name), ids) if ids else []
+    mine = [task_id for task_id, owner in zip(ids, owners, strict=True) if owner == job.id]
+    if mine:
+        decision: Any = Adopt(mine[0])  # adopted before, then interrupted: finish recording it
+    else:
+        owned = {task_id for task_id, owner in zip(ids, owners, strict=True) if owner}
+        decision = decide(listed, owned, sent_at, now, settings.reconcile_skew, _unsure(ctx, job))
+    if isinstance(decision, Adopt):
+        taken = ctx.redis.hsetnx(_owned_key(ctx, account.name), decision.task_id, job.id)
+        if not taken and not mine:
+            _reconcile_again(ctx, job, f"task {decision.task_id} was taken by another job")
+            return
+        log.warning("job %s: the lost create made task %s; adopted", job.id, decision.task_id)
+        _record_created(ctx, job, account.name, decision.task_id, None)
+    elif isinstance(decision, Recreate):
+        log.warning("job %s: the lost create made no task; creating it again", job.id)
+        if ctx.store.clear_create(job):
+            ctx.store.set_due(job.id, now)
+            submit.apply_async((job.id, account.name))
+    else:
+        _reconcile_again(ctx, job, f"{len(decision.candidates)} candidate tasks, undecided")
+
+
+def _unsure(ctx: WorkerContext, job: Job) -> list[float]:
+    """When the other jobs on this account whose create outcome is unknown sent theirs."""
+    times = []
+    for other_id in ctx.admission.in_flight_jobs(job.account or ""):
+        other = _load(ctx, other_id) if other_id != job.id else job
+        if other and other.status is Status.QUEUED and other.create_sent_at is not None:
+            times.append(other.create_sent_at)
+    return times
+
+
+def _reconcile_again(ctx: WorkerContext, job: Job, why: str) -> None:
+    tries = job.reconcile_tries + 1
+    if tries >= ctx.settings.reconcile_tries:
+        _fail(
+            ctx,
+            job,
+            "CreateOutcomeUnknown",
+            f"the create's answer was lost and {tries} looks at the task list could not tell "
+            f"whether it made a task ({why}); it was not sent again, so it is never paid twice",
+            billed=None,
+        )
+        return
+    ctx.store.update(job, {"reconcile_tries": tries}, while_in=[Status.QUEUED])
+    log.info("job %s: reconcile again (%s)", job.id, why)
+    _reconcile_later(ctx, job, ctx.settings.reconcile_delay)
+
+
+@app.task(name=SWEEP_TASK)
+def sweep() -> int:
+    """Re-drive jobs whose next step is overdue (its message died with a killed worker).
+
+    Run by beat; safe anywhere and any number of times: one sweep per interval takes a lock,
+    and every step it sends is safe to run twice. Returns how many jobs it re-drove."""
+    ctx = get_context()
+    settings = ctx.settings
+    lock = ctx.redis.set(
+        settings.key("sweep", "lock"), 1, nx=True, px=max(int(settings.sweep_interval * 800), 1)
+    )
+    if not lock:
+        return 0
+    now = ctx.clock()
+    sent = 0
+    for job_id in ctx.store.overdue(now - settings.sweep_grace, 500):
+        job = _load(ctx, job_id)
+        step = None if job is None else redrive_step(job)
+        if job is None or step is None:
+            ctx.store.forget_due(job_id)
+            continue
+        if job.redrives >= settings.max_losses:
+            _fail(
+                ctx,
+                job,
+                "WorkerLost",
+                f"its next step was lost {job.redrives} times",
+                billed=None if job.create_sent_at or job.provider_task_id else 0,
+            )
+            ctx.store.forget_due(job_id)
+            continue
+        ctx.store.update(job, {"redrives": job.redrives + 1}, while_in=[job.status])
+        ctx.store.set_due(job.id, now)
+        log.warning("job %s: overdue (%s); sending %s again", job.id, job.status.value, step)
+        if step == "finish":
+            finish.apply_async((job.id,))
+        elif step == "reconcile":
+            reconcile.apply_async((job.id,))
+        else:
+            poll.apply_async((job.id,))
+        sent += 1
+    return sent
 
 
 def _rewatch(ctx: WorkerContext, account: str, delay: float, *, reserved: bool = False) -> None:
@@ -280,6 +474,10 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         # An earlier poll saw success but may have died before handing over: hand over again.
         finish.apply_async((job_id,))
         return
+    if chain and not reserved and _superseded(ctx, job):
+        return
+    if _lost_too_often(self, ctx, job):
+        return
     account = _account(ctx, job)
     ctx.admission.claim(job.id, account.name)  # renew the slot's lease
     if not reserved:
@@ -311,6 +509,7 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         ctx.store.update(job, {"transient_errors": errors}, while_in=ACTIVE)
         delay = backoff(errors - 1, base=settings.retry_base, cap=settings.retry_cap, rand=ctx.rand)
         log.info("job %s: poll error %s, again in %.1fs", job.id, exc, delay)
+        ctx.store.set_due(job.id, now + delay)
         poll.apply_async((job_id,), countdown=delay)
         return
     except TerminalProviderError as exc:
@@ -336,16 +535,19 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         else:
             ctx.store.update(job, seen, while_in=ACTIVE)
         if chain:
+            ctx.store.set_due(job.id, now + step.delay)
             poll.apply_async((job_id,), countdown=step.delay)
     elif isinstance(step, Finish):
         seen["provider_results"] = [asdict(item) for item in task.results]
         seen["usage"] = _usage(task.image_count, account)
+        seen["finish_since"] = now
         if job.status is Status.SUBMITTED:
             moved = ctx.store.transition(job, Status.RUNNING, seen)
         else:
             moved = ctx.store.update(job, seen, while_in=ACTIVE)
         if moved:
             log.info("job %s: provider succeeded, copying %d results", job.id, len(task.results))
+            ctx.store.set_due(job.id, now)
             finish.apply_async((job_id,))
             # The provider's slot is free as soon as its task ends, not when our copy does.
             _ended(ctx, job, task.image_count)
@@ -357,6 +559,14 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         if ctx.store.transition(job, Status.CANCELED, {**seen, "error": error}):
             log.info("job %s: canceled at the provider", job.id)
         _ended(ctx, job, 0)
+
+
+def _superseded(ctx: WorkerContext, job: Job) -> bool:
+    """A chained poll whose job has a later poll booked belongs to an older chain (the sweeper
+    started a new one while this message was held up): it stops, so polls never multiply."""
+    due = ctx.store.due_at(job.id)
+    interval = (job.poll_plan or {}).get("interval", ctx.settings.poll_interval)
+    return due is not None and due > ctx.clock() + min(0.5 * float(interval), 1.0)
 
 
 def _usage(image_count: int | None, account: Account) -> dict[str, Any]:
@@ -375,6 +585,8 @@ def finish(self: Task, job_id: str) -> None:
     ctx = get_context()
     job = _load(ctx, job_id)
     if job is None or job.status is not Status.RUNNING or not job.provider_task_id:
+        return
+    if _lost_too_often(self, ctx, job):
         return
     settings = ctx.settings
     prefix = S3Location.parse_prefix(job.output_uri)
@@ -404,7 +616,7 @@ def finish(self: Task, job_id: str) -> None:
                 continue
             outputs.append({"index": index, "uri": str(target)})
     except (TransientStorageError, TransientProviderError) as exc:
-        _retry(self, ctx, job, exc, throttled=False)
+        _retry_finish(self, ctx, job, exc)
         return
     except StorageError as exc:
         _fail(ctx, job, "StorageError", str(exc), billed=billed)
@@ -419,6 +631,25 @@ def finish(self: Task, job_id: str) -> None:
     first = next((o["error"] for o in outputs if "error" in o), None)
     first = first or {"code": "NoResult", "message": "the provider returned no image"}
     _fail(ctx, job, first["code"], first["message"], {"outputs": outputs}, billed=billed)
+
+
+def _retry_finish(task: Task, ctx: WorkerContext, job: Job, exc: Exception) -> None:
+    """Storage or a download is away: retry with backoff until the finish deadline, which stays
+    well inside the 24 hours the provider keeps results, then fail with what went wrong."""
+    settings = ctx.settings
+    now = ctx.clock()
+    started = job.finish_since or now
+    if now - started >= settings.finish_deadline:
+        code = getattr(exc, "code", None) or "StorageUnavailable"
+        billed = (job.usage or {}).get("image_count")
+        message = f"results not stored within {settings.finish_deadline:.0f} s: {exc}"
+        _fail(ctx, job, code, message, billed=billed)
+        return
+    attempt = task.request.retries
+    delay = backoff(attempt, base=settings.retry_base, cap=settings.retry_cap, rand=ctx.rand)
+    log.info("job %s: %s, finish again in %.1fs", job.id, exc, delay)
+    ctx.store.set_due(job.id, now + delay)
+    raise task.retry(countdown=delay, max_retries=None, exc=None)
 
 
 @app.task(name=CANCEL_TASK, bind=True, max_retries=None)

@@ -108,6 +108,16 @@ class Worker:
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[Any] | None = None
+        self._log_start = 0
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as a lost machine would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
 
     def start(self, timeout: float = 60.0) -> Worker:
         command = [
@@ -116,6 +126,7 @@ class Worker:
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self._log_start = self._log.tell() if self._log else 0
         self.process = subprocess.Popen(
             command,
             env=self.env,
@@ -135,7 +146,7 @@ class Worker:
                 raise RuntimeError(
                     f"the worker exited with {self.process.returncode}: {self.tail()}"
                 )
-            if self.log_path and b"ready." in self.log_path.read_bytes():
+            if self.log_path and b"ready." in self.log_path.read_bytes()[self._log_start :]:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"the worker was not ready after {timeout} s: {self.tail()}")
@@ -156,3 +167,33 @@ class Worker:
         if self._log:
             self._log.close()
             self._log = None
+
+
+class Beat:
+    """A real `celery -A workers beat` process (it sends the sweeper on its schedule)."""
+
+    def __init__(self, env: Mapping[str, str], *, workdir: Path, log_path: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.workdir = workdir
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Beat:
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO",
+            "--schedule", str(self.workdir / "celerybeat-schedule"),
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()

@@ -313,9 +313,11 @@ def reconcile(self: Task, job_id: str) -> None:
             _reconcile_again(ctx, job, f"task {decision.task_id} was taken by another job")
             return
         log.warning("job %s: the lost create made task %s; adopted", job.id, decision.task_id)
+        ctx.store.update(job, {"reconciled": "adopted"}, while_in=[Status.QUEUED])
         _record_created(ctx, job, account.name, decision.task_id, None)
     elif isinstance(decision, Recreate):
         log.warning("job %s: the lost create made no task; creating it again", job.id)
+        ctx.store.update(job, {"reconciled": "recreated"}, while_in=[Status.QUEUED])
         if ctx.store.clear_create(job):
             ctx.store.set_due(job.id, now)
             submit.apply_async((job.id, account.name))
@@ -363,6 +365,7 @@ def sweep() -> int:
     )
     if not lock:
         return 0
+    admit.apply_async()  # a lost admission tick never leaves the backlog waiting
     now = ctx.clock()
     sent = 0
     for job_id in ctx.store.overdue(now - settings.sweep_grace, 500):

@@ -1,0 +1,299 @@
+"""Chaos: many jobs against a faulty provider while workers are SIGKILLed and S3 goes away.
+
+Faults: HTTP 500 on about 5% of creates and polls, 429 bursts, about 5% FAILED tasks, input
+moderation refusals, partial failures, create answers lost after the task was made; worker
+processes killed with SIGKILL at random moments and restarted; the S3 endpoint the workers use
+stopped for a while. Beat runs the sweeper. The figures are printed (run with `-s` to see them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from PIL import Image
+
+from sandbox.server import SandboxConfig, SandboxServer
+from tests.chaos.proxy import Outage
+from tests.conftest import make_image
+from wanedit.devstack import SANDBOX_KEY, Beat, Worker, patched_env
+from wanedit.storage import S3Location
+
+JOBS = 120
+BUCKET = "wanedit-chaos"
+ROOT = Path(__file__).parents[2]
+CHAOS_SECONDS = 45.0
+SETTLE_TIMEOUT = 300.0
+OUTAGE = (10.0, 8.0)  # the S3 endpoint is down from 10 s to 18 s
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    config = SandboxConfig(
+        api_keys=(SANDBOX_KEY,),
+        duration_min=0.5,
+        duration_max=1.5,
+        http_error_rate=0.05,
+        fail_rate=0.05,
+        moderation_rate=0.03,
+        partial_rate=0.2,
+        lost_answer_rate=0.05,
+        lost_answer_delay=2.0,
+        seed=11,
+    )
+    server = SandboxServer(config).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def chaos_env(
+    redis_url: str, s3_server: dict[str, str], sandbox: SandboxServer, run_id: str
+) -> Iterator[tuple[dict[str, str], Outage]]:
+    endpoint = s3_server["AWS_ENDPOINT_URL_S3"]
+    host, port = endpoint.removeprefix("http://").split(":")
+    outage = Outage((host, int(port))).start()
+    producer = {
+        **s3_server,
+        "WANEDIT_REDIS_URL": redis_url,
+        "WANEDIT_KEY_PREFIX": f"wanedit-chaos-{run_id}",
+        "WANEDIT_QUEUE": f"wanedit-chaos-{run_id}",
+        "WANEDIT_EVENTS_STREAM": f"wanedit-chaos-{run_id}:events",
+        "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/out/",
+        "DASHSCOPE_API_KEY": SANDBOX_KEY,
+        "DASHSCOPE_HTTP_BASE_URL": sandbox.base_url,
+        "WANEDIT_ALLOW_PRIVATE_URLS": "true",
+        "WANEDIT_POLL_FIRST_DELAY": "0.4",
+        "WANEDIT_POLL_INTERVAL": "0.4",
+        "WANEDIT_POLL_MAX_INTERVAL": "1",
+        "WANEDIT_POLL_MIN_INTERVAL": "0.1",
+        "WANEDIT_POLL_DEADLINE": "600",
+        "WANEDIT_RETRY_BASE": "0.2",
+        "WANEDIT_RETRY_CAP": "1",
+        "WANEDIT_RETRY_MAX": "30",
+        "WANEDIT_HTTP_READ_TIMEOUT": "1",
+        "WANEDIT_SLOT_LEASE_SECONDS": "10",
+        "WANEDIT_RECONCILE_DELAY": "0.5",
+        "WANEDIT_RECONCILE_SKEW": "5",
+        "WANEDIT_SWEEP_INTERVAL": "1",
+        "WANEDIT_SWEEP_GRACE": "3",
+        "WANEDIT_MAX_LOSSES": "30",
+        "WANEDIT_FINISH_DEADLINE": "180",
+        "WANEDIT_SOFT_SHUTDOWN_TIMEOUT": "0",
+    }
+    with patched_env(producer):
+        _reset()
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="in/a.png", Body=make_image(640, 640, (200, 80, 40)))
+        s3.put_object(Bucket=BUCKET, Key="in/b.png", Body=make_image(512, 768, (30, 90, 200)))
+        try:
+            # Workers reach S3 through the switchable endpoint; the producer and checks do not.
+            yield {**producer, "AWS_ENDPOINT_URL_S3": outage.url}, outage
+        finally:
+            outage.stop()
+            _reset()
+
+
+def _reset() -> None:
+    from config.settings import get_settings
+    from producers.context import reset_context
+
+    get_settings.cache_clear()
+    reset_context()
+
+
+class Chaos:
+    """Kills and restarts workers, throttles in bursts and takes S3 away, on a timeline."""
+
+    def __init__(self, workers: list[Worker], sandbox: SandboxServer, outage: Outage) -> None:
+        self.workers = workers
+        self.sandbox = sandbox
+        self.outage = outage
+        self.kills = 0
+        self.bursts = 0
+        self.outage_seconds = 0.0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._rng = random.Random(5)
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._kill_loop,), daemon=True),
+            threading.Thread(target=self._guard, args=(self._burst_loop,), daemon=True),
+            threading.Thread(target=self._guard, args=(self._outage,), daemon=True),
+        ]
+
+    def start(self) -> Chaos:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+        self.outage.stop()
+        self.outage.start()
+        self.sandbox.sandbox.update_config({"throttle_rate": 0.0})
+
+    def _guard(self, loop: Any) -> None:
+        try:
+            loop()
+        except Exception as exc:  # reported by the test, not lost in a thread
+            self.errors.append(f"{loop.__name__}: {exc!r}")
+
+    def _kill_loop(self) -> None:
+        while not self._stop.wait(self._rng.uniform(2.0, 5.0)):
+            worker = self._rng.choice(self.workers)
+            worker.kill()
+            self.kills += 1
+            worker.start()
+
+    def _burst_loop(self) -> None:
+        while not self._stop.wait(self._rng.uniform(3.0, 6.0)):
+            self.sandbox.sandbox.update_config({"throttle_rate": 1.0})
+            time.sleep(0.4)
+            self.sandbox.sandbox.update_config({"throttle_rate": 0.0})
+            self.bursts += 1
+
+    def _outage(self) -> None:
+        start, length = OUTAGE
+        if self._stop.wait(start):
+            return
+        self.outage.stop()
+        began = time.monotonic()
+        self._stop.wait(length)
+        self.outage.start()
+        self.outage_seconds = time.monotonic() - began
+
+
+def test_chaos(
+    chaos_env: tuple[dict[str, str], Outage],
+    sandbox: SandboxServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from producers import submit_edit
+    from producers.context import get_context
+
+    worker_env, outage = chaos_env
+    logs = tmp_path_factory.mktemp("chaos")
+    workers = [
+        Worker(worker_env, concurrency=2, log_path=logs / f"worker{i}.log", cwd=ROOT)
+        for i in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    beat = Beat(worker_env, workdir=logs, log_path=logs / "beat.log").start()
+    ctx = get_context()
+    started = time.monotonic()
+    chaos = Chaos(workers, sandbox, outage).start()
+    try:
+        job_ids = []
+        for index in range(JOBS):
+            two = index % 4 == 0
+            images = [f"s3://{BUCKET}/in/a.png"] + ([f"s3://{BUCKET}/in/b.png"] if two else [])
+            job_ids.append(
+                submit_edit(
+                    prompt=f"chaos edit {index}: make the sky purple",
+                    images=images,
+                    n=2 if two else 1,
+                    priority="batch" if index % 3 else "interactive",
+                )
+            )
+            time.sleep(0.05)
+        time.sleep(max(0.0, CHAOS_SECONDS - (time.monotonic() - started)))
+    finally:
+        chaos.stop()
+    try:
+        statuses = _settle(ctx, job_ids, SETTLE_TIMEOUT)
+    finally:
+        beat.stop()
+        for worker in workers:
+            worker.stop()
+    elapsed = time.monotonic() - started
+
+    stats = sandbox.stats()
+    events = _terminal_events(ctx)
+    bad_events = [job for job in job_ids if events[job] != 1]
+    lost = [job for job, status in statuses.items() if status not in TERMINAL]
+    jobs = {job: ctx.redis.hgetall(ctx.store.job_key(job)) for job in job_ids}
+    bad_png = _bad_outputs(jobs)
+    reconciled = Counter(job["reconciled"] for job in jobs.values() if job.get("reconciled"))
+    errors = Counter(
+        json.loads(job["error"])["code"] for job in jobs.values() if job.get("error")
+    )
+    duplicates = stats["repeated_prompts"]
+
+    lines = [
+        f"chaos: {JOBS} jobs in {elapsed:.0f} s; workers SIGKILLed {chaos.kills} times; "
+        f"429 bursts {chaos.bursts}; S3 endpoint down {chaos.outage_seconds:.1f} s",
+        f"  by status: {dict(Counter(statuses.values()))}",
+        f"  failure codes: {dict(errors)}",
+        f"  provider: creates {stats['creates']}, 500s {stats['http_errors']}, "
+        f"429s {stats['throttled']}, lost create answers {stats['lost_answers']}",
+        f"  lost answers reconciled: {dict(reconciled)}",
+        f"  jobs lost (not terminal): {len(lost)}",
+        f"  duplicate provider tasks: {sum(c - 1 for c in duplicates.values())}",
+        f"  jobs without exactly one terminal event: {len(bad_events)}",
+        f"  succeeded outputs that are not a valid PNG in S3: {len(bad_png)}",
+    ]
+    print("\n" + "\n".join(lines))
+    assert not chaos.errors, chaos.errors
+    assert chaos.kills >= 5 and chaos.outage_seconds > 0
+    assert lost == []
+    assert duplicates == {}
+    assert bad_events == []
+    assert bad_png == []
+    assert statuses and Counter(statuses.values())["succeeded"] >= JOBS // 2
+
+
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def _settle(ctx: Any, job_ids: list[str], timeout: float) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = {job: str(ctx.redis.hget(ctx.store.job_key(job), "status")) for job in job_ids}
+        if all(status in TERMINAL for status in statuses.values()):
+            return statuses
+        if time.monotonic() > deadline:
+            return statuses
+        time.sleep(1.0)
+
+
+def _terminal_events(ctx: Any) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for _id, fields in ctx.redis.xrange(ctx.settings.events_stream, "-", "+"):
+        counts[fields["job_id"]] += 1
+    return counts
+
+
+def _bad_outputs(jobs: dict[str, dict[str, str]]) -> list[str]:
+    s3 = boto3.client("s3")
+    bad = []
+    for job_id, job in jobs.items():
+        if job.get("status") != "succeeded":
+            continue
+        for output in json.loads(job["outputs"]):
+            if "uri" not in output:
+                continue
+            where = S3Location.parse(output["uri"])
+            body = s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
+            try:
+                with Image.open(io.BytesIO(body)) as image:
+                    image.verify()
+                    if image.format != "PNG":
+                        raise ValueError(image.format)
+            except Exception:
+                bad.append(f"{job_id}: {output['uri']}")
+    return bad

@@ -1,0 +1,70 @@
+"""Reconciling a create whose answer was lost, and what the sweeper re-drives: tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from wanedit.jobs import Job
+from wanedit.states import Status
+from workers.provider import ListedTask
+from workers.reconcile import Adopt, Recreate, Wait, decide
+from workers.steps import redrive_step
+
+SENT = 1000.0
+NOW = 1010.0
+
+
+def t(task_id: str, submitted: float | None, status: str = "RUNNING") -> ListedTask:
+    return ListedTask(task_id, status, submitted)
+
+
+@pytest.mark.parametrize(
+    ("listed", "owned", "unsure", "expected"),
+    [
+        # nothing in the list: the create never made a task
+        ([], set(), [], Recreate()),
+        # only tasks our jobs own: still nothing of ours
+        ([t("a", 1000.1)], {"a"}, [], Recreate()),
+        # a task outside the window (long before the send) is not it
+        ([t("old", 900.0)], set(), [], Recreate()),
+        # one unowned task in the window: the lost one
+        ([t("a", 1000.1), t("b", 1000.3)], {"a"}, [], Adopt("b")),
+        # a row without a submit time is a candidate too
+        ([t("x", None)], set(), [], Adopt("x")),
+        # two unowned tasks, one unsure job: a foreign task may be in the window
+        ([t("a", 1000.1), t("b", 1000.3)], set(), [], Wait(("a", "b"))),
+        # two unsure jobs, two candidates: by rank (this job sent first)
+        ([t("b", 1000.5), t("a", 1000.1)], set(), [1000.4], Adopt("a")),
+        # one candidate, two unsure jobs: which one made it is not known yet
+        ([t("a", 1000.1)], set(), [999.8], Wait(("a",))),
+    ],
+)
+def test_decide(
+    listed: list[ListedTask], owned: set[str], unsure: list[float], expected: object
+) -> None:
+    assert decide(listed, owned, SENT, NOW, skew=5.0, unsure=unsure) == expected
+
+
+def test_rank_for_the_later_sender() -> None:
+    listed = [t("a", 1000.1), t("b", 1000.5)]
+    assert decide(listed, set(), 1000.4, NOW, skew=5.0, unsure=[SENT]) == Adopt("b")
+
+
+def job(status: Status, **fields: object) -> Job:
+    return Job(id="j1", status=status, request={}, output_uri="s3://b/o/", **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("record", "step"),
+    [
+        (job(Status.QUEUED), None),
+        (job(Status.QUEUED, create_sent_at=5.0), "reconcile"),
+        (job(Status.SUBMITTED, provider_task_id="t"), "poll"),
+        (job(Status.RUNNING, provider_task_id="t", provider_status="RUNNING"), "poll"),
+        (job(Status.RUNNING, provider_task_id="t", provider_status="SUCCEEDED"), "finish"),
+        (job(Status.SUCCEEDED), None),
+        (job(Status.FAILED, create_sent_at=5.0), None),
+    ],
+)
+def test_redrive_step(record: Job, step: str | None) -> None:
+    assert redrive_step(record) == step

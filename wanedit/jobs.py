@@ -31,6 +31,7 @@ JSON_FIELDS = (
     "provider_results",
     "provider_times",
     "poll_plan",
+    "last_error",
 )
 
 # KEYS: job, stream, due index. ARGV: allowed statuses (comma-joined, "" = any), new status
@@ -111,6 +112,9 @@ class Job:
     metadata: dict[str, Any] | None = None
     polls: int = 0
     transient_errors: int = 0
+    # The error a job is being retried for, cleared by the next good answer: a job that keeps
+    # waiting always says why.
+    last_error: dict[str, Any] | None = None
     cancel_requested: bool = False
     cancel_refused: str | None = None
     priority: str = "interactive"
@@ -147,6 +151,7 @@ class Job:
             metadata=decoded.get("metadata"),
             polls=int(data.get("polls", 0)),
             transient_errors=int(data.get("transient_errors", 0)),
+            last_error=decoded.get("last_error"),
             cancel_requested=data.get("cancel_requested") == "1",
             cancel_refused=data.get("cancel_refused") or None,
             priority=data.get("priority") or "interactive",
@@ -169,6 +174,7 @@ class Job:
             "provider_status": self.provider_status,
             "outputs": self.outputs,
             "error": self.error,
+            "last_error": self.last_error,
             "usage": self.usage,
             "metadata": self.metadata,
             "output_uri": self.output_uri,

@@ -11,6 +11,7 @@ import json
 import re
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,8 +19,11 @@ from wanedit import limits
 from wanedit.errors import InvalidRequest
 from wanedit.storage import S3Location
 
-_SIZE = re.compile(r"^(\d{1,5})\*(\d{1,5})$")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
+# ASCII digits only, whole string only: `\d` takes other scripts' digits and `$` a final newline.
+_SIZE = re.compile(r"([0-9]{1,5})\*([0-9]{1,5})")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]+")
+# A local path never looks like `scheme://`; any other scheme is a mistake, not a file name.
+_OTHER_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 class SourceKind(StrEnum):
@@ -40,9 +44,16 @@ def source_kind(source: str) -> SourceKind:
     return SourceKind.PATH
 
 
+def _url_host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:  # a malformed IPv6 literal, say
+        return None
+
+
 def parse_size(size: str) -> tuple[int, int]:
     """Parse `W*H` and check it against the provider's pixel-count and aspect-ratio limits."""
-    match = _SIZE.match(size)
+    match = _SIZE.fullmatch(size)
     if not match:
         raise ValueError(f"{size[:30]!r} must look like W*H, for example 1280*1280")
     width, height = int(match.group(1)), int(match.group(2))
@@ -118,10 +129,20 @@ class EditRequest(BaseModel):
                     S3Location.parse_object(source)
                 except ValueError as exc:
                     raise ValueError(f"{field}: {exc}") from None
-            elif kind is SourceKind.URL and len(source) > 4096:
-                raise ValueError(f"{field}: URL is longer than 4096 characters")
-            elif kind is SourceKind.PATH and "\x00" in source:
-                raise ValueError(f"{field}: a path must not contain NUL")
+            elif kind is SourceKind.URL:
+                if len(source) > 4096:
+                    raise ValueError(f"{field}: URL is longer than 4096 characters")
+                if not _url_host(source):
+                    raise ValueError(f"{field}: URL {source[:40]!r} has no valid host")
+            elif kind is SourceKind.PATH:
+                if "\x00" in source:
+                    raise ValueError(f"{field}: a path must not contain NUL")
+                scheme = _OTHER_SCHEME.match(source)
+                if scheme and scheme.group(1).lower() != "file":
+                    raise ValueError(
+                        f"{field}: scheme {scheme.group(1)[:20]!r} is not accepted "
+                        "(use https://, http://, s3://, data: or a local path)"
+                    )
         return value
 
     @field_validator("n")
@@ -175,7 +196,7 @@ class EditRequest(BaseModel):
             return None
         if not 1 <= len(value) <= limits.IDEMPOTENCY_KEY_MAX:
             raise ValueError(f"must be 1 to {limits.IDEMPOTENCY_KEY_MAX} characters")
-        if not _IDEMPOTENCY_KEY.match(value):
+        if not _IDEMPOTENCY_KEY.fullmatch(value):
             raise ValueError("must be printable ASCII without spaces")
         return value
 

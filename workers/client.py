@@ -156,10 +156,13 @@ class ProviderClient:
 
 def _decode(status: int, raw: bytes, idempotent: bool) -> Any:
     body: Any = None
+    problem = f"is over {MAX_BODY} bytes"
     if len(raw) <= MAX_BODY:
+        problem = "is not JSON"
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: JSON nested deeper than the parser's stack, e.g. "[[[[...]]]]".
             body = None
     if status >= 400:
         if isinstance(body, dict) and isinstance(body.get("code"), str):
@@ -171,9 +174,9 @@ def _decode(status: int, raw: bytes, idempotent: bool) -> Any:
                 body.get("request_id") if isinstance(body.get("request_id"), str) else None,
             )
         # Not JSON (a gateway's HTML page, say): code Unknown, classified by the status alone.
-        raise provider_error(status, "Unknown", f"HTTP {status} with a non-JSON body")
+        raise provider_error(status, "Unknown", f"HTTP {status} with a body that {problem}")
     if body is None:
-        error = MalformedResponse("MalformedResponse", f"HTTP {status} answer is not JSON")
+        error = MalformedResponse("MalformedResponse", f"HTTP {status} answer {problem}")
         if not idempotent:
             # The create may have worked; we cannot tell which task it made.
             raise OutcomeUnknown(error.code, error.message)

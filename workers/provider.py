@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from wanedit import limits
 from wanedit.errors import MalformedResponse
 
 TASK_STATUSES = frozenset({"PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"})
@@ -82,8 +83,15 @@ def parse_task(body: Any, task_id: str) -> TaskState:
         raise _malformed("says SUCCEEDED but holds no result URL")
     usage = body.get("usage")
     image_count = usage.get("image_count") if isinstance(usage, dict) else None
-    if image_count is not None and not isinstance(image_count, int):
-        raise _malformed("has a usage.image_count that is not an integer")
+    if image_count is not None and (
+        isinstance(image_count, bool)
+        or not isinstance(image_count, int)
+        or not 0 <= image_count <= limits.N_MAX
+    ):
+        # It is billed and counted against the daily cap: a wrong one must not be trusted.
+        raise _malformed(
+            f"has a usage.image_count {str(image_count)[:20]!r} outside 0 to {limits.N_MAX}"
+        )
     times = {
         name: output[name]
         for name in ("submit_time", "scheduled_time", "end_time")

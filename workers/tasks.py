@@ -509,7 +509,9 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         if not chain:
             return
         errors = job.transient_errors + 1
-        ctx.store.update(job, {"transient_errors": errors}, while_in=ACTIVE)
+        ctx.store.update(
+            job, {"transient_errors": errors, "last_error": exc.as_dict()}, while_in=ACTIVE
+        )
         delay = backoff(errors - 1, base=settings.retry_base, cap=settings.retry_cap, rand=ctx.rand)
         log.info("job %s: poll error %s, again in %.1fs", job.id, exc, delay)
         ctx.store.set_due(job.id, now + delay)
@@ -524,6 +526,7 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
     seen: dict[str, Any] = {
         "polls": job.polls + 1,
         "transient_errors": 0,
+        "last_error": None,
         "provider_status": task.status,
         "provider_times": task.times or None,
     }

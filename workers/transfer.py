@@ -102,6 +102,15 @@ def copy_result(
     target = output_location(prefix, job_id, index)
     try:
         response = downloads.get(item.url, stream=True, timeout=timeout)
+    except (
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.InvalidURL,
+    ) as exc:
+        # No retry can fetch "not a url", "ftp://..." or "http://".
+        raise TerminalProviderError(
+            "InvalidResult", f"result {index}: the result URL cannot be fetched ({exc})"
+        ) from None
     except requests.RequestException as exc:
         raise TransientProviderError("DownloadFailed", f"result {index}: {exc}") from None
     with response:

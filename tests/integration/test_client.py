@@ -154,6 +154,21 @@ def test_malformed_query_answers_are_transient(rogue, body):
         client(base).get("t1")
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "problem"),
+    [
+        (200, "[" * 100_000 + "]" * 100_000, "is not JSON"),
+        (200, json.dumps({"pad": "x" * (2 * 1024 * 1024)}), "is over 1048576 bytes"),
+        (502, "<html>" + "x" * (2 * 1024 * 1024) + "</html>", "is over 1048576 bytes"),
+    ],
+)
+def test_deep_and_huge_answers_are_named_for_what_they_are(rogue, status, body, problem):
+    base = rogue(lambda r: Response(body, status, mimetype="application/json"))
+    with pytest.raises(TransientProviderError) as raised:
+        client(base).get("t1")
+    assert problem in raised.value.message
+
+
 def test_malformed_create_answer_is_outcome_unknown(rogue):
     base = rogue(lambda r: Response(json.dumps({"output": {}}), 200, mimetype="application/json"))
     with pytest.raises(OutcomeUnknown):

@@ -129,3 +129,11 @@ def test_a_result_that_is_not_png_is_refused(s3, s3_server):
     assert raised.value.code == "InvalidResult"
     with pytest.raises(s3.exceptions.ClientError):
         s3.head_object(Bucket=BUCKET, Key="out/job1/3.png")
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://host/1.png", "http://", "https://[::1/x"])
+def test_a_result_url_that_cannot_be_fetched_is_terminal_not_retried(s3, url):
+    with pytest.raises(TerminalProviderError) as raised:
+        copy(s3, ResultItem(url=url))
+    assert raised.value.code == "InvalidResult"
+    assert "cannot be fetched" in raised.value.message

@@ -63,6 +63,10 @@ def test_unknown_has_no_code():
         {"output": {"task_status": "SUCCEEDED", "results": []}},
         {"output": {"task_status": "SUCCEEDED", "results": [{"code": "X"}]}},
         {"output": {"task_status": "RUNNING"}, "usage": {"image_count": "2"}},
+        # Billed and counted against the daily cap: only 0 to n images is believable.
+        {"output": {"task_status": "RUNNING"}, "usage": {"image_count": -3}},
+        {"output": {"task_status": "RUNNING"}, "usage": {"image_count": True}},
+        {"output": {"task_status": "RUNNING"}, "usage": {"image_count": 10**30}},
     ],
 )
 def test_malformed_answers(body):

@@ -66,12 +66,12 @@ def _host(url: str) -> tuple[str, int]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UrlNotAllowed(url[:80], f"the URL cannot be parsed ({exc})") from None
+        raise UrlNotAllowed("?", f"the URL cannot be parsed ({exc})") from None
     if parts.scheme.lower() not in SCHEMES:
         scheme = parts.scheme or "none"
-        raise UrlNotAllowed(parts.hostname or url[:80], f"scheme {scheme!r} is not http or https")
+        raise UrlNotAllowed(parts.hostname or "?", f"scheme {scheme!r} is not http or https")
     if not parts.hostname:
-        raise UrlNotAllowed(url[:80], "the URL has no host")
+        raise UrlNotAllowed("?", "the URL has no host")
     return parts.hostname, port or (443 if parts.scheme.lower() == "https" else 80)
 
 

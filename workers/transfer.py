@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -120,7 +120,7 @@ def guarded_get(
         location = response.headers.get("location", "")
         response.close()
         url = urljoin(url, location)
-    raise UrlNotAllowed(url[:200], f"more than {max_redirects} redirects")
+    raise UrlNotAllowed(urlsplit(url).hostname or "?", f"more than {max_redirects} redirects")
 
 
 def copy_result(

@@ -23,7 +23,7 @@ from bench.common import (
 )
 from bench.driver import drive
 from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker, patched_env
+from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker, patched_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG_LANES = ("interactive", "batch")
@@ -105,6 +105,7 @@ def run_wanedit(workload: Workload, log_dir: Path, say: Callable[[str], None]) -
         first_key = next(iter(keys))
         env = {
             **s3_server.env(),
+            **LOCAL_ENV,
             "WANEDIT_REDIS_URL": redis_server.url,
             "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/out/",
             "DASHSCOPE_API_KEY": first_key,
@@ -250,5 +251,11 @@ def scaled_timing(workload: Workload) -> dict[str, str]:
 
 # Settings this harness sets itself; any other WANEDIT_* in the environment is reported.
 _OWN = frozenset(
-    {"WANEDIT_REDIS_URL", "WANEDIT_OUTPUT_URI", "WANEDIT_ACCOUNTS", "WANEDIT_S3_ADDRESSING_STYLE"}
+    {
+        "WANEDIT_REDIS_URL",
+        "WANEDIT_OUTPUT_URI",
+        "WANEDIT_ACCOUNTS",
+        "WANEDIT_S3_ADDRESSING_STYLE",
+        *LOCAL_ENV,
+    }
 )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.accounts import SINGAPORE_BASE_URL, Account, check_base_url
 from wanedit.errors import ConfigError
@@ -19,6 +24,21 @@ MAX_POLL_DEADLINE = 20 * 3600
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password (and user name) replaced by `***`, for logs and repr."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None and parts.username is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "***"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Settings(BaseSettings):
@@ -108,6 +128,45 @@ class Settings(BaseSettings):
     soft_shutdown_timeout: float = Field(
         60.0, ge=0, validation_alias=_env("WANEDIT_SOFT_SHUTDOWN_TIMEOUT")
     )
+
+    # Security (see the README's "Security" section).
+    # Result URLs (and other URLs a worker fetches) may point at loopback/private addresses:
+    # only for development and tests, whose servers all run on 127.0.0.1.
+    allow_private_urls: bool = Field(False, validation_alias=_env("WANEDIT_ALLOW_PRIVATE_URLS"))
+    # Directories the Python API may read local image files from (JSON list, or separated
+    # by the OS path separator); empty: local files are refused.
+    local_input_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("WANEDIT_LOCAL_INPUT_DIRS")
+    )
+    max_request_bytes: int = Field(
+        64 * 1024, ge=4096, le=16 * 1024 * 1024, validation_alias=_env("WANEDIT_MAX_REQUEST_BYTES")
+    )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # The Redis URL may carry a password; SecretStr fields already print as '**********'.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "redis_url" else value
+
+    @field_validator("local_input_dirs", mode="before")
+    @classmethod
+    def _local_input_dirs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part for part in text.split(os.pathsep) if part.strip()]
+
+    @field_validator("local_input_dirs")
+    @classmethod
+    def _absolute_dirs(cls, value: list[Path]) -> list[Path]:
+        resolved = []
+        for path in value:
+            path = path.expanduser()
+            if not path.is_absolute():
+                raise ValueError(f"{str(path)!r} must be an absolute directory")
+            resolved.append(path.resolve())
+        return resolved
 
     @field_validator("dashscope_http_base_url")
     @classmethod

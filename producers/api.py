@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -30,10 +33,13 @@ def submit_edit(
     /,
     *,
     context: ProducerContext | None = None,
+    trusted_files: Collection[str] = (),
     **fields: Any,
 ) -> str:
     """Validate, stage inputs, record and enqueue one edit; returns the job id.
 
+    Local files are read only below WANEDIT_LOCAL_INPUT_DIRS. `trusted_files` are local files a
+    person named to this process directly (the CLI's `--image`); they may lie anywhere.
     Raises InvalidRequest (nothing enqueued) or BackendUnavailable (nothing half-written).
     """
     if request is not None and fields:
@@ -55,12 +61,30 @@ def submit_edit(
     job_id = new_job_id()
     staging = ctx.settings.staging_location(output)
     check_output(output, ctx.s3, ctx.known_buckets)
-    sources = stage_images(parsed.images, job_id, staging, ctx.s3)
+    sources = stage_images(
+        parsed.images,
+        job_id,
+        staging,
+        ctx.s3,
+        input_dirs=ctx.settings.local_input_dirs,
+        trusted_files={Path(name).expanduser().resolve() for name in trusted_files},
+    )
     stored = parsed.model_copy(update={"images": sources, "output": str(output)})
+    record = stored.model_dump(mode="json")
+    size = len(json.dumps(record, separators=(",", ":")).encode())
+    if size > ctx.settings.max_request_bytes:
+        unstage(staged_locations(sources, staging, job_id), ctx.s3)
+        raise InvalidRequest(
+            [
+                f"request: {size} bytes as stored is over WANEDIT_MAX_REQUEST_BYTES "
+                f"({ctx.settings.max_request_bytes}); pass large images as s3:// or https:// "
+                "sources, or as local files and data: URIs, which are staged into S3"
+            ]
+        )
     try:
         created, winner = ctx.store.create(
             job_id,
-            stored.model_dump(mode="json"),
+            record,
             str(output),
             idempotency_key=parsed.idempotency_key,
             backlog=ctx.admission.backlog_key(parsed.priority),

@@ -132,7 +132,9 @@ def submit(
         except json.JSONDecodeError as exc:
             _die(f"invalid request: metadata: not valid JSON ({exc.msg})", EXIT_INVALID)
     try:
-        job_id = submit_edit(fields)
+        # A person named these files on the command line: they may be read wherever they are
+        # (WANEDIT_LOCAL_INPUT_DIRS bounds what the Python API reads for other callers).
+        job_id = submit_edit(fields, trusted_files=_local_files(images))
         if not wait:
             if as_json:
                 _print_job(get_job(job_id), True)
@@ -152,6 +154,14 @@ def submit(
     if job["status"] not in ("succeeded", "failed", "canceled"):
         click.echo(f"wanedit: timed out after {timeout} s; the job goes on", err=True)
     sys.exit(_exit_for(job))
+
+
+def _local_files(images: tuple[str, ...]) -> list[str]:
+    from wanedit.request import SourceKind, source_kind
+
+    return [
+        image.removeprefix("file://") for image in images if source_kind(image) is SourceKind.PATH
+    ]
 
 
 @main.command()

@@ -7,6 +7,7 @@ request leaves nothing behind. Broker messages then carry S3 references, never i
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,29 @@ class _Upload:
     info: ImageInfo
 
 
-def _read_local(source: str, field: str) -> bytes:
-    path = Path(source.removeprefix("file://")).expanduser()
+def local_path(
+    source: str, field: str, input_dirs: Sequence[Path], trusted_files: Collection[Path] = ()
+) -> Path:
+    """The real path of a local source, if it may be read: below one of `input_dirs` (the
+    WANEDIT_LOCAL_INPUT_DIRS setting) or one of `trusted_files`, after symlinks and '..'."""
+    path = Path(source.removeprefix("file://")).expanduser().resolve()
+    if path in trusted_files:
+        return path
+    if any(path.is_relative_to(directory.resolve()) for directory in input_dirs):
+        return path
+    if input_dirs:
+        allowed = ", ".join(str(directory) for directory in input_dirs)
+        why = f"is outside WANEDIT_LOCAL_INPUT_DIRS ({allowed})"
+    else:
+        why = (
+            "cannot be read: WANEDIT_LOCAL_INPUT_DIRS is empty, so the Python API reads no local "
+            "files (list their directory there, or pass s3://, https:// or data: sources)"
+        )
+    shown = source if str(path) == source else f"{source} (resolves to {path})"
+    raise ValueError(f"{field}: local file {shown} {why}")
+
+
+def _read_local(source: str, field: str, path: Path) -> bytes:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -82,9 +104,15 @@ def check_output(output: S3Location, s3: Any, known: set[str]) -> None:
     known.add(output.bucket)
 
 
-def check_sources(images: list[str], s3: Any) -> list[_Upload | None]:
+def check_sources(
+    images: list[str],
+    s3: Any,
+    *,
+    input_dirs: Sequence[Path] = (),
+    trusted_files: Collection[Path] = (),
+) -> list[_Upload | None]:
     """Check every source; returns what must be uploaded, or raises InvalidRequest with all
-    problems at once."""
+    problems at once. Local files are read only below `input_dirs` or from `trusted_files`."""
     problems: list[str] = []
     uploads: list[_Upload | None] = []
     for index, source in enumerate(images):
@@ -92,7 +120,8 @@ def check_sources(images: list[str], s3: Any) -> list[_Upload | None]:
         kind = source_kind(source)
         try:
             if kind is SourceKind.PATH:
-                data = _read_local(source, field)
+                path = local_path(source, field, input_dirs, trusted_files)
+                data = _read_local(source, field, path)
                 uploads.append(_Upload(index, data, inspect_image(data, field)))
             elif kind is SourceKind.DATA:
                 data = decode_data_uri(source, field)
@@ -109,9 +138,17 @@ def check_sources(images: list[str], s3: Any) -> list[_Upload | None]:
     return uploads
 
 
-def stage_images(images: list[str], job_id: str, staging: S3Location, s3: Any) -> list[str]:
+def stage_images(
+    images: list[str],
+    job_id: str,
+    staging: S3Location,
+    s3: Any,
+    *,
+    input_dirs: Sequence[Path] = (),
+    trusted_files: Collection[Path] = (),
+) -> list[str]:
     """Return the sources with local files and data URIs replaced by staged `s3://` URIs."""
-    uploads = check_sources(images, s3)
+    uploads = check_sources(images, s3, input_dirs=input_dirs, trusted_files=trusted_files)
     sources = list(images)
     written: list[S3Location] = []
     try:
@@ -145,4 +182,4 @@ def staged_locations(sources: list[str], staging: S3Location, job_id: str) -> li
     return [S3Location.parse_object(s) for s in sources if s.startswith(prefix)]
 
 
-__all__ = ["check_sources", "stage_images", "staged_locations", "unstage"]
+__all__ = ["check_sources", "local_path", "stage_images", "staged_locations", "unstage"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
 
 BUCKET = "wanedit-demo"
 HERE = Path.cwd() / ".demo"
@@ -58,6 +58,9 @@ def main() -> None:
     ).start()
     env = {
         **s3_server.env(),
+        **LOCAL_ENV,
+        # The demo's inputs are drawn here; the Python API reads local files only below these.
+        "WANEDIT_LOCAL_INPUT_DIRS": str((HERE / "inputs").resolve()),
         "WANEDIT_REDIS_URL": redis_server.url,
         "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/edits/",
         "DASHSCOPE_API_KEY": SANDBOX_KEY,

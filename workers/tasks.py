@@ -616,6 +616,7 @@ def finish(self: Task, job_id: str) -> None:
                     s3=ctx.s3,
                     downloads=ctx.downloads,
                     timeout=timeout,
+                    allow_private=settings.allow_private_urls,
                 )
             except TerminalProviderError as exc:
                 outputs.append({"index": index, "error": exc.as_dict()})

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import io
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wanedit.errors import StorageError, TerminalProviderError, TransientProviderError
+from wanedit.errors import (
+    StorageError,
+    TerminalProviderError,
+    TransientProviderError,
+    UrlNotAllowed,
+)
 from wanedit.images import MIME_BY_FORMAT, check_size, encode_data_uri
 from wanedit.request import SourceKind, source_kind
 from wanedit.storage import S3Location, output_location
+from wanedit.urlguard import check_url
 from workers.provider import ResultItem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # S3 user metadata is limited to 2 KB in all, ASCII only.
 METADATA_PROMPT_MAX = 1500
 NOT_FOUND = ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403")
+MAX_REDIRECTS = 5
 
 
 class TransientStorageError(StorageError):
@@ -35,8 +42,16 @@ def _storage_error(exc: Exception, what: str) -> StorageError:
 
 def resolve_image(source: str, s3: Any, transport: str, presign_ttl: int) -> str:
     """What the provider is given for one input: URLs pass through; S3 objects are presigned
-    or inlined as a data URI (for a private bucket the provider cannot reach)."""
-    if source_kind(source) is not SourceKind.S3:
+    or inlined as a data URI (for a private bucket the provider cannot reach).
+
+    A worker never reads a local path named in a message: only producers read local files."""
+    kind = source_kind(source)
+    if kind is SourceKind.PATH:
+        raise ValueError(
+            f"input {source[:200]!r} is a local path; workers never read local files "
+            "(producers stage them into S3)"
+        )
+    if kind is not SourceKind.S3:
         return source
     location = S3Location.parse_object(source)
     try:
@@ -86,6 +101,28 @@ class _PngStream(io.RawIOBase):
         return len(data)
 
 
+def guarded_get(
+    session: requests.Session,
+    url: str,
+    *,
+    allow_private: bool,
+    timeout: tuple[float, float],
+    max_redirects: int = MAX_REDIRECTS,
+) -> requests.Response:
+    """GET `url` as a stream, checking it and every redirect hop against the URL guard.
+
+    Redirects are followed here, one checked hop at a time, never by requests itself."""
+    for _ in range(max_redirects + 1):
+        check_url(url, allow_private=allow_private)
+        response = session.get(url, stream=True, timeout=timeout, allow_redirects=False)
+        if not response.is_redirect:
+            return response
+        location = response.headers.get("location", "")
+        response.close()
+        url = urljoin(url, location)
+    raise UrlNotAllowed(urlsplit(url).hostname or "?", f"more than {max_redirects} redirects")
+
+
 def copy_result(
     item: ResultItem,
     index: int,
@@ -96,12 +133,20 @@ def copy_result(
     s3: Any,
     downloads: requests.Session,
     timeout: tuple[float, float],
+    allow_private: bool = False,
 ) -> S3Location:
-    """Stream one result image from its URL into S3; the bytes pass through once."""
+    """Stream one result image from its URL into S3; the bytes pass through once.
+
+    The URL (and each redirect) must pass the URL guard: a refused one is a terminal
+    `UrlNotAllowed` output error, never retried."""
     assert item.url is not None
     target = output_location(prefix, job_id, index)
     try:
-        response = downloads.get(item.url, stream=True, timeout=timeout)
+        response = guarded_get(downloads, item.url, allow_private=allow_private, timeout=timeout)
+    except UrlNotAllowed as exc:
+        raise TerminalProviderError(
+            exc.code, f"result {index}: refused to fetch from {exc}"
+        ) from None
     except (
         requests.exceptions.MissingSchema,
         requests.exceptions.InvalidSchema,
@@ -111,7 +156,7 @@ def copy_result(
         raise TerminalProviderError(
             "InvalidResult", f"result {index}: the result URL cannot be fetched ({exc})"
         ) from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError) as exc:
         raise TransientProviderError("DownloadFailed", f"result {index}: {exc}") from None
     with response:
         if response.status_code in (403, 404, 410):

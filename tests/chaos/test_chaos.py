@@ -229,9 +229,7 @@ def test_chaos(
     jobs = {job: ctx.redis.hgetall(ctx.store.job_key(job)) for job in job_ids}
     bad_png = _bad_outputs(jobs)
     reconciled = Counter(job["reconciled"] for job in jobs.values() if job.get("reconciled"))
-    errors = Counter(
-        json.loads(job["error"])["code"] for job in jobs.values() if job.get("error")
-    )
+    errors = Counter(json.loads(job["error"])["code"] for job in jobs.values() if job.get("error"))
     duplicates = stats["repeated_prompts"]
 
     lines = [

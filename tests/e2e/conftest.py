@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import SANDBOX_KEY, Worker, patched_env
+from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, Worker, patched_env
 
 BUCKET = "wanedit-test"
 
@@ -28,11 +28,18 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="session")
 def stack_env(
-    redis_url: str, s3_server: dict[str, str], sandbox: SandboxServer, run_id: str
+    redis_url: str,
+    s3_server: dict[str, str],
+    sandbox: SandboxServer,
+    run_id: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, str]]:
     """The settings shared by this process (producers) and the worker, isolated by run id."""
     env = {
         **s3_server,
+        **LOCAL_ENV,
+        # The tests' local images live under pytest's temporary directory.
+        "WANEDIT_LOCAL_INPUT_DIRS": str(tmp_path_factory.getbasetemp().resolve()),
         "WANEDIT_REDIS_URL": redis_url,
         "WANEDIT_KEY_PREFIX": f"wanedit-test-{run_id}",
         "WANEDIT_QUEUE": f"wanedit-test-{run_id}",

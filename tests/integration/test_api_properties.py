@@ -35,7 +35,12 @@ FEW = settings(
 
 
 @pytest.fixture(scope="module")
-def env(redis_url: str, s3_server: dict[str, str], run_id: str) -> Iterator[dict[str, str]]:
+def env(
+    redis_url: str,
+    s3_server: dict[str, str],
+    run_id: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, str]]:
     tag = f"props-{run_id}"
     values = {
         **s3_server,
@@ -45,6 +50,8 @@ def env(redis_url: str, s3_server: dict[str, str], run_id: str) -> Iterator[dict
         "WANEDIT_EVENTS_STREAM": f"wanedit-{tag}:events",
         "WANEDIT_OUTPUT_URI": f"s3://wanedit-{tag}/out/",
         "DASHSCOPE_API_KEY": SANDBOX_KEY,
+        # The inputs these tests write live under pytest's temporary directory.
+        "WANEDIT_LOCAL_INPUT_DIRS": str(tmp_path_factory.getbasetemp()),
     }
     with patched_env(values):
         boto3.client("s3").create_bucket(Bucket=f"wanedit-{tag}")
@@ -112,7 +119,8 @@ def producer_bad_sources(files: dict[str, str], bucket: str) -> st.SearchStrateg
     suffix = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=4, max_size=8)
     tiny = encode_data_uri(make_image(100, 100, (5, 5, 5)), "image/png")
     return st.one_of(
-        suffix.map(lambda s: (f"/no/such/dir/{s}.png", "cannot read local file")),
+        suffix.map(lambda s: (f"/no/such/dir/{s}.png", "is outside WANEDIT_LOCAL_INPUT_DIRS")),
+        suffix.map(lambda s: (f"{files['dir']}/missing-{s}.png", "cannot read local file")),
         st.just((files["dir"], "is not a regular file")),
         st.just((files["text"], "not a readable image")),
         st.just((files["gif"], "format GIF is not accepted")),

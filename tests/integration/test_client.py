@@ -113,6 +113,26 @@ def rogue() -> Iterator[Callable[[Handler], str]]:
         server.shutdown()
 
 
+def test_a_key_echoed_by_the_server_is_redacted(rogue):
+    def echo(request: Request) -> Response:
+        auth = request.headers.get("Authorization", "")
+        if request.path.endswith("/tasks/t1"):
+            body = {
+                "output": {"task_id": "t1", "task_status": "FAILED", "code": "X", "message": auth}
+            }
+            return Response(json.dumps(body), 200, mimetype="application/json")
+        body = {"code": "InvalidApiKey", "message": f"Invalid API-key provided: {auth}"}
+        return Response(json.dumps(body), 401, mimetype="application/json")
+
+    base = rogue(echo)
+    with pytest.raises(TerminalProviderError) as raised:
+        client(base, key="sk-echoed-secret").create(MODEL, payload())
+    assert raised.value.message == "Invalid API-key provided: Bearer ***"
+    assert "sk-echoed-secret" not in repr(raised.value) + str(raised.value)
+    failed = client(base, key="sk-echoed-secret").get("t1")
+    assert failed.message == "Bearer ***"
+
+
 def test_html_error_page_is_code_unknown_and_retryable(rogue):
     base = rogue(lambda r: Response("<html>502 Bad Gateway</html>", 502, mimetype="text/html"))
     with pytest.raises(TransientProviderError) as raised:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -84,7 +86,7 @@ def test_urls_pass_through_untouched(s3):
     )
 
 
-def copy(s3, item: ResultItem, index: int = 0) -> S3Location:
+def copy(s3, item: ResultItem, index: int = 0, allow_private: bool = True) -> S3Location:
     return copy_result(
         item,
         index,
@@ -94,6 +96,7 @@ def copy(s3, item: ResultItem, index: int = 0) -> S3Location:
         s3=s3,
         downloads=make_session(),
         timeout=(2, 10),
+        allow_private=allow_private,  # the sandbox serves results on 127.0.0.1
     )
 
 
@@ -135,5 +138,73 @@ def test_a_result_that_is_not_png_is_refused(s3, s3_server):
 def test_a_result_url_that_cannot_be_fetched_is_terminal_not_retried(s3, url):
     with pytest.raises(TerminalProviderError) as raised:
         copy(s3, ResultItem(url=url))
-    assert raised.value.code == "InvalidResult"
-    assert "cannot be fetched" in raised.value.message
+    # The URL guard refuses what is not http(s) to a real host; requests refuses the rest.
+    assert raised.value.code in ("InvalidResult", "UrlNotAllowed")
+    assert "cannot be fetched" in raised.value.message or "refused" in raised.value.message
+
+
+def test_local_paths_are_never_read_by_a_worker(s3, image_file):
+    real = str(image_file("local.png"))
+    for source in (real, f"file://{real}", "/etc/passwd"):
+        with pytest.raises(ValueError, match="is a local path; workers never read local files"):
+            resolve_image(source, s3, "inline", 600)
+
+
+@pytest.fixture(scope="module")
+def redirector(sandbox) -> Iterator[str]:
+    """A real HTTP server whose paths redirect: /to?url=U goes to U, /loop to itself."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/to?url="):
+                location = self.path.removeprefix("/to?url=")
+            else:
+                location = self.path
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_private_result_url_is_refused_and_never_fetched(s3, sandbox):
+    state = run_task(sandbox, encode_data_uri(make_image(512, 512, (1, 2, 3)), "image/png"))
+    fetched = sandbox.stats()["downloads"]
+    with pytest.raises(TerminalProviderError) as raised:
+        copy(s3, state.results[0], 4, allow_private=False)
+    assert raised.value.code == "UrlNotAllowed"
+    assert raised.value.message.startswith("result 4: refused to fetch from 127.0.0.1: ")
+    assert "it resolves to 127.0.0.1: loopback address" in raised.value.message
+    assert sandbox.stats()["downloads"] == fetched
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key="out/job1/4.png")
+
+
+def test_redirects_are_followed_one_checked_hop_at_a_time(s3, sandbox, redirector):
+    state = run_task(sandbox, encode_data_uri(make_image(512, 512, (1, 2, 3)), "image/png"))
+    via = ResultItem(url=f"{redirector}/to?url={state.results[0].url}")
+    assert str(copy(s3, via, 5)) == f"s3://{BUCKET}/out/job1/5.png"
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/to?url=file:///etc/passwd", "scheme 'file' is not http or https"),
+        ("/to?url=gopher://127.0.0.1:6379/_INFO", "scheme 'gopher' is not http or https"),
+        ("/loop", "more than 5 redirects"),
+    ],
+)
+def test_a_redirect_cannot_escape_the_guard(s3, redirector, path, reason):
+    with pytest.raises(TerminalProviderError) as raised:
+        copy(s3, ResultItem(url=redirector + path), 6)
+    assert raised.value.code == "UrlNotAllowed"
+    assert reason in raised.value.message

@@ -79,6 +79,23 @@ def test_provider_input_always_sends_n():
             {"output": "s3://bucket/../x/"},
             "output: the key must not contain '.' or '..' path segments",
         ),
+        ({"output": "s3:///edits/"}, "output: bucket '' is not a valid S3 bucket name"),
+        ({"output": "s3://bucket//edits/"}, "output: the key must not start with '/'"),
+        (
+            {"output": "s3://bucket/a/./b/"},
+            "output: the key must not contain '.' or '..' path segments",
+        ),
+        (
+            {"output": "s3://bucket/a//b/"},
+            "output: the key must not contain empty path segments ('//')",
+        ),
+        ({"output": "s3://bucket/a\nb/"}, "output: the key must not contain control characters"),
+        ({"output": "s3://bucket/a\x85b/"}, "output: the key must not contain control characters"),
+        ({"output": "s3://bucket/" + "p" * 600}, "output: the prefix is longer than 512 bytes"),
+        (
+            {"images": ["s3://bucket/../etc/x.png"]},
+            "images[0]: the key must not contain '.' or '..' path segments",
+        ),
         ({"metadata": {"a": "x" * 5000}}, "metadata: 5008 bytes of JSON is over the limit of 4096"),
         (
             {"idempotency_key": "has space"},

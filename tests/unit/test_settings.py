@@ -19,6 +19,9 @@ def clean_env(monkeypatch, tmp_path):
         "WANEDIT_EVENTS_STREAM",
         "WANEDIT_POLL_DEADLINE",
         "WANEDIT_ACCOUNTS",
+        "WANEDIT_ALLOW_PRIVATE_URLS",
+        "WANEDIT_LOCAL_INPUT_DIRS",
+        "WANEDIT_MAX_REQUEST_BYTES",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -130,3 +133,76 @@ def test_account_without_key_stops_the_worker(monkeypatch):
     monkeypatch.setenv("WANEDIT_ACCOUNTS", '[{"name": "sg", "api_key": "k"}, {"name": "bj"}]')
     with pytest.raises(ConfigError, match="account 'bj' is not set"):
         load_settings().check_worker()
+
+
+def test_security_defaults_are_strict():
+    settings = load_settings()
+    assert settings.allow_private_urls is False
+    assert settings.local_input_dirs == []
+    assert settings.max_request_bytes == 64 * 1024
+
+
+def test_security_settings_from_the_environment(monkeypatch, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    monkeypatch.setenv("WANEDIT_ALLOW_PRIVATE_URLS", "true")
+    monkeypatch.setenv("WANEDIT_LOCAL_INPUT_DIRS", f"{tmp_path}/link:{tmp_path}/in/../other")
+    monkeypatch.setenv("WANEDIT_MAX_REQUEST_BYTES", "8192")
+    settings = load_settings()
+    assert settings.allow_private_urls is True
+    # Symlinks and '..' are resolved once, here.
+    assert settings.local_input_dirs == [
+        (tmp_path / "in").resolve(),
+        (tmp_path / "other").resolve(),
+    ]
+    assert settings.max_request_bytes == 8192
+    monkeypatch.setenv("WANEDIT_LOCAL_INPUT_DIRS", f'["{tmp_path}/in"]')
+    assert load_settings().local_input_dirs == [(tmp_path / "in").resolve()]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        (
+            "WANEDIT_LOCAL_INPUT_DIRS",
+            "relative/dir",
+            "LOCAL_INPUT_DIRS: 'relative/dir' must be an absolute directory",
+        ),
+        (
+            "WANEDIT_MAX_REQUEST_BYTES",
+            "100",
+            "MAX_REQUEST_BYTES: Input should be greater than or equal to 4096",
+        ),
+        (
+            "WANEDIT_ALLOW_PRIVATE_URLS",
+            "maybe",
+            "ALLOW_PRIVATE_URLS: Input should be a valid boolean",
+        ),
+    ],
+)
+def test_bad_security_settings_are_one_line(monkeypatch, name, value, problem):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert problem in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@redis:6379/0", "redis://***@redis:6379/0"),
+        (
+            "rediss://app:hunter2@redis.example:6380/1?ssl_cert_reqs=required",
+            "rediss://***@redis.example:6380/1?ssl_cert_reqs=required",
+        ),
+        ("redis://redis:6379/0", "redis://redis:6379/0"),
+    ],
+)
+def test_redis_password_never_in_repr(monkeypatch, url, shown):
+    monkeypatch.setenv("WANEDIT_REDIS_URL", url)
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-very-secret")
+    settings = load_settings()
+    assert settings.redis_url == url  # the clients still get the real URL
+    for text in (repr(settings), str(settings)):
+        assert "hunter2" not in text and "sk-very-secret" not in text
+        assert repr(shown) in text

@@ -94,7 +94,7 @@ EXPECTED = {
     "negative": ("failed", "PollDeadlineExceeded", "usage.image_count '-3'"),
     "huge": ("failed", "PollDeadlineExceeded", f"is over {MAX_BODY} bytes"),
     "deep": ("failed", "PollDeadlineExceeded", "is not JSON"),
-    "badurl": ("failed", "InvalidResult", "cannot be fetched"),
+    "badurl": ("failed", "UrlNotAllowed", "is not http or https"),
     "recover": ("succeeded", None, ""),
 }
 
@@ -166,6 +166,7 @@ def rogue_stack(
         "WANEDIT_QUEUE": tag,
         "WANEDIT_EVENTS_STREAM": f"{tag}:events",
         "WANEDIT_OUTPUT_URI": f"s3://{tag}/out/",
+        "WANEDIT_ALLOW_PRIVATE_URLS": "true",
         "DASHSCOPE_API_KEY": SANDBOX_KEY,
         "DASHSCOPE_HTTP_BASE_URL": rogue.base_url,
         "WANEDIT_CONCURRENCY": "20",

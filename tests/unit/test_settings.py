@@ -206,3 +206,24 @@ def test_redis_password_never_in_repr(monkeypatch, url, shown):
     for text in (repr(settings), str(settings)):
         assert "hunter2" not in text and "sk-very-secret" not in text
         assert repr(shown) in text
+
+
+def test_every_countdown_stays_below_the_visibility_timeout(monkeypatch):
+    from config.celery import VISIBILITY_TIMEOUT, celery_config, longest_wait
+
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
+    settings = load_settings()
+    settings.check_worker()
+    config = celery_config(settings)
+    assert config["broker_transport_options"]["visibility_timeout"] == VISIBILITY_TIMEOUT
+    assert config["result_backend_transport_options"]["visibility_timeout"] == VISIBILITY_TIMEOUT
+    assert longest_wait(settings) < VISIBILITY_TIMEOUT
+    assert config["task_time_limit"] < VISIBILITY_TIMEOUT
+    assert config["beat_schedule"]["wanedit-sweep"]["schedule"] == settings.sweep_interval
+
+
+def test_a_countdown_above_the_visibility_timeout_stops_the_worker(monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
+    monkeypatch.setenv("WANEDIT_SLOT_LEASE_SECONDS", str(4 * 3600))
+    with pytest.raises(ConfigError, match="visibility timeout"):
+        load_settings().check_worker()

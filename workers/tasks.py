@@ -265,7 +265,7 @@ def _record_created(
 
 
 @app.task(name=RECONCILE_TASK, bind=True, max_retries=None)
-def reconcile(self: Task, job_id: str) -> None:
+def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
     """Find out whether a create whose answer was lost made a task: adopt it, or create again
     only when the provider's task list shows none."""
     ctx = get_context()
@@ -274,14 +274,20 @@ def reconcile(self: Task, job_id: str) -> None:
         return
     account = _account(ctx, job)
     if not ctx.admission.claim(job.id, account.name):
-        return  # its slot lapsed: admission sends it again, and that submit reconciles
+        # Its slot lapsed: admission sends it again, and that submit reconciles.
+        log.info("job %s: reconcile: no slot on %s; admission sends it again", job.id, account.name)
+        return
     if _lost_too_often(self, ctx, job):
         return
     settings = ctx.settings
-    wait = ctx.admission.reserve_query(account)
-    if wait > QUERY_WAIT_MIN:
-        reconcile.apply_async((job_id,), countdown=wait)
-        return
+    if not reserved:
+        # The list call's query is booked now and sent when its moment comes (booking again
+        # then would push the account's query schedule ever further away).
+        wait = ctx.admission.reserve_query(account)
+        if wait > QUERY_WAIT_MIN:
+            ctx.store.set_due(job.id, ctx.clock() + wait)
+            reconcile.apply_async((job_id, True), countdown=wait)
+            return
     now = ctx.clock()
     sent_at = job.create_sent_at
     try:

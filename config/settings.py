@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     poll_max_interval: float = Field(15.0, gt=0, validation_alias=_env("WANEDIT_POLL_MAX_INTERVAL"))
     poll_min_interval: float = Field(1.0, gt=0, validation_alias=_env("WANEDIT_POLL_MIN_INTERVAL"))
     poll_lag_fraction: float = Field(
-        0.09, gt=0, le=1, validation_alias=_env("WANEDIT_POLL_LAG_FRACTION")
+        0.075, gt=0, le=1, validation_alias=_env("WANEDIT_POLL_LAG_FRACTION")
     )
     poll_mode: Literal["list", "task"] = Field("list", validation_alias=_env("WANEDIT_POLL_MODE"))
     poll_deadline: float = Field(

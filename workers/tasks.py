@@ -8,10 +8,12 @@ written by the same atomic step as the terminal status. No task sleeps: waiting 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Retry
 
 from config.accounts import Account
 from config.celery import (
@@ -60,6 +62,13 @@ ADMIT_TICK = {"rate": 0.25, "slots": 2.0, "cap": 30.0, "": 0.05}
 QUERY_WAIT_MIN = 0.005
 
 
+class _Inline(threading.local):
+    sending = False
+
+
+_inline = _Inline()
+
+
 def _load(ctx: WorkerContext, job_id: str) -> Job | None:
     try:
         return ctx.store.get(job_id)
@@ -77,7 +86,8 @@ def _lost_too_often(task: Task, ctx: WorkerContext, job: Job) -> bool:
     than `max_losses` times, ends the job instead of killing workers forever."""
     if task.request.called_directly or not task.request.id:
         return False  # run in-process by another task, which did its own counting
-    key = ctx.settings.key("deliveries", str(task.request.id))
+    # A retry keeps the message id with one more retry; a redelivery repeats both.
+    key = ctx.settings.key("deliveries", str(task.request.id), str(task.request.retries or 0))
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.incr(key)
         pipe.expire(key, 86400)
@@ -103,7 +113,8 @@ def _ended(ctx: WorkerContext, job: Job, billed: int | None) -> None:
     """When the provider task has ended: give its slot back and let the next job in. Safe to
     call again (only the first release counts)."""
     if job.account and ctx.admission.release(job.id, job.account, billed):
-        admit.apply_async()
+        # The slot idles until the next create: send it from here rather than by messages.
+        _admit(ctx, inline=True)
 
 
 def _fail(
@@ -148,15 +159,39 @@ def admit(tick: bool = False) -> None:
     ctx.admission.nudge_taken()
     if tick:
         ctx.admission.woke("admit")
+    _admit(ctx)
+
+
+def _admit(ctx: WorkerContext, *, inline: bool = False) -> None:
+    """Admit what the free slots allow. With `inline`, a job whose submission moment has come
+    is sent from this process at once; the others go as messages at their moments."""
     result = ctx.admission.admit()
+    # Not from inside a submit message: the in-process create would read that message's request.
+    inline = inline and not _inline.sending and submit.request_stack.top is None
+    now = [item for item in result.admitted if inline and item.delay <= QUERY_WAIT_MIN]
     for item in result.admitted:
-        submit.apply_async((item.job_id, item.account), countdown=item.delay)
+        if item not in now:
+            submit.apply_async((item.job_id, item.account), countdown=item.delay)
     if result.reclaimed:
         log.warning("admission reclaimed %d expired slot leases", result.reclaimed)
     if result.waiting:
         delay = ADMIT_TICK.get(result.blocked_by, 1.0)
         if ctx.admission.book("admit", delay):
             admit.apply_async((True,), countdown=delay)
+    # A create that fails here ends its job and admits again: that admission goes by message,
+    # so a run of failing jobs never recurses.
+    _inline.sending = True
+    try:
+        for item in now:
+            try:
+                submit.run(item.job_id, item.account)
+            except Retry:
+                # A transient error in-process: the create goes on as a message, with backoff.
+                s = ctx.settings
+                delay = backoff(0, base=s.retry_base, cap=s.retry_cap, rand=ctx.rand)
+                submit.apply_async((item.job_id, item.account), countdown=delay, retries=1)
+    finally:
+        _inline.sending = False
 
 
 @app.task(name=SUBMIT_TASK, bind=True, max_retries=None)
@@ -436,10 +471,12 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         if wait > QUERY_WAIT_MIN:
             _rewatch(ctx, account.name, wait, reserved=True)
             return
+    # The next look is booked before this one acts on what it sees: acting may send creates
+    # from this process, whose own (later) bookings must not start a second watch chain.
     if len(due) == 1:
         # One task to look at: its own query costs the same as a list and brings its results.
-        poll.run(due[0].id, True, False)
         _rewatch(ctx, account.name, plan.watch_interval)
+        poll.run(due[0].id, True, False)
         return
     try:
         statuses = ctx.providers[account.name].list_recent(ctx.settings.model)
@@ -456,6 +493,7 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         )
         _rewatch(ctx, account.name, ctx.settings.poll_max_interval)
         return
+    _rewatch(ctx, account.name, plan.watch_interval)
     for job in due:
         status = statuses.get(job.provider_task_id or "")
         if status in ("SUCCEEDED", "FAILED", "CANCELED"):
@@ -466,7 +504,6 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
                 poll.run(job.id, True, False)
         elif status == "RUNNING" and job.status is Status.SUBMITTED:
             ctx.store.transition(job, Status.RUNNING, {"provider_status": "RUNNING"})
-    _rewatch(ctx, account.name, plan.watch_interval)
 
 
 @app.task(name=POLL_TASK, bind=True, max_retries=None)

@@ -14,6 +14,8 @@ FINISH_TASK = "wanedit.finish"
 CANCEL_TASK = "wanedit.cancel"
 RECONCILE_TASK = "wanedit.reconcile"
 SWEEP_TASK = "wanedit.sweep"
+# Called by name from other languages: the one task whose arguments are a request, not an id.
+ENQUEUE_TASK = "wanedit.enqueue"
 
 # Longer than any countdown or time limit wanedit uses, so Redis never redelivers a message
 # that a worker is still holding for a scheduled poll.

@@ -16,8 +16,8 @@ from config.celery import ADMIT_TASK, CANCEL_TASK
 from producers.context import ProducerContext, get_context
 from producers.staging import check_output, stage_images, staged_locations, unstage
 from wanedit.errors import BackendUnavailable, InvalidRequest
-from wanedit.jobs import new_job_id
-from wanedit.request import EditRequest, parse_request
+from wanedit.jobs import is_job_id, new_job_id
+from wanedit.request import EditRequest, parse_request, remote_problems
 from wanedit.states import Status
 from wanedit.storage import S3Location
 
@@ -46,6 +46,71 @@ def submit_edit(
         raise InvalidRequest(["request: give a request object or keyword fields, not both"])
     ctx = context or get_context()
     parsed = parse_request(request if request is not None else fields)
+    trusted = {Path(name).expanduser().resolve() for name in trusted_files}
+    return _enqueue(ctx, parsed, new_job_id(), trusted_files=trusted)
+
+
+def enqueue_message(request: Any, job_id: Any, *, context: ProducerContext | None = None) -> str:
+    """What the `wanedit.enqueue` task does for a backend in another language: `submit_edit`
+    under the caller's job id, without local files. Returns the id of the job that stands
+    (an idempotency key's earlier job, if the key was used before).
+
+    Safe to run twice: a job id that exists already is left as it is. An invalid request is
+    recorded as a failed job under that id (with a job.failed event), then InvalidRequest is
+    raised; a malformed job id cannot be recorded and only raises.
+    """
+    if not is_job_id(job_id):
+        raise InvalidRequest([f"job_id: {str(job_id)[:40]!r} is not 32 lowercase hex digits"])
+    ctx = context or get_context()
+    try:
+        ctx.redis.ping()
+        if ctx.redis.exists(ctx.store.job_key(job_id)):
+            return str(job_id)  # a redelivered message, or an id used before: nothing to do
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from None
+    try:
+        if not isinstance(request, dict):
+            raise InvalidRequest([f"request: must be a JSON object, not {type(request).__name__}"])
+        parsed = parse_request(request)
+        problems = remote_problems(parsed)
+        if problems:
+            raise InvalidRequest(problems)
+        standing = _enqueue(ctx, parsed, job_id)
+    except InvalidRequest as exc:
+        record_rejection(ctx, job_id, "InvalidRequest", str(exc))
+        raise
+    if standing != job_id:
+        # The caller watches its own id: say there where the job is.
+        record_rejection(
+            ctx,
+            job_id,
+            "Duplicate",
+            f"idempotency_key {parsed.idempotency_key!r} names job {standing}; "
+            "nothing was enqueued under this id",
+        )
+    return standing
+
+
+def record_rejection(ctx: ProducerContext, job_id: str, code: str, message: str) -> None:
+    """Record a request that was never enqueued as a failed job, so a caller that chose the job
+    id (and reads jobs or events, not task results) learns why."""
+    try:
+        created, _ = ctx.store.create(job_id, {}, "")
+        if created:
+            job = ctx.store.get(job_id)
+            ctx.store.transition(job, Status.FAILED, {"error": {"code": code, "message": message}})
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from None
+    log.error("job %s: refused: %s: %s", job_id, code, message)
+
+
+def _enqueue(
+    ctx: ProducerContext,
+    parsed: EditRequest,
+    job_id: str,
+    *,
+    trusted_files: Collection[Path] = (),
+) -> str:
     output = (
         S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
     )
@@ -58,7 +123,6 @@ def submit_edit(
                 return existing
     except redis.RedisError as exc:
         raise _unavailable(exc) from None
-    job_id = new_job_id()
     staging = ctx.settings.staging_location(output)
     check_output(output, ctx.s3, ctx.known_buckets)
     sources = stage_images(
@@ -67,7 +131,7 @@ def submit_edit(
         staging,
         ctx.s3,
         input_dirs=ctx.settings.local_input_dirs,
-        trusted_files={Path(name).expanduser().resolve() for name in trusted_files},
+        trusted_files=trusted_files,
     )
     stored = parsed.model_copy(update={"images": sources, "output": str(output)})
     record = stored.model_dump(mode="json")
@@ -93,8 +157,10 @@ def submit_edit(
         unstage(staged_locations(sources, staging, job_id), ctx.s3)
         raise _unavailable(exc) from None
     if not created:
-        # Another request with the same key won the race: its job stands, ours is undone.
-        unstage(staged_locations(sources, staging, job_id), ctx.s3)
+        # Another request with the same key won the race: its job stands, ours is undone. (The
+        # same job id won: a redelivered message, whose staged inputs are that job's own.)
+        if winner != job_id:
+            unstage(staged_locations(sources, staging, job_id), ctx.s3)
         return winner
     log.info(
         "job %s: queued (%s, %d images, n=%d)", job_id, parsed.priority, len(sources), parsed.n

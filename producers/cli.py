@@ -213,6 +213,25 @@ def events(follow: bool, as_json: bool) -> None:
         pass
 
 
+@main.command(name="schema")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the schema to FILE instead of standard output.",
+)
+def schema_command(output: str | None) -> None:
+    """Print the enqueue contract (an edit request) as JSON Schema, draft 2020-12."""
+    from wanedit.request import EditRequest
+
+    text = json.dumps(EditRequest.model_json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 @main.command(name="quota")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def quota_command(as_json: bool) -> None:

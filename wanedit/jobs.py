@@ -9,6 +9,7 @@ event for the same job.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -69,7 +70,9 @@ return 1
 
 # KEYS: job, idempotency key (or ""), backlog (or ""). ARGV: job id, ttl, idempotency ttl,
 # backlog score, field/value pairs. The record and its place in the backlog are one step.
+# An existing job is never overwritten (a caller-chosen id sent twice): {0, its id}.
 _CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end
 if KEYS[2] ~= '' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
@@ -82,8 +85,16 @@ return {1, ARGV[1]}
 """
 
 
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+def is_job_id(value: object) -> bool:
+    """A job id as `new_job_id` makes them: 32 lowercase hex digits (a uuid4's hex)."""
+    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
 
 
 def iso(timestamp: float | None) -> str | None:

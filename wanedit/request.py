@@ -70,24 +70,143 @@ def parse_size(size: str) -> tuple[int, int]:
     return width, height
 
 
+SCHEMA_ID = "urn:wanedit:edit-request:1"
+_EXAMPLES: list[Any] = [
+    {"prompt": "Make the sky purple", "images": ["https://example.com/photo.jpg"]},
+    {
+        "prompt": "Place the alarm clock from Image 1 next to the vase in Image 2",
+        "images": ["s3://catalogue/clock.jpg", "https://cdn.example.com/vase.png"],
+        "n": 2,
+        "size": "1280*1280",
+        "seed": 42,
+        "output": "s3://my-bucket/edits/",
+        "metadata": {"order": "A-17"},
+        "idempotency_key": "order-A-17-edit",
+        "priority": "batch",
+    },
+]
+
+
+def _described(description: str, **keywords: Any) -> dict[str, Any]:
+    """Schema keywords other languages can check before sending. Pydantic does not enforce them:
+    the validators below do, with messages that name the limit."""
+    return (
+        {"description": description, "json_schema_extra": keywords}
+        if keywords
+        else {"description": description}
+    )
+
+
 class EditRequest(BaseModel):
     """One image edit: a text instruction applied to 1 to 3 reference images."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `wanedit schema` prints model_json_schema(): this model is the enqueue contract's only source.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="wanedit edit request",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SCHEMA_ID,
+            "examples": _EXAMPLES,
+        },
+    )
 
-    prompt: str
-    images: list[str]
-    negative_prompt: str | None = None
-    n: int = Field(1, strict=True)
-    size: str | None = None
-    prompt_extend: bool = Field(True, strict=True)
-    watermark: bool = Field(False, strict=True)
-    seed: int | None = Field(None, strict=True)
-    output: str | None = None
-    metadata: dict[str, Any] | None = None
-    idempotency_key: str | None = None
+    prompt: str = Field(
+        **_described(
+            f"The edit instruction: 1 to {limits.PROMPT_MAX} characters, not only whitespace. "
+            "Longer is refused rather than silently truncated by the provider. Refer to the "
+            "images as Image 1, 2 and 3.",
+            minLength=1,
+            maxLength=limits.PROMPT_MAX,
+        )
+    )
+    images: list[str] = Field(
+        **_described(
+            f"{limits.IMAGES_MIN} to {limits.IMAGES_MAX} image sources, in Image 1/2/3 order: "
+            "https:// or http:// URLs (at most 4096 characters), s3://bucket/key objects (at "
+            f"most {limits.IMAGE_BYTES_MAX // 1048576} MB), data:image/...;base64, URIs, or "
+            "(Python API and CLI only) local paths. Decoded images must be JPEG, PNG without "
+            f"alpha, BMP or WEBP, each side {limits.SIDE_MIN} to {limits.SIDE_MAX} px, at most "
+            f"{limits.IMAGE_BYTES_MAX // 1048576} MB.",
+            minItems=limits.IMAGES_MIN,
+            maxItems=limits.IMAGES_MAX,
+            items={"type": "string", "minLength": 1},
+        )
+    )
+    negative_prompt: str | None = Field(
+        None,
+        **_described(
+            f"What to avoid: at most {limits.NEGATIVE_PROMPT_MAX} characters.",
+            maxLength=limits.NEGATIVE_PROMPT_MAX,
+        ),
+    )
+    n: int = Field(
+        1,
+        strict=True,
+        **_described(
+            f"How many images to make: {limits.N_MIN} to {limits.N_MAX}, default 1 (the "
+            "provider's own default of 4 costs four times as much).",
+            minimum=limits.N_MIN,
+            maximum=limits.N_MAX,
+        ),
+    )
+    size: str | None = Field(
+        None,
+        **_described(
+            "Output size W*H, for example 1280*1280: W*H from 768*768 to 1280*1280 pixels, "
+            "aspect ratio 1:4 to 4:1. Default: the provider's choice.",
+            pattern=r"^[0-9]{1,5}\*[0-9]{1,5}$",
+        ),
+    )
+    prompt_extend: bool = Field(
+        True, strict=True, description="Let the provider rewrite the prompt; default true."
+    )
+    watermark: bool = Field(
+        False, strict=True, description="Add the provider's watermark; default false."
+    )
+    seed: int | None = Field(
+        None,
+        strict=True,
+        **_described(
+            f"Random seed: 0 to {limits.SEED_MAX}. Default: a random one.",
+            minimum=0,
+            maximum=limits.SEED_MAX,
+        ),
+    )
+    output: str | None = Field(
+        None,
+        **_described(
+            "Destination s3://bucket/prefix/ (a missing / is added). Default WANEDIT_OUTPUT_URI. "
+            "The bucket must exist and be writable: checked before enqueueing.",
+            pattern="^s3://",
+        ),
+    )
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description=(
+            f"A JSON object returned in the job record and the completion event: at most "
+            f"{limits.METADATA_BYTES_MAX} bytes encoded."
+        ),
+    )
+    idempotency_key: str | None = Field(
+        None,
+        **_described(
+            f"1 to {limits.IDEMPOTENCY_KEY_MAX} printable ASCII characters without spaces. The "
+            "same key within 24 h returns the same job and never makes a second one.",
+            minLength=1,
+            maxLength=limits.IDEMPOTENCY_KEY_MAX,
+            pattern="^[\\x21-\\x7e]+$",
+        ),
+    )
     # interactive: a person is waiting (the default here); batch: nightly and bulk work.
-    priority: Literal["interactive", "batch"] = "interactive"
+    priority: Literal["interactive", "batch"] = Field(
+        "interactive",
+        description=(
+            "interactive (default): a person waits; batch: bulk work, served after interactive "
+            "edits."
+        ),
+    )
 
     @field_validator("prompt")
     @classmethod
@@ -216,6 +335,16 @@ class EditRequest(BaseModel):
         if self.seed is not None:
             parameters["seed"] = self.seed
         return {"input": input_, "parameters": parameters}
+
+
+def remote_problems(request: EditRequest) -> list[str]:
+    """Sources a worker cannot take: local paths, which only the producer's own machine has."""
+    return [
+        f"images[{index}]: local path {source[:60]!r} is not accepted from a message "
+        "(a worker reads no local files); send s3://, https:// or data: sources"
+        for index, source in enumerate(request.images)
+        if source_kind(source) is SourceKind.PATH
+    ]
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,46 @@
+"""`wanedit.enqueue`: submit_edit for backends in other languages, which send a message by name.
+
+The message carries the caller's job id and the request (the JSON Schema `wanedit schema`
+prints). There is no result backend: the caller knows its job id before sending and reads the
+job record or the event stream. Data URIs are staged into S3 here, as the producer would.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+
+from config.celery import ENQUEUE_TASK
+from config.settings import get_settings
+from producers.api import enqueue_message, record_rejection
+from producers.context import get_context
+from wanedit.errors import BackendUnavailable, InvalidRequest
+from wanedit.jobs import is_job_id
+from workers.app import app
+from workers.schedule import backoff
+
+log = logging.getLogger("wanedit.workers")
+
+
+@app.task(name=ENQUEUE_TASK, bind=True, max_retries=None)
+def enqueue(self: Task, job_id: str, request: dict[str, Any]) -> None:
+    """Validate, stage, record and queue one edit under the caller's job id."""
+    try:
+        enqueue_message(request, job_id)
+    except InvalidRequest as exc:
+        if not is_job_id(job_id):
+            log.error("enqueue message %s dropped: %s", self.request.id, exc)
+        # Otherwise recorded as a failed job, with its event.
+    except BackendUnavailable as exc:
+        settings = get_settings()
+        attempt = self.request.retries or 0
+        if attempt < settings.retry_max:
+            delay = backoff(attempt, base=settings.retry_base, cap=settings.retry_cap)
+            log.info("job %s: enqueue: %s, retry %d in %.1fs", job_id, exc, attempt + 1, delay)
+            raise self.retry(countdown=delay, exc=None) from None
+        try:
+            record_rejection(get_context(), job_id, "BackendUnavailable", str(exc))
+        except BackendUnavailable:
+            log.error("job %s: enqueue gave up after %d attempts: %s", job_id, attempt + 1, exc)

@@ -14,6 +14,7 @@ FINISH_TASK = "wanedit.finish"
 CANCEL_TASK = "wanedit.cancel"
 RECONCILE_TASK = "wanedit.reconcile"
 SWEEP_TASK = "wanedit.sweep"
+DELIVER_TASK = "wanedit.deliver"
 
 # Longer than any countdown or time limit wanedit uses, so Redis never redelivers a message
 # that a worker is still holding for a scheduled poll.

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wanedit import limits
 from wanedit.errors import InvalidRequest
 from wanedit.storage import S3Location
+from wanedit.webhooks import check_callback_url, check_queue_name, check_task_name
 
 # ASCII digits only, whole string only: `\d` takes other scripts' digits and `$` a final newline.
 _SIZE = re.compile(r"([0-9]{1,5})\*([0-9]{1,5})")
@@ -88,6 +89,25 @@ class EditRequest(BaseModel):
     idempotency_key: str | None = None
     # interactive: a person is waiting (the default here); batch: nightly and bulk work.
     priority: Literal["interactive", "batch"] = "interactive"
+    # Told when the job ends: a signed POST of the event, and/or a Celery task sent by name.
+    callback_url: str | None = None
+    on_complete: str | None = None
+    on_complete_queue: str | None = None
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_callback_url(value)
+
+    @field_validator("on_complete")
+    @classmethod
+    def _on_complete(cls, value: str | None) -> str | None:
+        return None if value is None else check_task_name(value)
+
+    @field_validator("on_complete_queue")
+    @classmethod
+    def _on_complete_queue(cls, value: str | None) -> str | None:
+        return None if value is None else check_queue_name(value)
 
     @field_validator("prompt")
     @classmethod

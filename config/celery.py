@@ -16,6 +16,7 @@ RECONCILE_TASK = "wanedit.reconcile"
 SWEEP_TASK = "wanedit.sweep"
 # Called by name from other languages: the one task whose arguments are a request, not an id.
 ENQUEUE_TASK = "wanedit.enqueue"
+DELIVER_TASK = "wanedit.deliver"
 
 # Longer than any countdown or time limit wanedit uses, so Redis never redelivers a message
 # that a worker is still holding for a scheduled poll.

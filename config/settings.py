@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +16,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from config.accounts import SINGAPORE_BASE_URL, Account, check_base_url
 from wanedit.errors import ConfigError
 from wanedit.storage import S3Location
+from wanedit.webhooks import (
+    DEFAULT_CALLBACK_QUEUE,
+    Targets,
+    check_callback_url,
+    check_queue_name,
+    check_task_name,
+    decode_secret,
+    targets_for,
+)
 
 MODEL = "wan2.5-i2i-preview"
 # Task ids and result URLs live 24 h at the provider; never poll anywhere near that.
@@ -142,6 +151,58 @@ class Settings(BaseSettings):
         64 * 1024, ge=4096, le=16 * 1024 * 1024, validation_alias=_env("WANEDIT_MAX_REQUEST_BYTES")
     )
 
+    # Completion callbacks (see the README's "Webhooks" and "Celery callback" sections); a
+    # request's callback_url / on_complete / on_complete_queue take precedence.
+    webhook_url: str | None = Field(None, validation_alias=_env("WANEDIT_WEBHOOK_URL"))
+    webhook_secret: SecretStr | None = Field(None, validation_alias=_env("WANEDIT_WEBHOOK_SECRET"))
+    webhook_deadline: float = Field(
+        24 * 3600.0, gt=0, validation_alias=_env("WANEDIT_WEBHOOK_DEADLINE")
+    )
+    on_complete: str | None = Field(None, validation_alias=_env("WANEDIT_ON_COMPLETE"))
+    on_complete_queue: str = Field(
+        DEFAULT_CALLBACK_QUEUE, validation_alias=_env("WANEDIT_ON_COMPLETE_QUEUE")
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return check_callback_url(value) if value else None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        decode_secret(value.get_secret_value())  # its message never quotes the secret
+        return value
+
+    @field_validator("on_complete")
+    @classmethod
+    def _on_complete(cls, value: str | None) -> str | None:
+        return check_task_name(value) if value else None
+
+    @field_validator("on_complete_queue")
+    @classmethod
+    def _on_complete_queue(cls, value: str) -> str:
+        return check_queue_name(value)
+
+    def callback_targets(self, request: Mapping[str, Any]) -> Targets:
+        """Who is told when a job with this stored request ends."""
+        return targets_for(
+            request,
+            webhook_url=self.webhook_url,
+            on_complete=self.on_complete,
+            on_complete_queue=self.on_complete_queue,
+        )
+
+    def webhook_key(self) -> bytes:
+        """The webhook signing key; ConfigError when WANEDIT_WEBHOOK_SECRET is not set."""
+        if self.webhook_secret is None:
+            raise ConfigError(
+                "WANEDIT_WEBHOOK_SECRET is not set: webhooks are signed with a whsec_... secret"
+            )
+        return decode_secret(self.webhook_secret.get_secret_value())
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # The Redis URL may carry a password; SecretStr fields already print as '**********'.
         for name, value in super().__repr_args__():
@@ -235,6 +296,8 @@ class Settings(BaseSettings):
         """What a worker needs before its first task: a key for every account."""
         for account in self.accounts:
             account.key()
+        if self.webhook_url:
+            self.webhook_key()
         from config.celery import VISIBILITY_TIMEOUT, longest_wait
 
         if longest_wait(self) >= VISIBILITY_TIMEOUT:

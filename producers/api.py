@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from kombu.exceptions import OperationalError
 
-from config.celery import ADMIT_TASK, CANCEL_TASK
+from config.celery import ADMIT_TASK, CANCEL_TASK, DELIVER_TASK
 from producers.context import ProducerContext, get_context
 from producers.staging import check_output, stage_images, staged_locations, unstage
 from wanedit.errors import BackendUnavailable, InvalidRequest
@@ -262,7 +262,11 @@ def cancel_job(job_id: str, *, context: ProducerContext | None = None) -> dict[s
         if job.status is Status.QUEUED and ctx.store.transition(
             job, Status.CANCELED, {"error": error, "cancel_requested": True}
         ):
-            return ctx.store.get(job_id).public()
+            ended = ctx.store.get(job_id)
+            if ended.callbacks:
+                # Owed since the transition (the sweeper would send it): send it now.
+                ctx.celery.send_task(DELIVER_TASK, args=[job_id, 0], queue=ctx.settings.queue)
+            return ended.public()
         ctx.store.update(job, {"cancel_requested": True}, while_in=())
         ctx.celery.send_task(CANCEL_TASK, args=[job_id], queue=ctx.settings.queue)
         return ctx.store.get(job_id).public()

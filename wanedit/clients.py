@@ -42,6 +42,7 @@ def make_store(settings: Settings, client: redis.Redis) -> JobStore:
         events_stream=settings.events_stream,
         events_maxlen=settings.events_maxlen,
         ttl_seconds=settings.job_ttl_seconds,
+        targets=settings.callback_targets,
     )
 
 

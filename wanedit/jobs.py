@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ import redis
 
 from wanedit.errors import JobNotFound
 from wanedit.states import EVENT_TYPES, TERMINAL, Status, sources_for
+from wanedit.webhooks import Targets
 
 IDEMPOTENCY_TTL = 24 * 3600
 JSON_FIELDS = (
@@ -33,10 +34,14 @@ JSON_FIELDS = (
     "provider_times",
     "poll_plan",
     "last_error",
+    "callbacks",
+    "webhook_attempts",
 )
 
-# KEYS: job, stream, due index. ARGV: allowed statuses (comma-joined, "" = any), new status
-# ("" = keep), ttl, event JSON ("" = none), stream maxlen, then field/value pairs.
+# KEYS: job, stream, due index, callbacks index. ARGV: allowed statuses (comma-joined, "" = any),
+# new status ("" = keep), ttl, event JSON ("" = none), stream maxlen, callbacks due time ("" =
+# none), then field/value pairs. With callbacks, the event is kept on the job and the job enters
+# the callbacks index in the same step, so a worker lost right after it still delivers.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {-1, ''} end
@@ -47,7 +52,7 @@ if ARGV[1] ~= '' then
   end
   if not allowed then return {0, current} end
 end
-if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 if ARGV[4] ~= '' then
@@ -55,8 +60,31 @@ if ARGV[4] ~= '' then
   local event = cjson.decode(ARGV[4])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[5]), '*',
              'type', event['type'], 'job_id', event['job_id'], 'data', ARGV[4])
+  if ARGV[6] ~= '' then
+    redis.call('HSET', KEYS[1], 'event', ARGV[4])
+    redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), redis.call('HGET', KEYS[1], 'id'))
+  end
 end
 return {1, current}
+"""
+
+# KEYS: job, callbacks index. ARGV: the number of webhook attempts expected on the job ("" = no
+# check), when the job is next due in the index ("" = leave it), then field/value pairs.
+_DELIVERY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[1] ~= '' then
+  local raw = redis.call('HGET', KEYS[1], 'webhook_attempts')
+  local count = 0
+  if raw and raw ~= '' then count = #cjson.decode(raw) end
+  if count ~= tonumber(ARGV[1]) then return 0 end
+end
+if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+if ARGV[2] == 'done' then
+  redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
+elseif ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), redis.call('HGET', KEYS[1], 'id'))
+end
+return 1
 """
 
 # KEYS: job. ARGV: now. Set create_sent_at on a queued job that has none.
@@ -136,6 +164,12 @@ class Job:
     reconcile_tries: int = 0
     redrives: int = 0
     finish_since: float | None = None
+    # Completion callbacks: where the event goes, the event as sent, and how delivery went.
+    callbacks: dict[str, Any] | None = None
+    event: str | None = None
+    webhook_status: str | None = None
+    webhook_attempts: list[dict[str, Any]] = field(default_factory=list)
+    on_complete_status: str | None = None
 
     @classmethod
     def from_hash(cls, data: Mapping[str, str]) -> Job:
@@ -173,6 +207,11 @@ class Job:
             reconcile_tries=int(data.get("reconcile_tries") or 0),
             redrives=int(data.get("redrives") or 0),
             finish_since=float(data["finish_since"]) if data.get("finish_since") else None,
+            callbacks=decoded.get("callbacks"),
+            event=data.get("event") or None,
+            webhook_status=data.get("webhook_status") or None,
+            webhook_attempts=decoded.get("webhook_attempts") or [],
+            on_complete_status=data.get("on_complete_status") or None,
         )
 
     def public(self) -> dict[str, Any]:
@@ -197,6 +236,9 @@ class Job:
             "cancel_refused": self.cancel_refused,
             "timestamps": {name: iso(value) for name, value in sorted(self.timestamps.items())},
             "request": self.request,
+            "webhook_status": self.webhook_status,
+            "webhook_attempts": self.webhook_attempts,
+            "on_complete_status": self.on_complete_status,
         }
 
 
@@ -243,6 +285,7 @@ class JobStore:
         events_maxlen: int,
         ttl_seconds: int,
         clock: Callable[[], float] = time.time,
+        targets: Callable[[Mapping[str, Any]], Targets] | None = None,
     ) -> None:
         self.redis = client
         self.prefix = key_prefix
@@ -250,6 +293,9 @@ class JobStore:
         self.events_maxlen = events_maxlen
         self.ttl = ttl_seconds
         self.clock = clock
+        # Who is told when a job ends (from its request and the settings); None: nobody.
+        self.targets = targets
+        self._delivery = client.register_script(_DELIVERY)
         self._transition = client.register_script(_TRANSITION)
         self._create = client.register_script(_CREATE)
         self._mark_create = client.register_script(_MARK_CREATE)
@@ -258,6 +304,39 @@ class JobStore:
     def due_key(self) -> str:
         """Active jobs by the time their next step is due: what the sweeper looks at."""
         return f"{self.prefix}:due"
+
+    @property
+    def callbacks_key(self) -> str:
+        """Ended jobs whose callbacks are owed, by when the next attempt is due."""
+        return f"{self.prefix}:callbacks"
+
+    def callbacks_overdue(self, before: float, limit: int) -> list[str]:
+        ids: Any = self.redis.zrangebyscore(self.callbacks_key, "-inf", before, start=0, num=limit)
+        return [str(job_id) for job_id in ids]
+
+    def record_delivery(
+        self,
+        job_id: str,
+        changes: Mapping[str, Any],
+        *,
+        attempts: int | None = None,
+        due: float | None = None,
+        done: bool = False,
+    ) -> bool:
+        """Write delivery fields; with `attempts`, only if the job still has that many webhook
+        attempts (a redelivered attempt finds one more and is dropped). `due` books the next
+        attempt in the callbacks index, `done` takes the job out of it."""
+        ok = self._delivery(
+            keys=[self.job_key(job_id), self.callbacks_key],
+            args=[
+                "" if attempts is None else attempts,
+                "done" if done else ("" if due is None else due),
+                *encode_fields(changes),
+            ],
+        )
+        if ok == -1:
+            raise JobNotFound(f"job {job_id!r} does not exist (never created, or expired)")
+        return bool(ok)
 
     def set_due(self, job_id: str, at: float) -> None:
         self.redis.zadd(self.due_key, {job_id: at})
@@ -347,11 +426,21 @@ class JobStore:
         changes[f"t_{target.value}"] = now
         sources = sources_for(target) if allowed_from is None else frozenset(allowed_from)
         event = build_event(job, target, changes, now) if target in TERMINAL else None
-        return self._run(job.id, sources, target, changes, event)
+        callbacks_due = None
+        if event is not None and self.targets is not None:
+            targets = self.targets(job.request)
+            if targets.any:
+                changes["callbacks"] = asdict(targets)
+                if targets.webhook_url:
+                    changes["webhook_status"] = "pending"
+                if targets.on_complete:
+                    changes["on_complete_status"] = "pending"
+                callbacks_due = now
+        return self._run(job.id, sources, target, changes, event, callbacks_due)
 
     def update(self, job: Job, changes: Mapping[str, Any], *, while_in: Iterable[Status]) -> bool:
         """Change fields without changing status, only while the job is in one of `while_in`."""
-        return self._run(job.id, frozenset(while_in), None, dict(changes), None)
+        return self._run(job.id, frozenset(while_in), None, dict(changes), None, None)
 
     def _run(
         self,
@@ -360,15 +449,17 @@ class JobStore:
         target: Status | None,
         changes: dict[str, Any],
         event: dict[str, Any] | None,
+        callbacks_due: float | None,
     ) -> bool:
         ok, _current = self._transition(
-            keys=[self.job_key(job_id), self.events_stream, self.due_key],
+            keys=[self.job_key(job_id), self.events_stream, self.due_key, self.callbacks_key],
             args=[
                 ",".join(sorted(status.value for status in sources)),
                 target.value if target else "",
                 self.ttl,
                 json.dumps(event, separators=(",", ":")) if event else "",
                 self.events_maxlen,
+                "" if callbacks_due is None else callbacks_due,
                 *encode_fields(changes),
             ],
         )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wanedit import limits
 from wanedit.errors import InvalidRequest
 from wanedit.storage import S3Location
+from wanedit.webhooks import check_callback_url, check_queue_name, check_task_name
 
 # ASCII digits only, whole string only: `\d` takes other scripts' digits and `$` a final newline.
 _SIZE = re.compile(r"([0-9]{1,5})\*([0-9]{1,5})")
@@ -207,6 +208,39 @@ class EditRequest(BaseModel):
             "edits."
         ),
     )
+    # Told when the job ends: a signed POST of the event, and/or a Celery task sent by name.
+    callback_url: str | None = Field(
+        None,
+        description=(
+            "http(s) URL that gets the completion event as a Standard Webhooks signed POST "
+            "(default: the WANEDIT_WEBHOOK_URL setting)."
+        ),
+    )
+    on_complete: str | None = Field(
+        None,
+        description=(
+            "Celery task name (dotted) sent the completion event as its one argument "
+            "(default: the WANEDIT_ON_COMPLETE setting)."
+        ),
+    )
+    on_complete_queue: str | None = Field(
+        None, description="Queue for the on_complete task (default: Celery's default queue)."
+    )
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_callback_url(value)
+
+    @field_validator("on_complete")
+    @classmethod
+    def _on_complete(cls, value: str | None) -> str | None:
+        return None if value is None else check_task_name(value)
+
+    @field_validator("on_complete_queue")
+    @classmethod
+    def _on_complete_queue(cls, value: str | None) -> str | None:
+        return None if value is None else check_queue_name(value)
 
     @field_validator("prompt")
     @classmethod

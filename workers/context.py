@@ -33,6 +33,8 @@ class WorkerContext:
     downloads: requests.Session
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = field(default=random.random)
+    # Webhook deliveries have their own session too: nothing of the provider's goes to them.
+    webhooks: requests.Session = field(default_factory=make_session)
 
     @property
     def poll_policy(self) -> PollPolicy:

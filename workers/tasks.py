@@ -40,6 +40,7 @@ from wanedit.request import EditRequest
 from wanedit.states import Status
 from wanedit.storage import S3Location
 from workers.app import app
+from workers.callbacks import notify, redrive
 from workers.context import WorkerContext, get_context
 from workers.provider import ResultItem, task_seconds
 from workers.reconcile import Adopt, Recreate, decide
@@ -129,6 +130,7 @@ def _fail(
     changes = {"error": {"code": code, "message": message}, **(extra or {})}
     if ctx.store.transition(job, Status.FAILED, changes):
         log.error("job %s: failed: %s: %s", job.id, code, message)
+        notify(ctx, job)
     _ended(ctx, job, billed)
 
 
@@ -435,7 +437,7 @@ def sweep() -> int:
         else:
             poll.apply_async((job.id,))
         sent += 1
-    return sent
+    return sent + redrive(ctx, now)
 
 
 def _rewatch(ctx: WorkerContext, account: str, delay: float, *, reserved: bool = False) -> None:
@@ -607,6 +609,7 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         error = {"code": "Canceled", "message": "the provider reports the task was canceled"}
         if ctx.store.transition(job, Status.CANCELED, {**seen, "error": error}):
             log.info("job %s: canceled at the provider", job.id)
+            notify(ctx, job)
         _ended(ctx, job, 0)
 
 
@@ -676,6 +679,7 @@ def finish(self: Task, job_id: str) -> None:
     if stored:
         if ctx.store.transition(job, Status.SUCCEEDED, {"outputs": outputs, "error": None}):
             log.info("job %s: succeeded, %d of %d images stored", job.id, len(stored), len(outputs))
+            notify(ctx, job)
         _ended(ctx, job, billed)
         return
     first = next((o["error"] for o in outputs if "error" in o), None)
@@ -711,7 +715,10 @@ def cancel(self: Task, job_id: str) -> None:
         return
     error = {"code": "Canceled", "message": "canceled at the user's request"}
     if job.status is Status.QUEUED or job.provider_task_id is None:
-        ctx.store.transition(job, Status.CANCELED, {"error": error}, allowed_from=[Status.QUEUED])
+        if ctx.store.transition(
+            job, Status.CANCELED, {"error": error}, allowed_from=[Status.QUEUED]
+        ):
+            notify(ctx, job)
         _ended(ctx, job, 0)
         return
     account = _account(ctx, job)
@@ -730,4 +737,5 @@ def cancel(self: Task, job_id: str) -> None:
         return
     if ctx.store.transition(job, Status.CANCELED, {"error": error, "provider_status": "CANCELED"}):
         log.info("job %s: canceled at the provider", job.id)
+        notify(ctx, job)
     _ended(ctx, job, 0)

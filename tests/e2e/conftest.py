@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from sandbox.server import SandboxConfig, SandboxServer
 from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, Worker, patched_env
 
 BUCKET = "wanedit-test"
+# Signs the tests' webhooks; test_secrets looks for it in everything the stack writes.
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"e2e-test-webhook-signing-key-32").decode()
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +55,7 @@ def stack_env(
         "WANEDIT_POLL_MAX_INTERVAL": "1",
         "WANEDIT_RETRY_BASE": "0.2",
         "WANEDIT_RETRY_CAP": "1",
+        "WANEDIT_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     with patched_env(env):
         _reset_process_state()

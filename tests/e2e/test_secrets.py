@@ -21,6 +21,8 @@ from config.settings import get_settings, load_settings
 from producers import BackendUnavailable, cancel_job, get_job, submit_edit, wait_for_job
 from producers.context import build_context
 from tests.conftest import make_image
+from tests.e2e.conftest import WEBHOOK_SECRET
+from tests.receiver import webhook_receiver
 from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, Worker
 from wanedit.images import encode_data_uri
 
@@ -91,7 +93,8 @@ def dump_redis(client: redis.Redis) -> Iterator[tuple[str, str]]:
 
 def secret_values(redis_url: str) -> list[str]:
     password = urlsplit(redis_url).password
-    return [SANDBOX_KEY, *([password] if password else [])]
+    webhook_key = WEBHOOK_SECRET.removeprefix("whsec_")
+    return [SANDBOX_KEY, WEBHOOK_SECRET, webhook_key, *([password] if password else [])]
 
 
 def test_no_secret_in_logs_records_events_messages_errors_or_repr(
@@ -104,7 +107,10 @@ def test_no_secret_in_logs_records_events_messages_errors_or_repr(
 
     before_task_publish.connect(capture, weak=False)
     try:
-        with BrokerTap(producer.redis, producer.settings.queue) as tap:
+        with (
+            webhook_receiver() as receiver,
+            BrokerTap(producer.redis, producer.settings.queue) as tap,
+        ):
             ok = submit_edit(prompt="secrets: file", images=[str(image_file("s1.png"))])
             fused = submit_edit(
                 prompt="secrets: data URI, two images",
@@ -112,7 +118,9 @@ def test_no_secret_in_logs_records_events_messages_errors_or_repr(
                 n=2,
             )
             failed = submit_edit(
-                prompt="[sandbox:fail] secrets", images=[str(image_file("s2.png"))]
+                prompt="[sandbox:fail] secrets",
+                images=[str(image_file("s2.png"))],
+                callback_url=receiver.url,  # a signed webhook goes out too
             )
             moderated = submit_edit(
                 prompt="[sandbox:moderation] secrets", images=[str(image_file("s3.png"))]
@@ -123,11 +131,16 @@ def test_no_secret_in_logs_records_events_messages_errors_or_repr(
                 job_id: wait_for_job(job_id, TIMEOUT)
                 for job_id in (ok, fused, failed, moderated, canceled)
             }
+            deadline = time.monotonic() + TIMEOUT
+            while get_job(failed)["webhook_status"] == "pending" and time.monotonic() < deadline:
+                time.sleep(0.1)
     finally:
         before_task_publish.disconnect(capture)
 
     assert jobs[ok]["status"] == jobs[fused]["status"] == "succeeded"
     assert jobs[failed]["status"] == jobs[moderated]["status"] == "failed"
+    assert get_job(failed)["webhook_status"] == "delivered"
+    assert [got.headers["webhook-id"] for got in receiver.received] == [f"{failed}:job.failed"]
     errors = [jobs[failed]["error"], jobs[moderated]["error"]]
     assert all(error["code"] and error["message"] for error in errors)
     assert published, "the producer sent no Celery message"

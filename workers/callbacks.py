@@ -1,0 +1,166 @@
+"""Telling others that a job ended: a Celery task sent by name, and a signed webhook.
+
+The terminal transition recorded what is owed (`on_complete_status`, `webhook_status`) and put
+the job in the callbacks index in the same atomic step; this task pays it. Each webhook attempt
+is compare-and-set on the number of attempts made, so a redelivered message is dropped, and the
+sweeper sends it again when its message was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import requests
+
+from config.celery import DELIVER_TASK
+from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
+from wanedit.jobs import Job, iso
+from wanedit.urlguard import check_url
+from wanedit.webhooks import Targets, headers, retry_delay
+from workers.app import app
+from workers.context import WorkerContext, get_context
+
+log = logging.getLogger("wanedit.workers")
+
+
+@app.task(name=DELIVER_TASK)
+def deliver(job_id: str, attempt: int = 0) -> None:
+    """Send an ended job's event to its callbacks; `attempt` is the number of webhook attempts
+    made before this one."""
+    delay = run_delivery(get_context(), job_id, attempt)
+    if delay is not None:
+        deliver.apply_async((job_id, attempt + 1), countdown=delay)
+
+
+def run_delivery(ctx: WorkerContext, job_id: str, attempt: int) -> float | None:
+    """Pay what is owed for one ended job; returns when the next webhook attempt is due."""
+    try:
+        job = ctx.store.get(job_id)
+    except JobNotFound as exc:  # expired: nothing is owed any more
+        log.warning("job %s: no record for its callbacks (%s)", job_id, exc)
+        ctx.redis.zrem(ctx.store.callbacks_key, job_id)
+        return None
+    if job.event is None or not job.callbacks:
+        return None
+    targets = Targets(**job.callbacks)
+    if targets.on_complete and job.on_complete_status == "pending":
+        app.send_task(
+            targets.on_complete, args=[json.loads(job.event)], queue=targets.on_complete_queue
+        )
+        ctx.store.record_delivery(job.id, {"on_complete_status": "sent"})
+        log.info(
+            "job %s: sent %s to queue %s", job.id, targets.on_complete, targets.on_complete_queue
+        )
+    if not targets.webhook_url or job.webhook_status != "pending":
+        ctx.store.record_delivery(job.id, {}, done=True)
+        return None
+    if len(job.webhook_attempts) != attempt:
+        return None  # an older message: that attempt was made already
+    settings = ctx.settings
+    timeout = (settings.http_connect_timeout, settings.http_read_timeout)
+    # Two copies of one message (a redelivery racing the sweeper's) make one attempt.
+    claim = settings.key("webhook", job.id, str(attempt))
+    if not ctx.redis.set(claim, 1, nx=True, ex=int(sum(timeout)) + 30):
+        return None
+    return _attempt(ctx, job, targets.webhook_url, attempt, timeout)
+
+
+def _attempt(
+    ctx: WorkerContext, job: Job, url: str, attempt: int, timeout: tuple[float, float]
+) -> float | None:
+    settings = ctx.settings
+    now = ctx.clock()
+    record: dict[str, Any] = {"at": iso(now), "status_code": None, "error": None}
+    started = time.perf_counter()
+    final: str | None = None
+    try:
+        key = settings.webhook_key()
+        check_url(url, allow_private=settings.allow_private_urls)
+        body = job.event.encode() if job.event else b""
+        event_id = json.loads(body)["event_id"]
+        response = ctx.webhooks.post(
+            url,
+            data=body,
+            headers=headers(key, event_id, int(now), body),
+            timeout=timeout,
+            allow_redirects=False,
+        )
+        response.close()
+        record["status_code"] = response.status_code
+        if 200 <= response.status_code < 300:
+            final = "delivered"
+        else:
+            record["error"] = f"HTTP {response.status_code}"
+    except UrlNotAllowed as exc:
+        record["error"] = f"UrlNotAllowed: refused to send to {exc}"
+        final = "failed"  # retrying cannot help
+    except ConfigError as exc:
+        record["error"] = f"ConfigError: {exc}"
+        final = "failed"
+    except (requests.RequestException, OSError) as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    record["duration"] = round(time.perf_counter() - started, 3)
+    attempts = [*job.webhook_attempts, record]
+    changes: dict[str, Any] = {"webhook_attempts": attempts}
+    delay = None
+    if final is None:
+        first_at = job.timestamps.get(job.status.value, now)
+        delay = retry_delay(
+            len(attempts),
+            first_at=first_at,
+            now=now,
+            deadline=settings.webhook_deadline,
+            base=settings.retry_base,
+            cap=settings.retry_cap,
+            rand=ctx.rand(),
+        )
+        if delay is None:
+            final = "failed"
+            record["error"] = f"{record['error']}; gave up at the delivery deadline"
+    if final is not None:
+        changes["webhook_status"] = final
+    due = None if delay is None else now + delay
+    if not ctx.store.record_delivery(
+        job.id, changes, attempts=attempt, due=due, done=final is not None
+    ):
+        return None  # another copy recorded this attempt first
+    if final == "delivered":
+        log.info("job %s: webhook delivered (attempt %d)", job.id, len(attempts))
+    elif final == "failed":
+        log.error(
+            "job %s: webhook failed after %d attempts: %s", job.id, len(attempts), record["error"]
+        )
+    else:
+        log.info(
+            "job %s: webhook attempt %d: %s, again in %.1fs",
+            job.id,
+            len(attempts),
+            record["error"],
+            delay,
+        )
+    return delay if final is None else None
+
+
+def notify(ctx: WorkerContext, job: Job) -> None:
+    """After a terminal transition: deliver now what it recorded as owed."""
+    if ctx.settings.callback_targets(job.request).any:
+        deliver.apply_async((job.id, 0))
+
+
+def redrive(ctx: WorkerContext, now: float) -> int:
+    """Send again the callbacks whose message was lost (the sweeper calls this)."""
+    sent = 0
+    for job_id in ctx.store.callbacks_overdue(now - ctx.settings.sweep_grace, 500):
+        try:
+            job = ctx.store.get(job_id)
+        except JobNotFound:  # expired
+            ctx.redis.zrem(ctx.store.callbacks_key, job_id)
+            continue
+        ctx.store.record_delivery(job.id, {}, due=now)
+        log.warning("job %s: callbacks overdue; sending them again", job.id)
+        deliver.apply_async((job.id, len(job.webhook_attempts)))
+        sent += 1
+    return sent

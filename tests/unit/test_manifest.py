@@ -1,0 +1,148 @@
+"""Manifest parsing: JSONL and CSV lines to request fields, bad lines reported, never held whole."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from collections.abc import Iterator
+
+import pytest
+
+from producers.manifest import (
+    batch_id_for,
+    idempotency_key,
+    manifest_format,
+    parse_csv,
+    parse_jsonl,
+)
+from wanedit.request import parse_request
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"prompt": "p", "images": ["s3://bkt/a.png"]}',
+            {"prompt": "p", "images": ["s3://bkt/a.png"]},
+        ),
+        ('  {"prompt": "p", "images": [], "n": 2}  ', {"prompt": "p", "images": [], "n": 2}),
+    ],
+)
+def test_jsonl_lines_are_request_fields(text, expected):
+    [line] = parse_jsonl([text])
+    assert (line.number, line.fields, line.error) == (1, expected, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("{oops", "not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
+        ("[1, 2]", "must be a JSON object, not list"),
+        ('"prompt"', "must be a JSON object, not str"),
+    ],
+)
+def test_bad_jsonl_lines_are_reported_with_their_number(text, error):
+    lines = list(parse_jsonl(['{"prompt": "a", "images": ["x.png"]}', "", text]))
+    assert [line.number for line in lines] == [1, 3]
+    assert lines[1].fields is None
+    assert lines[1].error == error
+
+
+CSV_HEADER = "prompt,images,n,seed,size,watermark,metadata\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            "Add a hat,s3://bkt/a.png|s3://bkt/b.png,2,7,1280*1280,true,\n",
+            {
+                "prompt": "Add a hat",
+                "images": ["s3://bkt/a.png", "s3://bkt/b.png"],
+                "n": 2,
+                "seed": 7,
+                "size": "1280*1280",
+                "watermark": True,
+            },
+        ),
+        (
+            '"Hat, red","[""s3://bkt/a.png""]",,,,,"{""k"": 1}"\n',
+            {"prompt": "Hat, red", "images": ["s3://bkt/a.png"], "metadata": {"k": 1}},
+        ),
+    ],
+)
+def test_csv_rows_are_typed_request_fields(row, expected):
+    [line] = parse_csv([CSV_HEADER, row])
+    assert line.error is None
+    assert line.fields == expected
+    assert line.number == 2
+    parse_request(line.fields)  # the model accepts what the parser made
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        ("p,s3://bkt/a.png,two,,,,\n", "n: 'two' is not a whole number"),
+        ("p,s3://bkt/a.png,,,,maybe,\n", "watermark: 'maybe' is not true or false"),
+        (
+            "p,s3://bkt/a.png,,,,,{bad\n",
+            "metadata: Expecting property name enclosed in double quotes",
+        ),
+        ("p,s3://bkt/a.png,1,2,3,4,5,6\n", "8 cells for 7 header fields"),
+    ],
+)
+def test_bad_csv_rows_are_reported_and_the_rest_go_on(row, error):
+    lines = list(parse_csv([CSV_HEADER, row, "q,s3://bkt/c.png,,,,,\n"]))
+    assert lines[0].number == 2
+    assert lines[0].error == error
+    assert lines[1].fields == {"prompt": "q", "images": ["s3://bkt/c.png"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("s3://bkt/night.csv", "csv"), ("m.CSV", "csv"), ("m.jsonl", "jsonl"), ("m.txt", "jsonl")],
+)
+def test_format_follows_the_name(name, fmt):
+    assert manifest_format(name) == fmt
+
+
+def test_keys_depend_on_place_content_and_line():
+    first = batch_id_for("s3://bkt/m.jsonl", "abc")
+    assert first == batch_id_for("s3://bkt/m.jsonl", "abc")
+    assert first != batch_id_for("s3://bkt/other.jsonl", "abc")
+    assert first != batch_id_for("s3://bkt/m.jsonl", "abd")
+    line_a, line_b = parse_jsonl(['{"prompt": "a"}', '{"prompt": "a"}'])
+    key_a, key_b = idempotency_key(first, line_a), idempotency_key(first, line_b)
+    assert key_a != key_b
+    assert len(key_a) <= 200 and " " not in key_a
+
+
+def _generated(count: int, csv_header: bool = False) -> Iterator[str]:
+    if csv_header:
+        yield CSV_HEADER
+    for number in range(count):
+        if csv_header:
+            yield f"Edit {number},s3://bucket/in/{number}.png|s3://bucket/in/x.png,1,{number},,,\n"
+        else:
+            yield json.dumps({"prompt": f"Edit {number}", "images": [f"s3://bkt/in/{number}.png"]})
+
+
+@pytest.mark.parametrize(("parse", "csv_header"), [(parse_jsonl, False), (parse_csv, True)])
+def test_a_100000_line_manifest_is_streamed_not_held(parse, csv_header):
+    tracemalloc.start()
+    try:
+        count = 0
+        for line in parse(_generated(100_000, csv_header)):
+            assert line.error is None
+            count += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 100_000
+    # Held whole, 100,000 parsed lines take tens of MB; streamed, a few lines at a time.
+    assert peak < 1_000_000, peak
+
+
+def test_parsing_is_lazy():
+    lines = parse_jsonl(_generated(10**12))  # would never end if read whole
+    assert next(lines).number == 1

@@ -1,0 +1,113 @@
+"""`wanedit batch` on the running stack: the README's nightly manifest, from S3, end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_image
+from tests.e2e.conftest import BUCKET
+from tests.e2e.test_cli import wanedit
+
+pytestmark = pytest.mark.integration
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_block(name: str) -> str:
+    block = re.search(
+        rf"<!-- {name} -->\n```\w+\n(.*?)```\n<!-- /{name} -->", README.read_text(), re.S
+    )
+    assert block, f"the README lost its {name} block"
+    return block.group(1)
+
+
+class Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.sources.append(dict(attrs)["src"] or "")
+
+
+def _job_count(producer) -> int:
+    return sum(1 for _ in producer.redis.scan_iter(f"{producer.settings.key_prefix}:job:*"))
+
+
+def test_the_readme_nightly_batch_runs_once_and_writes_its_summary(stack_env, worker, producer, s3):
+    manifest = readme_block("nightly-manifest")
+    assert len(manifest.splitlines()) == 5
+    for number, color in enumerate([(200, 80, 40), (40, 160, 90), (30, 60, 200), (220, 200, 20)]):
+        s3.put_object(
+            Bucket=BUCKET, Key=f"nightly/in/{number + 1}.png", Body=make_image(512, 512, color)
+        )
+    s3.put_object(Bucket=BUCKET, Key="nightly/manifest.jsonl", Body=manifest.encode())
+    run, status = [shlex.split(line) for line in readme_block("nightly-commands").splitlines()]
+    assert run[0] == status[0] == "wanedit"
+
+    jobs_before = _job_count(producer)
+    result = wanedit(stack_env, *run[1:], timeout=180)
+    # Exit 1: line 3 is invalid; every other line's job succeeded.
+    assert result.returncode == 1, result.stderr
+    assert "line 3: n: 9 is outside 1 to 4 images" in result.stdout
+    assert "4 enqueued, 4 done, 0 failed, 0 running, 1 invalid" in result.stdout
+    batch_id = result.stdout.splitlines()[0]
+    assert _job_count(producer) == jobs_before + 4
+
+    shown = wanedit(stack_env, *[batch_id if arg == "BATCH_ID" else arg for arg in status[1:]])
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert (data["enqueued"], data["done"], data["failed"], data["invalid"]) == (4, 4, 0, 1)
+    assert data["eta_seconds"] == 0
+    assert data["invalid_lines"] == [{"line": 3, "error": "n: 9 is outside 1 to 4 images"}]
+
+    prefix = f"nightly-out/{batch_id}/"
+    summary = json.loads(s3.get_object(Bucket=BUCKET, Key=prefix + "summary.json")["Body"].read())
+    assert summary["by_status"] == {"succeeded": 4}
+    assert summary["failures_by_code"] == {}
+    assert summary["images_billed"] == 4
+    assert summary["cost"] == pytest.approx(4 * 0.220177)
+    assert summary["invalid_lines"][0]["line"] == 3
+    assert len(summary["jobs"]) == 4
+    for job in summary["jobs"]:
+        assert job["outputs"] and all(
+            uri.startswith(f"s3://{BUCKET}/{prefix}") for uri in job["outputs"]
+        )
+
+    page = s3.get_object(Bucket=BUCKET, Key=prefix + "summary.html")
+    assert page["ContentType"].startswith("text/html")
+    images = Images()
+    images.feed(page["Body"].read().decode())
+    # Five inputs (the last line has two) and four outputs, each an inline JPEG thumbnail.
+    assert len(images.sources) == 9
+    assert all(src.startswith("data:image/jpeg;base64,") for src in images.sources)
+
+    again = wanedit(stack_env, *run[1:], timeout=180)
+    assert again.returncode == 1, again.stderr
+    assert again.stdout.splitlines()[0] == batch_id
+    assert "4 enqueued, 4 done" in again.stdout
+    assert _job_count(producer) == jobs_before + 4
+
+
+def test_a_prefix_of_images_becomes_one_edit_each(stack_env, worker, producer, s3):
+    for name in ("a.png", "b.jpg", "notes.txt"):
+        s3.put_object(Bucket=BUCKET, Key=f"prefix-in/{name}", Body=make_image(512, 512, (9, 9, 9)))
+    result = wanedit(
+        stack_env, "batch", "--prefix", f"s3://{BUCKET}/prefix-in/", "--prompt", "Add snow",
+        "--size", "1024*1024", "--wait", "--json", timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["total"], data["done"], data["invalid"]) == (2, 2, 0)
+    where = data["summary"]["summary.json"].removeprefix(f"s3://{BUCKET}/")
+    summary = json.loads(s3.get_object(Bucket=BUCKET, Key=where)["Body"].read())
+    assert sorted(image for job in summary["jobs"] for image in job["images"]) == [
+        f"s3://{BUCKET}/prefix-in/a.png",
+        f"s3://{BUCKET}/prefix-in/b.jpg",
+    ]

@@ -17,6 +17,7 @@ SWEEP_TASK = "wanedit.sweep"
 # Called by name from other languages: the one task whose arguments are a request, not an id.
 ENQUEUE_TASK = "wanedit.enqueue"
 DELIVER_TASK = "wanedit.deliver"
+BATCH_TASK = "wanedit.batch"
 
 # Longer than any countdown or time limit wanedit uses, so Redis never redelivers a message
 # that a worker is still holding for a scheduled poll.
@@ -35,6 +36,27 @@ def longest_wait(settings: Settings) -> float:
         settings.sweep_interval,
         30.0,  # the admission tick while the daily cap holds jobs back
     )
+
+
+def batch_beat_entries(settings: Settings) -> dict[str, Any]:
+    """One beat entry per scheduled batch; the task itself makes sure one run per slot."""
+    from celery.schedules import crontab
+
+    entries = {}
+    for schedule in settings.batch_schedules:
+        minute, hour, day, month, weekday = schedule.cron.split()
+        entries[f"wanedit-batch-{schedule.name}"] = {
+            "task": BATCH_TASK,
+            "schedule": crontab(
+                minute=minute,
+                hour=hour,
+                day_of_week=weekday,
+                day_of_month=day,
+                month_of_year=month,
+            ),
+            "args": [schedule.name],
+        }
+    return entries
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -61,6 +83,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_enable_soft_shutdown_on_idle": True,
         "beat_schedule": {
             "wanedit-sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval},
+            **batch_beat_entries(settings),
         },
         "worker_hijack_root_logger": False,
         "enable_utc": True,

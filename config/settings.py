@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.accounts import SINGAPORE_BASE_URL, Account, check_base_url
+from config.schedules import BatchSchedule
 from wanedit.errors import ConfigError
 from wanedit.storage import S3Location
 from wanedit.webhooks import (
@@ -137,6 +138,10 @@ class Settings(BaseSettings):
     soft_shutdown_timeout: float = Field(
         60.0, ge=0, validation_alias=_env("WANEDIT_SOFT_SHUTDOWN_TIMEOUT")
     )
+    # Manifests run by celery beat: a JSON list of {name, cron (5 fields, UTC), manifest, output}.
+    batch_schedules: list[BatchSchedule] = Field(
+        default_factory=list, validation_alias=_env("WANEDIT_BATCH_SCHEDULES")
+    )
 
     # Security (see the README's "Security" section).
     # Result URLs (and other URLs a worker fetches) may point at loopback/private addresses:
@@ -233,6 +238,20 @@ class Settings(BaseSettings):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return check_base_url(value)
+
+    @field_validator("batch_schedules")
+    @classmethod
+    def _batch_schedules(cls, value: list[BatchSchedule]) -> list[BatchSchedule]:
+        names = [schedule.name for schedule in value]
+        if len(set(names)) != len(names):
+            raise ValueError("schedule names must be unique")
+        return value
+
+    def batch_schedule(self, name: str) -> BatchSchedule:
+        for schedule in self.batch_schedules:
+            if schedule.name == name:
+                return schedule
+        raise ConfigError(f"WANEDIT_BATCH_SCHEDULES has no schedule named {name!r}")
 
     @field_validator("accounts_list")
     @classmethod

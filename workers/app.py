@@ -15,7 +15,7 @@ from wanedit.errors import ConfigError
 
 app = Celery("wanedit")
 app.conf.update(celery_config(get_settings()))
-app.conf.imports = ("workers.tasks", "workers.intake")
+app.conf.imports = ("workers.tasks", "workers.intake", "workers.batches")
 
 
 @worker_init.connect

@@ -32,6 +32,7 @@ from wanedit.states import Status
 from wanedit.storage import S3Location
 
 log = logging.getLogger("wanedit.producers")
+PROGRESS_EVERY = 100  # lines between updates of the batch's progress hash
 
 
 @dataclass(frozen=True)
@@ -118,18 +119,26 @@ def run_batch(
             _enqueue_line(ctx, keys, batch_id, line, job_output)
             if on_line:
                 on_line(line.number)
-        ctx.redis.hset(
-            keys.info,
-            mapping={
-                "total": total,
-                "enqueued": ctx.redis.hlen(keys.lines),
-                "invalid": ctx.redis.hlen(keys.invalid),
-            },
-        )
+            if total % PROGRESS_EVERY == 0:
+                _record_progress(ctx, keys, total, done=False)
+        _record_progress(ctx, keys, total, done=True)
     except redis.RedisError as exc:
         raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
     log.info("batch %s: %d lines from %s", batch_id, total, source.location)
     return batch_status(batch_id, context=ctx)
+
+
+def _record_progress(ctx: ProducerContext, keys: BatchKeys, total: int, *, done: bool) -> None:
+    # `total` is final only once the whole manifest is read; until then, the lines read so far.
+    ctx.redis.hset(
+        keys.info,
+        mapping={
+            "total": total,
+            "read_all": int(done),
+            "enqueued": ctx.redis.hlen(keys.lines),
+            "invalid": ctx.redis.hlen(keys.invalid),
+        },
+    )
 
 
 def _enqueue_line(
@@ -214,6 +223,7 @@ def summarize(
         "source": info.get("source"),
         "output": info.get("output"),
         "total": int(info.get("total") or 0),
+        "read_all": info.get("read_all") == "1",
         "enqueued": len(jobs),
         "invalid": len(invalid),
         "done": done,

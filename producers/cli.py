@@ -399,7 +399,8 @@ def _print_batch(status: dict[str, Any], as_json: bool) -> None:
         return
     eta = status["eta_seconds"]
     click.echo(
-        f"batch {status['id']}: {status['total']} lines, {status['enqueued']} enqueued, "
+        f"batch {status['id']}: {status['total']} lines"
+        f"{'' if status['read_all'] else ' read so far'}, {status['enqueued']} enqueued, "
         f"{status['done']} done, {status['failed']} failed, {status['running']} running, "
         f"{status['invalid']} invalid; ETA {'unknown' if eta is None else f'{eta:g} s'}"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -77,8 +78,10 @@ def _prefix_lines(ctx: ProducerContext, prefix: str, fields: dict[str, Any]) -> 
                 continue
             number += 1
             uri = f"s3://{where.bucket}/{item['Key']}"
-            digest = hashlib.sha256(f"{uri}\n{item.get('ETag', '')}".encode()).hexdigest()
-            yield Line(number, digest, fields={**fields, "images": [uri]})
+            line = {**fields, "images": [uri]}
+            # The prompt and options are part of the line: a new prompt is a new batch.
+            text = f"{json.dumps(line, sort_keys=True)}\n{item.get('ETag', '')}"
+            yield Line(number, hashlib.sha256(text.encode()).hexdigest(), fields=line)
 
 
 class BatchKeys:

@@ -123,7 +123,9 @@ def test_request_callback_fields_are_kept():
     assert (stored["on_complete"], stored["on_complete_queue"]) == ("myapp.tasks.on_edit", "myapp")
 
 
-def test_settings_for_callbacks():
+def test_settings_for_callbacks(monkeypatch):
+    # The e2e session's environment may carry a secret; this test is about having none.
+    monkeypatch.delenv("WANEDIT_WEBHOOK_SECRET", raising=False)
     settings = load_settings(
         webhook_url="https://hooks.example.com/w",
         webhook_secret=SECRET,

@@ -288,7 +288,9 @@ def _print_quota(data: dict[str, Any], as_json: bool) -> None:
     "--redis-url", default=None, help="The Redis of --redis-list (default WANEDIT_REDIS_URL)."
 )
 @click.option("--http", "http_address", default=None, help="HOST:PORT for a webhook receiver.")
-@click.option("--once", is_flag=True, help="Handle what is there (one POST for --http), then exit.")
+@click.option(
+    "--once", is_flag=True, help="Handle what is there (one notification for --http), then exit."
+)
 @click.option(
     "--wait-seconds",
     type=click.IntRange(1, 20),
@@ -336,18 +338,19 @@ def listen(
             host, _, port = http_address.rpartition(":")
             if not host or not port.isdigit():
                 _die(f"--http {http_address!r}: give HOST:PORT", EXIT_INVALID)
-            made = 0
+            made, handled = 0, 0
 
             def count(outcome: listener.Outcome) -> None:
-                nonlocal made
-                made += len(outcome.jobs)
+                nonlocal made, handled
+                made, handled = made + len(outcome.jobs), handled + 1
 
             server = listener.http_server(ctx, host.strip("[]"), int(port), count)
             with server:
-                if once:
-                    server.handle_request()
-                else:
+                if not once:
                     server.serve_forever()
+                # --once: until one notification is handled (refused callers do not count).
+                while not handled:
+                    server.handle_request()
     except ConfigError as exc:
         _die(str(exc), EXIT_INVALID)
     except BackendUnavailable as exc:

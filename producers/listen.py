@@ -89,6 +89,7 @@ def listen_sqs(
         messages = answer.get("Messages", [])
         if not messages and once:
             return made
+        outage: BackendUnavailable | None = None
         for message in messages:
             source = f"sqs message {message['MessageId']}"
             try:
@@ -96,13 +97,15 @@ def listen_sqs(
             except BackendUnavailable as exc:
                 # Not deleted: it comes back after the queue's visibility timeout.
                 log.warning("%s: kept for redelivery: %s", source, exc)
-                if once:
-                    raise
-                time.sleep(1)
+                outage = exc
                 continue
             _report(source, outcome)
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             made += len(outcome.jobs)
+        if outage is not None:
+            if once:
+                raise outage
+            time.sleep(1)
 
 
 def listen_redis_list(

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,3 +170,89 @@ def test_a_minio_access_record_on_a_redis_list(listen_env, worker, redis_url):
 
 def _readme_rules() -> str:
     return readme_example().split("WANEDIT_LISTEN_RULES='", 1)[1].split("'", 1)[0]
+
+
+def _object_created(key: str, etag: str = "e1") -> str:
+    record = {
+        "eventName": "s3:ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, "eTag": etag}},
+    }
+    return json.dumps({"EventName": "s3:ObjectCreated:Put", "Records": [record]})
+
+
+def test_the_webhook_receiver_wants_its_token(listen_env, worker):
+    import requests
+
+    from wanedit.devstack import free_port
+
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="incoming/hook.png", Body=make_image(512, 512, (5, 50, 5))
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producers.cli", "listen", "--http", f"127.0.0.1:{port}", "--once"],
+        env={**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules(),
+             "WANEDIT_LISTEN_TOKEN": "hook-token"},
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                refused = requests.post(url, data=_object_created("incoming/hook.png"), timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, process.stderr
+                time.sleep(0.2)
+        assert refused.status_code == 401
+        answer = requests.post(
+            url,
+            data=_object_created("incoming/hook.png"),
+            headers={"Authorization": "Bearer hook-token"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        (job_id,) = answer.json()["jobs"]
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert wait_for_job(job_id, 60)["status"] == "succeeded"
+
+
+def test_sqs_keeps_a_message_while_redis_is_down_and_drops_an_invalid_one(listen_env, run_id):
+    from wanedit.devstack import free_port
+
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="incoming/later.png", Body=make_image(512, 512, (7, 7, 70))
+    )
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"listen-outage-{run_id}")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="not a notification")
+    sqs.send_message(QueueUrl=url, MessageBody=_object_created("incoming/later.png"))
+    command = [sys.executable, "-m", "producers.cli", "listen", "--sqs", url, "--once",
+               "--wait-seconds", "1"]  # fmt: skip
+    env = {**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules()}
+
+    down = subprocess.run(
+        command,
+        env={**env, "WANEDIT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert down.returncode == 3, down.stderr
+    assert "dropped: invalid notification: body: not JSON" in down.stderr
+    assert "kept for redelivery" in down.stderr
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    # The invalid one is gone; the other waits out its visibility timeout to come back.
+    assert attributes == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "1",
+    }

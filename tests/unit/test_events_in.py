@@ -210,3 +210,18 @@ def test_the_same_event_twice_gives_the_same_idempotency_key():
 def test_rules_are_checked_as_edit_requests(rule, problem):
     with pytest.raises(ValueError, match=problem):
         ListenRule.model_validate(rule)
+
+
+def test_a_bad_rule_in_the_environment_fails_at_start_up(monkeypatch):
+    from config.settings import load_settings
+    from wanedit.errors import ConfigError
+
+    monkeypatch.setenv(
+        "WANEDIT_LISTEN_RULES", '[{"bucket": "photos", "prompt": "", "output": "s3://photos/o/"}]'
+    )
+    with pytest.raises(
+        ConfigError, match=r"WANEDIT_LISTEN_RULES\[0\]: .*prompt: must not be empty"
+    ):
+        load_settings()
+    monkeypatch.setenv("WANEDIT_LISTEN_RULES", json.dumps([RULE.model_dump()]))
+    assert load_settings().listen_rules == [RULE]

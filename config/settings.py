@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.accounts import SINGAPORE_BASE_URL, Account, check_base_url
+from config.listen import ListenRule
 from config.schedules import BatchSchedule
 from wanedit.errors import ConfigError
 from wanedit.storage import S3Location
@@ -167,6 +168,13 @@ class Settings(BaseSettings):
     on_complete_queue: str = Field(
         DEFAULT_CALLBACK_QUEUE, validation_alias=_env("WANEDIT_ON_COMPLETE_QUEUE")
     )
+
+    # Storage events (see the README's "Storage events"): a JSON list of rules mapping uploads
+    # to edits, and the bearer token `wanedit listen --http` asks for (none: no check).
+    listen_rules: list[ListenRule] = Field(
+        default_factory=list, validation_alias=_env("WANEDIT_LISTEN_RULES")
+    )
+    listen_token: SecretStr | None = Field(None, validation_alias=_env("WANEDIT_LISTEN_TOKEN"))
 
     @field_validator("webhook_url")
     @classmethod

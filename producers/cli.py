@@ -412,6 +412,85 @@ def _print_batch(status: dict[str, Any], as_json: bool) -> None:
         click.echo(f"  {name}: {uri}")
 
 
+@main.command()
+@click.option("--sqs", "queue_url", default=None, help="An SQS queue URL with S3 notifications.")
+@click.option("--redis-list", default=None, help="A Redis list in MinIO's access format.")
+@click.option(
+    "--redis-url", default=None, help="The Redis of --redis-list (default WANEDIT_REDIS_URL)."
+)
+@click.option("--http", "http_address", default=None, help="HOST:PORT for a webhook receiver.")
+@click.option(
+    "--once", is_flag=True, help="Handle what is there (one notification for --http), then exit."
+)
+@click.option(
+    "--wait-seconds",
+    type=click.IntRange(1, 20),
+    default=20,
+    show_default=True,
+    help="Long-poll wait for --sqs and --redis-list.",
+)
+def listen(
+    queue_url: str | None,
+    redis_list: str | None,
+    redis_url: str | None,
+    http_address: str | None,
+    once: bool,
+    wait_seconds: int,
+) -> None:
+    """Turn storage event notifications into edits (rules: WANEDIT_LISTEN_RULES)."""
+    import logging
+
+    from producers import listen as listener
+    from producers.context import get_context
+
+    if sum(x is not None for x in (queue_url, redis_list, http_address)) != 1:
+        _die("give one of --sqs QUEUE_URL, --redis-list KEY or --http HOST:PORT", EXIT_INVALID)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        ctx = get_context()
+        if not ctx.settings.listen_rules:
+            _die("WANEDIT_LISTEN_RULES is empty: no upload would become an edit", EXIT_INVALID)
+        if queue_url is not None:
+            import boto3
+
+            sqs = boto3.session.Session().client("sqs")
+            made = listener.listen_sqs(ctx, sqs, queue_url, once=once, wait_seconds=wait_seconds)
+        elif redis_list is not None:
+            from wanedit.clients import make_redis
+
+            settings = ctx.settings
+            if redis_url:
+                settings = settings.model_copy(update={"redis_url": redis_url})
+            made = listener.listen_redis_list(
+                ctx, make_redis(settings), redis_list, once=once, wait_seconds=wait_seconds
+            )
+        else:
+            assert http_address is not None
+            host, _, port = http_address.rpartition(":")
+            if not host or not port.isdigit():
+                _die(f"--http {http_address!r}: give HOST:PORT", EXIT_INVALID)
+            made, handled = 0, 0
+
+            def count(outcome: listener.Outcome) -> None:
+                nonlocal made, handled
+                made, handled = made + len(outcome.jobs), handled + 1
+
+            server = listener.http_server(ctx, host.strip("[]"), int(port), count)
+            with server:
+                if not once:
+                    server.serve_forever()
+                # --once: until one notification is handled (refused callers do not count).
+                while not handled:
+                    server.handle_request()
+    except ConfigError as exc:
+        _die(str(exc), EXIT_INVALID)
+    except BackendUnavailable as exc:
+        _die(str(exc), EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        return
+    click.echo(f"{made} jobs enqueued")
+
+
 def _register_sandbox() -> None:
     from sandbox.cli import command
 

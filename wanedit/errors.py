@@ -3,6 +3,7 @@
 WaneditError
  +-- ConfigError            a setting is missing or malformed (raised at start-up)
  +-- InvalidRequest         an edit request breaks the enqueue contract; nothing was enqueued
+ +-- InvalidEvent           a storage event notification could not be understood
  +-- JobNotFound            no job record exists under that id
  +-- BackendUnavailable     Redis or S3 cannot be reached by a producer
  +-- ProviderError          the provider answered with an error (code, message, HTTP status)
@@ -31,6 +32,10 @@ class InvalidRequest(WaneditError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(self.problems))
+
+
+class InvalidEvent(WaneditError):
+    """A storage event notification could not be understood; it is dropped with this reason."""
 
 
 class JobNotFound(WaneditError):

@@ -148,3 +148,43 @@ def test_the_sweeper_delivers_when_the_worker_died_before_sending(producer, run_
     assert job["webhook_status"] == "delivered"
     [got] = receiver.received
     assert Webhook(WEBHOOK_SECRET).verify(got.body, got.headers) == event_of(producer, job_id)
+
+
+def test_the_readme_flask_receiver_verifies_and_takes_the_event(
+    producer, image_file, capsys: pytest.CaptureFixture[str]
+):
+    """The README's receiver, run as printed, gets a real delivery and refuses a forgery."""
+    import re
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    found = re.search(r"here in Flask:\n\n```python\n(.*?)```", text, re.S)
+    assert found, "the README lost its Flask receiver"
+    namespace: dict[str, Any] = {"__name__": "readme_receiver"}
+    assert os.environ["WANEDIT_WEBHOOK_SECRET"] == WEBHOOK_SECRET
+    exec(compile(found.group(1), "README.md", "exec"), namespace)
+    server = make_server("127.0.0.1", 0, namespace["app"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/wanedit"
+    try:
+        forged = requests.post(
+            url,
+            data=b'{"job_id": "x"}',
+            headers={"webhook-id": "x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"},
+            timeout=10,
+        )
+        assert forged.status_code == 400
+        job_id = submit_edit(
+            prompt="readme hook", images=[str(image_file("r.png"))], callback_url=url
+        )
+        assert wait_for_job(job_id, TIMEOUT)["status"] == "succeeded"
+        job = delivered(job_id)
+    finally:
+        server.shutdown()
+    assert job["webhook_status"] == "delivered", job["webhook_attempts"]
+    assert [a["status_code"] for a in job["webhook_attempts"]] == [204]
+    printed = capsys.readouterr().out
+    assert f"{job_id} succeeded" in printed

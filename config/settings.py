@@ -176,6 +176,14 @@ class Settings(BaseSettings):
     )
     listen_token: SecretStr | None = Field(None, validation_alias=_env("WANEDIT_LISTEN_TOKEN"))
 
+    # Operations (see the README's "Run it in production"): Prometheus metrics on this port at
+    # /metrics (unset: no metrics server), and the log line format ("text" for people, "json"
+    # for log pipelines).
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("WANEDIT_METRICS_PORT")
+    )
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("WANEDIT_LOG_FORMAT"))
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:

@@ -108,6 +108,7 @@ for _ = 1, tonumber(ARGV[6]) do
     redis.call('ZREM', from, pick)
     redis.call('ZADD', akey(best, 1), now + tonumber(ARGV[3]), pick)
     redis.call('HSET', jk, 'account', aarg(best, 1), 'spend_day', ARGV[8], 'reserved', n)
+    redis.call('HDEL', jk, 'settled')
     redis.call('HINCRBY', KEYS[3], 'total', n)
     redis.call('HINCRBY', KEYS[3], aarg(best, 1), n)
     redis.call('EXPIRE', KEYS[3], 3 * 86400)
@@ -140,9 +141,9 @@ return 1
 
 # KEYS: slots, job. ARGV: job id, images billed (-1 unknown), spend key prefix.
 _RELEASE = """
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 local billed = tonumber(ARGV[2])
-if billed >= 0 then
+if billed >= 0 and redis.call('HSETNX', KEYS[2], 'settled', '1') == 1 then
   local day = redis.call('HGET', KEYS[2], 'spend_day')
   local reserved = tonumber(redis.call('HGET', KEYS[2], 'reserved') or '0')
   local account = redis.call('HGET', KEYS[2], 'account')
@@ -151,7 +152,7 @@ if billed >= 0 then
     redis.call('HINCRBY', ARGV[3] .. day, account, billed - reserved)
   end
 end
-return 1
+return removed
 """
 
 # KEYS: tat, penalty. ARGV: interval ms, burst tolerance ms, now. Reserve the next query time;
@@ -298,7 +299,8 @@ class Admission:
         return bool(self._claim(keys=keys, args=[job_id, account, self.lease_ms, self._now()]))
 
     def release(self, job_id: str, account: str, billed: int | None) -> bool:
-        """Give the slot back; correct today's spend from reserved to billed images."""
+        """Give the slot back (True if this call did); correct today's spend from reserved to
+        `billed` images once, whichever call first knows the count (None: not known yet)."""
         keys = [self.key("slots", account), self.key("job", job_id)]
         args: list[str | int] = [job_id, -1 if billed is None else billed, self.key("spend", "")]
         return bool(self._release(keys=keys, args=args))

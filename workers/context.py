@@ -66,6 +66,7 @@ class WorkerContext:
             # A task's own first poll renews its slot's lease before the lease can run out.
             max_first_delay=min(s.slot_lease_seconds * 0.9, s.poll_deadline),
             list_mode=s.poll_mode == "list",
+            concurrency=s.account(account).concurrency,
         )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -73,15 +75,88 @@ def backoff(
     return ceiling / 2 + ceiling / 2 * rand()
 
 
+def look_delay(
+    ages: Sequence[float],
+    durations: Sequence[float],
+    *,
+    budget: float,
+    interval: float,
+    min_delay: float,
+    max_delay: float,
+    steps: int = 64,
+) -> float:
+    """Seconds until the next look at tasks in flight of these `ages` (seconds since created).
+
+    A task that ends unseen holds its slot idle until we look. The expected slot-seconds lost
+    that way grows with each task's chance of having ended since now, which recent `durations`
+    (sorted) tell: nothing while a task is younger than the fastest recent one, fast as it nears
+    the slowest. The look comes when that expectation reaches `budget`, so looks bunch where
+    ends are likely and thin out where they are not. A task older than every recent one is
+    taken to end at an even rate over `interval`. Bounded by `min_delay` and `max_delay`.
+    """
+    if not ages:
+        return max_delay
+    if not durations:
+        return min(max(interval, min_delay), max_delay)
+    count = len(durations)
+
+    def ended_by(age: float) -> float:
+        return bisect_right(durations, age) / count
+
+    alive = [(age, 1.0 - ended_by(age)) for age in ages]
+    step = max_delay / steps
+    lost = 0.0
+    waited = 0.0
+    while waited < max_delay:
+        waited += step
+        chance = 0.0
+        for age, left in alive:
+            if left <= 0.0:
+                chance += min(1.0, waited / interval)
+            else:
+                chance += (ended_by(age + waited) - (1.0 - left)) / left
+        lost += step * chance
+        if lost >= budget:
+            break
+    return min(max(waited, min_delay), max_delay)
+
+
+def look_budget(concurrency: int, interval: float, mean: float) -> float:
+    """The lost slot-seconds a look is worth: what looking every `interval` costs on average
+    when `concurrency` tasks of `mean` duration end at an even rate (rate x interval^2 / 2)."""
+    return concurrency * interval**2 / (2.0 * mean) if mean > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class Plan:
     """How one task is watched: when the account's list watch starts looking for it
-    (`watch_after`), how often the list is read (`watch_interval`), and the task's own poll
-    schedule, which in list mode is only a slow fallback."""
+    (`watch_after`), how often the list is read (`watch_interval`, or by the hazard of the tasks
+    in flight once durations are known), and the task's own poll schedule, which in list mode
+    is only a slow fallback."""
 
     watch_after: float
     watch_interval: float
     polls: PollPolicy
+    durations: tuple[float, ...] = ()
+    budget: float = 0.0
+    min_interval: float = 0.0
+
+    def next_look(self, ages: Sequence[float]) -> float:
+        """Seconds until the account's next list look, for tasks in flight of these ages."""
+        if not self.durations or self.budget <= 0:
+            return self.watch_interval
+        return look_delay(
+            ages,
+            self.durations,
+            budget=self.budget,
+            interval=self.watch_interval,
+            min_delay=self.min_interval,
+            max_delay=LOOK_STRETCH * self.watch_interval,
+        )
+
+
+# Hazard-timed looks never wait longer than the even interval (which bounds the lag).
+LOOK_STRETCH = 1.0
 
 
 def plan_for(
@@ -93,6 +168,7 @@ def plan_for(
     lag_fraction: float,
     max_first_delay: float,
     list_mode: bool,
+    concurrency: int = 1,
 ) -> Plan:
     """The adaptive schedule; in list mode the task's own polls back the list watch up."""
     fitted = adaptive_policy(
@@ -105,11 +181,24 @@ def plan_for(
     )
     if not list_mode:
         return Plan(fitted.first_delay, fitted.interval, fitted)
-    slowest = quantile(sorted(durations), 0.95) if len(durations) >= MIN_SAMPLES else 0.0
+    if len(durations) < MIN_SAMPLES:
+        # No history: the watch looks on the default schedule; the task's own polls wait as
+        # long as its lease allows (the watch renews it), so they never run beside the watch.
+        fallback = PollPolicy(max_first_delay, max_interval, max_interval, growth=1.0)
+        return Plan(fitted.first_delay, fitted.interval, fallback)
+    ordered = tuple(sorted(durations))
     fallback = PollPolicy(
-        first_delay=min(max(2 * slowest, 2 * fitted.first_delay), max_first_delay),
+        first_delay=min(max(2 * quantile(ordered, 0.95), 2 * fitted.first_delay), max_first_delay),
         interval=max_interval,
         max_interval=max_interval,
         growth=1.0,
     )
-    return Plan(fitted.first_delay, fitted.interval, fallback)
+    mean = math.fsum(ordered) / len(ordered)
+    return Plan(
+        fitted.first_delay,
+        fitted.interval,
+        fallback,
+        durations=ordered,
+        budget=look_budget(concurrency, fitted.interval, mean),
+        min_interval=min_interval,
+    )

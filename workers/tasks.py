@@ -477,7 +477,7 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
     # from this process, whose own (later) bookings must not start a second watch chain.
     if len(due) == 1:
         # One task to look at: its own query costs the same as a list and brings its results.
-        _rewatch(ctx, account.name, plan.watch_interval)
+        _rewatch(ctx, account.name, plan.next_look(_ages(active, now)))
         poll.run(due[0].id, True, False)
         return
     try:
@@ -495,17 +495,31 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         )
         _rewatch(ctx, account.name, ctx.settings.poll_max_interval)
         return
-    _rewatch(ctx, account.name, plan.watch_interval)
+    ended = [job for job in due if statuses.get(job.provider_task_id or "") in ENDED_STATUSES]
+    going = [job for job in active if job not in ended]
+    _rewatch(ctx, account.name, plan.next_look(_ages(going, now)))
+    for job in ended:
+        # The result query goes to the next free worker process at once, while this one
+        # hands the slot on: the provider's slot is free from the moment the list says so.
+        wait = ctx.admission.reserve_query(account)
+        poll.apply_async((job.id, True, False), countdown=wait if wait > QUERY_WAIT_MIN else None)
+    freed = [job for job in ended if ctx.admission.release(job.id, account.name, None)]
+    if freed:
+        ids = " ".join(job.id for job in freed)
+        log.info("account %s: tasks ended, slots free: %s", account.name, ids)
+        _admit(ctx, inline=True)
     for job in due:
         status = statuses.get(job.provider_task_id or "")
-        if status in ("SUCCEEDED", "FAILED", "CANCELED"):
-            wait = ctx.admission.reserve_query(account)
-            if wait > QUERY_WAIT_MIN:
-                poll.apply_async((job.id, True, False), countdown=wait)
-            else:
-                poll.run(job.id, True, False)
-        elif status == "RUNNING" and job.status is Status.SUBMITTED:
+        if status == "RUNNING" and job.status is Status.SUBMITTED:
             ctx.store.transition(job, Status.RUNNING, {"provider_status": "RUNNING"})
+
+
+ENDED_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED")
+
+
+def _ages(jobs: list[Job], now: float) -> list[float]:
+    """Seconds since each job's provider task was created."""
+    return [now - job.timestamps.get(Status.SUBMITTED.value, now) for job in jobs]
 
 
 @app.task(name=POLL_TASK, bind=True, max_retries=None)

@@ -194,6 +194,25 @@ def test_release_corrects_reserved_images_to_billed(client, prefix, clock):
     assert admission.spent_today() == {"total": 1, "a1": 1}
 
 
+def test_slot_freed_before_the_count_is_known_is_settled_later(client, prefix, clock):
+    """The list watch frees a slot as soon as the task ends; the billed count comes with the
+    result query after it, and corrects the spend exactly once."""
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=1, submit_rate=1000)
+    )
+    job = enqueue(store, admission, n=4)
+    waiting = enqueue(store, admission, n=1)
+    assert [item.job_id for item in admission.admit().admitted] == [job]
+    assert admission.release(job, "a1", billed=None)  # the slot is free, the count unknown
+    assert admission.spent_today()["total"] == 4  # still reserved
+    assert [item.job_id for item in admission.admit().admitted] == [waiting]
+    assert not admission.release(job, "a1", billed=2)  # the slot was already given back...
+    assert admission.spent_today() == {"total": 3, "a1": 3}  # ...but the spend is corrected
+    assert not admission.release(job, "a1", billed=2)
+    assert admission.spent_today() == {"total": 3, "a1": 3}  # once
+    assert admission.in_flight_jobs("a1") == [waiting]
+
+
 def test_jobs_spread_over_accounts_with_free_slots(client, prefix, clock):
     store, admission = make(
         client,

@@ -7,7 +7,16 @@ import pytest
 from wanedit.jobs import Job
 from wanedit.states import Status
 from workers.provider import ResultItem, TaskState, task_seconds
-from workers.schedule import PollPolicy, adaptive_policy, backoff, plan_for, quantile
+from workers.schedule import (
+    LOOK_STRETCH,
+    PollPolicy,
+    adaptive_policy,
+    backoff,
+    look_budget,
+    look_delay,
+    plan_for,
+    quantile,
+)
 from workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
 
 POLICY = PollPolicy(first_delay=10, interval=5, max_interval=15)
@@ -158,7 +167,9 @@ def test_task_seconds(times, seconds):
         # (twice the slow end of recent tasks, then the longest interval).
         ([30.0, 60.0, 90.0, 120.0, 75.0], True, 36.0, 7.5, 60.0, 15.0),
         ([2.0, 3.0, 4.0, 5.0, 6.0], True, 2.2, 1.0, 11.6, 15.0),
-        ([], True, 10.0, 5.0, 20.0, 15.0),  # no history: the defaults
+        # No history: the watch uses the defaults; the task's own polls wait as long as the
+        # lease allows (max_first_delay), so they do not run beside the watch.
+        ([], True, 10.0, 5.0, 60.0, 15.0),
     ],
 )
 def test_plan_for(
@@ -177,3 +188,76 @@ def test_plan_for(
     assert plan.watch_interval == pytest.approx(watch_interval)
     assert plan.polls.first_delay == pytest.approx(fallback_first)
     assert plan.polls.delay(1) == pytest.approx(fallback_every)
+
+
+UNIFORM_2_6 = tuple(2.0 + 4.0 * i / 99 for i in range(100))  # recent durations, 2 to 6 s
+
+
+@pytest.mark.parametrize(
+    ("ages", "expected"),
+    [
+        # Nothing in flight: no reason to look soon.
+        ([], 0.45),
+        # Every task younger than the fastest recent one by more than the longest wait: none
+        # can end before then.
+        ([0.0, 0.1, 1.0], 0.45),
+        # One task near the slowest recent duration: it ends within 0.1 s for sure; the budget
+        # (0.05625 slot-s) is spent at sqrt(2 x 0.1 x 0.05) = 0.1 s, plus 0.006 s.
+        ([5.9], 0.106),
+        # Five tasks older than average: their ends come at 2.19/s, sooner than the even
+        # 1.25/s the interval assumes: sqrt(2 x 0.05625 / 2.19) = 0.227 s.
+        ([2.5, 3.0, 3.5, 4.0, 4.5], 0.227),
+        # Older than every recent task: taken to end at an even rate over the interval (0.3 s):
+        # sqrt(2 x 0.3 x 0.05625) = 0.184 s.
+        ([7.0], 0.184),
+    ],
+)
+def test_look_delay(ages, expected):
+    budget = look_budget(5, 0.3, 4.0)
+    delay = look_delay(
+        ages, UNIFORM_2_6, budget=budget, interval=0.3, min_delay=0.02, max_delay=0.45
+    )
+    assert delay == pytest.approx(expected, abs=0.008)  # one step of max_delay / 64
+
+
+def test_look_delay_grows_as_tasks_get_younger():
+    budget = look_budget(5, 0.3, 4.0)
+    delays = [
+        look_delay([age], UNIFORM_2_6, budget=budget, interval=0.3, min_delay=0.02, max_delay=0.45)
+        for age in (5.5, 5.0, 4.0, 3.0, 2.0)
+    ]
+    assert delays == sorted(delays)
+    assert delays[0] < delays[-1]
+
+
+def test_look_budget():
+    # Looking every 0.3 s at 5 tasks of 4 s: 1.25 ends/s, each waits 0.15 s on average.
+    assert look_budget(5, 0.3, 4.0) == pytest.approx(1.25 * 0.3 * 0.15)
+    assert look_budget(5, 0.3, 0.0) == 0.0
+
+
+def test_plan_next_look_uses_history():
+    plan = plan_for(
+        list(UNIFORM_2_6),
+        default=DEFAULT,
+        min_interval=0.05,
+        max_interval=15.0,
+        lag_fraction=0.075,
+        max_first_delay=60.0,
+        list_mode=True,
+        concurrency=5,
+    )
+    assert plan.watch_interval == pytest.approx(0.3)
+    assert plan.next_look([]) == pytest.approx(LOOK_STRETCH * 0.3)
+    assert plan.next_look([5.95]) < plan.watch_interval
+    no_history = plan_for(
+        [],
+        default=DEFAULT,
+        min_interval=0.05,
+        max_interval=15.0,
+        lag_fraction=0.075,
+        max_first_delay=60.0,
+        list_mode=True,
+        concurrency=5,
+    )
+    assert no_history.next_look([5.95]) == no_history.watch_interval

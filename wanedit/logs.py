@@ -21,6 +21,8 @@ _SIGNED = re.compile(
     r"(?i)((?:[?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|"
     r"OSSAccessKeyId|security-token)=)|(?:Bearer\s+))[^&\s\"'<>]+"
 )
+# Celery's lines about a task carry its arguments' repr as `data["args"]`: ('<job id>', ...).
+_FIRST_ARG = re.compile(r"\(\s*'([0-9a-f]{32})'")
 _URL_PASSWORD = re.compile(r"(?i)\b(rediss?|amqps?|https?)://[^/\s@]*:[^/\s@]*@")
 # Everything a LogRecord has of its own; any other attribute came as `extra=`.
 _STANDARD = frozenset(
@@ -51,11 +53,19 @@ def _celery_job_id() -> str | None:
     return None
 
 
+def _task_line_job_id(record: logging.LogRecord) -> str | None:
+    data = getattr(record, "data", None)
+    args = data.get("args") if isinstance(data, dict) else None
+    match = _FIRST_ARG.match(args) if isinstance(args, str) else None
+    return match.group(1) if match else None
+
+
 class JobContext(logging.Filter):
     """Adds `job_id` to a record and takes secrets out of its text.
 
     The id comes from `extra={"job_id": ...}`, else from a message in the house style
-    (`"job %s: ..."`, the id first), else from the Celery task being run."""
+    (`"job %s: ..."`, the id first), else from the arguments Celery's own task lines show
+    (`received`, `succeeded`), else from the Celery task being run."""
 
     def __init__(self, secrets: Callable[[], Iterable[str]] = tuple) -> None:
         super().__init__()
@@ -68,7 +78,7 @@ class JobContext(logging.Filter):
             if isinstance(record.msg, str) and record.msg.startswith("job %s") and is_job_id(first):
                 record.job_id = first
             else:
-                record.job_id = _celery_job_id()
+                record.job_id = _task_line_job_id(record) or _celery_job_id()
         secrets = list(self._secrets())
         message = record.getMessage()
         clean = redact(message, secrets)
@@ -103,6 +113,17 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             line["exc"] = record.exc_text
         return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def signal_line(message: str, logger: str) -> str:
+    """A JSON line built without logging's locks, for code that runs in a signal handler."""
+    line = {
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "WARNING",
+        "logger": logger,
+        "message": message.strip(),
+    }
+    return json.dumps(line) + "\n"
 
 
 def apply(logger: logging.Logger, log_format: str, secrets: Callable[[], Iterable[str]]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -44,10 +46,31 @@ def _start_admission(**_: Any) -> None:
 
 
 @celeryd_init.connect
-def _quiet_banner(instance: Any = None, **_: Any) -> None:
-    """JSON logs: every line on the output is a JSON object, so no start-up banner."""
-    if get_settings().log_format == "json" and instance is not None:
+def _json_from_the_start(instance: Any = None, **_: Any) -> None:
+    """JSON logs: every line on the output is a JSON object, from the first one. No start-up
+    banner, and Python's warnings (Celery's own, at start-up) go through logging too."""
+    settings = get_settings()
+    if settings.log_format != "json":
+        return
+    from wanedit.logs import configure, settings_secrets
+
+    if instance is not None:
         instance.quiet = True
+    configure("json", secrets=settings_secrets(settings))
+    logging.captureWarnings(True)
+    # Celery's signal handlers write "worker: Warm shutdown" straight to the output, past
+    # logging (which is not safe in a signal handler): write those as JSON lines too.
+    import celery.apps.worker as celery_worker
+
+    if hasattr(celery_worker, "safe_say"):
+        celery_worker.safe_say = _say_as_json
+
+
+def _say_as_json(message: str, f: Any = sys.__stderr__) -> None:
+    from wanedit.logs import signal_line
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # best effort, as Celery's
+        os.write(f.fileno(), signal_line(message, "celery.apps.worker").encode())
 
 
 @after_setup_logger.connect

@@ -34,6 +34,12 @@ def formatted(made: logging.LogRecord, secrets: tuple[str, ...] = ()) -> dict:
         (record("job %s: oops", "not-an-id"), None),
         (record("account %s: list watch error %s", "sg", "boom"), None),
         (record("admission reclaimed %d expired slot leases", 2), None),
+        # Celery's own line about a task: the job id is its first argument.
+        (
+            record("Task wanedit.poll[%(id)s] received", data={"args": f"('{JOB}', True)"}),
+            JOB,
+        ),
+        (record("Task wanedit.watch received", data={"args": "('default', True)"}), None),
     ],
 )
 def test_json_lines_carry_the_job_id_when_there_is_one(made, job_id):

@@ -286,7 +286,7 @@ def top_command(interval: float, once: bool) -> None:
                 screen = render(read_snapshot(settings, metrics, admission), time.time())
             except redis.RedisError as exc:
                 if once:
-                    _die(f"Redis is unreachable: {exc.__class__.__name__}", EXIT_UNAVAILABLE)
+                    _die(f"Redis cannot be reached: {exc.__class__.__name__}", EXIT_UNAVAILABLE)
                 screen = render(Snapshot(), time.time(), redis_up=False)
             click.echo(clear + screen + ("" if clear else "\n"))
             if once:

@@ -139,8 +139,7 @@ def test_metrics_count_the_jobs_exactly(observed: Observed):
     assert metrics[f'wanedit_cost_total{{account="default",currency="{currency}"}}'] == (
         pytest.approx(cost)
     )
-    # The sandbox's tasks take 0.5 to 1.5 s: all in the 2 s bucket, none in the 0-1 s one
-    # beyond what ran under a second.
+    # The sandbox's tasks take 0.5 to 1.5 s: every one is in the 2 s bucket.
     durations = [job["provider_times"] for job in reached]
     assert all(times and times.get("end_time") for times in durations)
     assert metrics['wanedit_task_duration_seconds_bucket{le="2.0"}'] == 4
@@ -165,6 +164,20 @@ def test_metrics_count_the_jobs_exactly(observed: Observed):
     assert f"cost             {cost:.2f} {currency}" in screen
     assert any(line.startswith("task duration    n=4  mean ") for line in screen)
     assert any(line.startswith("polls per job    n=4  mean ") for line in screen)
+
+
+def test_top_once_without_redis_exits_3(stack_env):
+    env = {**os.environ, **stack_env, "WANEDIT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    top = subprocess.run(
+        [sys.executable, "-m", "producers.cli", "top", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert top.returncode == 3
+    assert top.stderr == "wanedit: Redis cannot be reached: ConnectionError\n"
+    assert top.stdout == ""
 
 
 def test_json_log_lines_name_their_job_and_hold_no_secret(observed: Observed):

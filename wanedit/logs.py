@@ -80,7 +80,10 @@ class JobContext(logging.Filter):
             else:
                 record.job_id = _task_line_job_id(record) or _celery_job_id()
         secrets = list(self._secrets())
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: the handler reports it, as logging always does
+            return True
         clean = redact(message, secrets)
         if clean != message:
             record.msg, record.args = clean, None

@@ -94,6 +94,14 @@ def test_signatures_tokens_and_url_passwords_are_masked(text, expected):
     assert redact(text) == expected
 
 
+def test_a_malformed_log_call_is_left_to_the_handler_to_report():
+    broken = record("job %s: %d images", JOB, "not a number")
+    assert JobContext().filter(broken)
+    assert broken.job_id == JOB
+    with pytest.raises(TypeError):
+        broken.getMessage()
+
+
 def test_known_secrets_are_masked_in_message_and_traceback_in_both_formats():
     secret = "sk-live-0123456789"
     try:

@@ -255,6 +255,47 @@ def cap_command(images: int | None, reset: bool, as_json: bool) -> None:
     _print_quota(_call(lambda: set_daily_cap(None if reset else images)), as_json)
 
 
+@main.command(name="top")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds."
+)
+@click.option("--once", is_flag=True, help="Print the numbers once and exit (for scripts).")
+def top_command(interval: float, once: bool) -> None:
+    """Live numbers of the whole cluster, as /metrics has them: slots, backlog, jobs, errors,
+    images, cost, task durations. Refreshes in place; Ctrl-C quits."""
+    import time
+
+    import redis
+
+    from config.settings import get_settings
+    from producers.top import render
+    from wanedit.clients import make_admission, make_metrics, make_redis, read_snapshot
+    from wanedit.metrics import Snapshot
+
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        _die(str(exc), EXIT_INVALID)
+    client = make_redis(settings)
+    metrics, admission = make_metrics(settings, client), make_admission(settings, client)
+    # On a terminal each frame replaces the last; piped, frames follow each other.
+    clear = "\x1b[H\x1b[J" if sys.stdout.isatty() and not once else ""
+    try:
+        while True:
+            try:
+                screen = render(read_snapshot(settings, metrics, admission), time.time())
+            except redis.RedisError as exc:
+                if once:
+                    _die(f"Redis cannot be reached: {exc.__class__.__name__}", EXIT_UNAVAILABLE)
+                screen = render(Snapshot(), time.time(), redis_up=False)
+            click.echo(clear + screen + ("" if clear else "\n"))
+            if once:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
 def _call(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return action()
@@ -438,16 +479,16 @@ def listen(
     wait_seconds: int,
 ) -> None:
     """Turn storage event notifications into edits (rules: WANEDIT_LISTEN_RULES)."""
-    import logging
-
     from producers import listen as listener
     from producers.context import get_context
 
     if sum(x is not None for x in (queue_url, redis_list, http_address)) != 1:
         _die("give one of --sqs QUEUE_URL, --redis-list KEY or --http HOST:PORT", EXIT_INVALID)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         ctx = get_context()
+        from wanedit.logs import configure, settings_secrets
+
+        configure(ctx.settings.log_format, secrets=settings_secrets(ctx.settings))
         if not ctx.settings.listen_rules:
             _die("WANEDIT_LISTEN_RULES is empty: no upload would become an edit", EXIT_INVALID)
         if queue_url is not None:

@@ -11,6 +11,7 @@ from botocore.config import Config
 from config.settings import Settings
 from wanedit.admission import Admission
 from wanedit.jobs import JobStore
+from wanedit.metrics import Metrics, Snapshot
 
 
 def make_redis(settings: Settings) -> redis.Redis:
@@ -43,6 +44,7 @@ def make_store(settings: Settings, client: redis.Redis) -> JobStore:
         events_maxlen=settings.events_maxlen,
         ttl_seconds=settings.job_ttl_seconds,
         targets=settings.callback_targets,
+        provider_utc_offset=settings.provider_utc_offset,
     )
 
 
@@ -54,4 +56,20 @@ def make_admission(settings: Settings, client: redis.Redis) -> Admission:
         lease_seconds=settings.slot_lease_seconds,
         batch_max_wait=settings.batch_max_wait,
         daily_image_cap=settings.daily_image_cap,
+    )
+
+
+def make_metrics(settings: Settings, client: redis.Redis) -> Metrics:
+    return Metrics(client, settings.key("metrics"))
+
+
+def read_snapshot(settings: Settings, metrics: Metrics, admission: Admission) -> Snapshot:
+    """Counters and live gauges for `/metrics` and `wanedit top`, in one round trip."""
+    return metrics.snapshot(
+        accounts=[
+            (account.name, admission.key("slots", account.name), account.concurrency)
+            for account in admission.accounts
+        ],
+        backlogs={name: admission.backlog_key(name) for name in ("interactive", "batch")},
+        broker_queue=settings.queue,
     )

@@ -9,6 +9,7 @@ event for the same job.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -20,9 +21,11 @@ from typing import Any
 import redis
 
 from wanedit.errors import JobNotFound
+from wanedit.metrics import terminal_increments
 from wanedit.states import EVENT_TYPES, TERMINAL, Status, sources_for
 from wanedit.webhooks import Targets
 
+log = logging.getLogger("wanedit.jobs")
 IDEMPOTENCY_TTL = 24 * 3600
 JSON_FIELDS = (
     "request",
@@ -38,10 +41,11 @@ JSON_FIELDS = (
     "webhook_attempts",
 )
 
-# KEYS: job, stream, due index, callbacks index. ARGV: allowed statuses (comma-joined, "" = any),
-# new status ("" = keep), ttl, event JSON ("" = none), stream maxlen, callbacks due time ("" =
-# none), then field/value pairs. With callbacks, the event is kept on the job and the job enters
-# the callbacks index in the same step, so a worker lost right after it still delivers.
+# KEYS: job, stream, due index, callbacks index, metrics hash. ARGV: allowed statuses
+# (comma-joined, "" = any), new status ("" = keep), ttl, event JSON ("" = none), stream maxlen,
+# callbacks due time ("" = none), metric increments as JSON ("" = none), then field/value pairs.
+# With callbacks, the event is kept on the job and the job enters the callbacks index in the same
+# step, so a worker lost right after it still delivers. The increments count the job's end once.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {-1, ''} end
@@ -52,7 +56,7 @@ if ARGV[1] ~= '' then
   end
   if not allowed then return {0, current} end
 end
-if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 if ARGV[4] ~= '' then
@@ -63,6 +67,11 @@ if ARGV[4] ~= '' then
   if ARGV[6] ~= '' then
     redis.call('HSET', KEYS[1], 'event', ARGV[4])
     redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), redis.call('HGET', KEYS[1], 'id'))
+  end
+end
+if ARGV[7] ~= '' then
+  for name, amount in pairs(cjson.decode(ARGV[7])) do
+    redis.call('HINCRBYFLOAT', KEYS[5], name, amount)
   end
 end
 return {1, current}
@@ -286,6 +295,7 @@ class JobStore:
         ttl_seconds: int,
         clock: Callable[[], float] = time.time,
         targets: Callable[[Mapping[str, Any]], Targets] | None = None,
+        provider_utc_offset: float = 0.0,
     ) -> None:
         self.redis = client
         self.prefix = key_prefix
@@ -295,10 +305,17 @@ class JobStore:
         self.clock = clock
         # Who is told when a job ends (from its request and the settings); None: nobody.
         self.targets = targets
+        # Provider times are its local time: the completion lag needs them as UTC.
+        self.provider_utc_offset = provider_utc_offset
         self._delivery = client.register_script(_DELIVERY)
         self._transition = client.register_script(_TRANSITION)
         self._create = client.register_script(_CREATE)
         self._mark_create = client.register_script(_MARK_CREATE)
+
+    @property
+    def metrics_key(self) -> str:
+        """Cluster-wide counters (see wanedit.metrics)."""
+        return f"{self.prefix}:metrics"
 
     @property
     def due_key(self) -> str:
@@ -426,6 +443,9 @@ class JobStore:
         changes[f"t_{target.value}"] = now
         sources = sources_for(target) if allowed_from is None else frozenset(allowed_from)
         event = build_event(job, target, changes, now) if target in TERMINAL else None
+        counts = None
+        if event is not None:
+            counts = terminal_increments(job, target.value, changes, now, self.provider_utc_offset)
         callbacks_due = None
         if event is not None and self.targets is not None:
             targets = self.targets(job.request)
@@ -436,11 +456,21 @@ class JobStore:
                 if targets.on_complete:
                     changes["on_complete_status"] = "pending"
                 callbacks_due = now
-        return self._run(job.id, sources, target, changes, event, callbacks_due)
+        moved, previous = self._run(job.id, sources, target, changes, event, callbacks_due, counts)
+        if moved:
+            # The one line per change of state, whichever process made it.
+            log.info(
+                "job %s: %s -> %s",
+                job.id,
+                previous,
+                target.value,
+                extra={"job_id": job.id, "from_status": previous, "to_status": target.value},
+            )
+        return moved
 
     def update(self, job: Job, changes: Mapping[str, Any], *, while_in: Iterable[Status]) -> bool:
         """Change fields without changing status, only while the job is in one of `while_in`."""
-        return self._run(job.id, frozenset(while_in), None, dict(changes), None, None)
+        return self._run(job.id, frozenset(while_in), None, dict(changes), None, None)[0]
 
     def _run(
         self,
@@ -450,9 +480,16 @@ class JobStore:
         changes: dict[str, Any],
         event: dict[str, Any] | None,
         callbacks_due: float | None,
-    ) -> bool:
-        ok, _current = self._transition(
-            keys=[self.job_key(job_id), self.events_stream, self.due_key, self.callbacks_key],
+        counts: Mapping[str, float] | None = None,
+    ) -> tuple[bool, str]:
+        ok, current = self._transition(
+            keys=[
+                self.job_key(job_id),
+                self.events_stream,
+                self.due_key,
+                self.callbacks_key,
+                self.metrics_key,
+            ],
             args=[
                 ",".join(sorted(status.value for status in sources)),
                 target.value if target else "",
@@ -460,9 +497,10 @@ class JobStore:
                 json.dumps(event, separators=(",", ":")) if event else "",
                 self.events_maxlen,
                 "" if callbacks_due is None else callbacks_due,
+                json.dumps(counts, separators=(",", ":")) if counts else "",
                 *encode_fields(changes),
             ],
         )
         if ok == -1:
             raise JobNotFound(f"job {job_id!r} does not exist (never created, or expired)")
-        return bool(ok)
+        return bool(ok), str(current)

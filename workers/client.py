@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,8 +67,11 @@ class ProviderClient:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self._session = session
+        # Told the code of every error a call ends with (the provider-errors counter).
+        self._on_error = on_error
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = (connect_timeout, read_timeout)
@@ -78,19 +83,22 @@ class ProviderClient:
     def create(self, model: str, payload: dict[str, Any]) -> tuple[str, str | None]:
         """Create a task; returns (task_id, request_id). A lost answer raises OutcomeUnknown."""
         body = {"model": model, **payload}
-        answer = self._call("POST", CREATE_PATH, json_body=body, async_=True, idempotent=False)
-        try:
-            return parse_created(answer)
-        except MalformedResponse as exc:
-            raise OutcomeUnknown(exc.code, exc.message) from None
+        with self._counting():
+            answer = self._call("POST", CREATE_PATH, json_body=body, async_=True, idempotent=False)
+            try:
+                return parse_created(answer)
+            except MalformedResponse as exc:
+                raise OutcomeUnknown(exc.code, exc.message) from None
 
     def get(self, task_id: str) -> TaskState:
-        return parse_task(self._call("GET", f"/tasks/{task_id}"), task_id)
+        with self._counting():
+            return parse_task(self._call("GET", f"/tasks/{task_id}"), task_id)
 
     def list_recent(self, model: str, page_size: int = 100) -> dict[str, str]:
         """Status of the account's newest tasks of `model` (one query for many tasks)."""
         query = f"/tasks?model_name={model}&page_no=1&page_size={page_size}"
-        return parse_list(self._call("GET", query))
+        with self._counting():
+            return parse_list(self._call("GET", query))
 
     def list_window(
         self, model: str, start: float, end: float, utc_offset_hours: float = 0.0
@@ -105,11 +113,22 @@ class ProviderClient:
             f"/tasks?model_name={model}&start_time={stamp(start)}&end_time={stamp(end)}"
             "&page_no=1&page_size=100"
         )
-        return parse_listed(self._call("GET", query), utc_offset_hours)
+        with self._counting():
+            return parse_listed(self._call("GET", query), utc_offset_hours)
 
     def cancel(self, task_id: str) -> None:
         """Cancel a PENDING task; a task already running answers with a terminal error."""
-        self._call("POST", f"/tasks/{task_id}/cancel")
+        with self._counting():
+            self._call("POST", f"/tasks/{task_id}/cancel")
+
+    @contextmanager
+    def _counting(self) -> Iterator[None]:
+        try:
+            yield
+        except ProviderError as exc:
+            if self._on_error is not None:
+                self._on_error(exc.code)
+            raise
 
     def _call(
         self,

@@ -13,7 +13,7 @@ import requests
 
 from config.settings import Settings, get_settings
 from wanedit.admission import Admission
-from wanedit.clients import make_admission, make_redis, make_s3, make_store
+from wanedit.clients import make_admission, make_metrics, make_redis, make_s3, make_store
 from wanedit.jobs import JobStore
 from wanedit.process import PerProcess
 from workers.client import ProviderClient, make_session
@@ -73,6 +73,7 @@ class WorkerContext:
 def build_context(settings: Settings) -> WorkerContext:
     client = make_redis(settings)
     session = make_session()
+    metrics = make_metrics(settings, client)
     return WorkerContext(
         settings=settings,
         redis=client,
@@ -85,6 +86,7 @@ def build_context(settings: Settings) -> WorkerContext:
                 account.key(),
                 connect_timeout=settings.http_connect_timeout,
                 read_timeout=settings.http_read_timeout,
+                on_error=metrics.provider_error,
             )
             for account in settings.accounts
         },

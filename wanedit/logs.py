@@ -1,0 +1,171 @@
+"""Log lines: plain text for people, or one JSON object per line (WANEDIT_LOG_FORMAT=json).
+
+Every line about a job carries its id as the field `job_id`; every line has secrets (keys,
+passwords, URL signatures) replaced by `***` before it is written, in either format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from wanedit.jobs import is_job_id
+
+TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+# Query parameters that sign a URL (S3 presigned, OSS, the sandbox), and bearer tokens.
+_SIGNED = re.compile(
+    r"(?i)((?:[?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|"
+    r"OSSAccessKeyId|security-token)=)|(?:Bearer\s+))[^&\s\"'<>]+"
+)
+# Celery's lines about a task carry its arguments' repr as `data["args"]`: ('<job id>', ...).
+_FIRST_ARG = re.compile(r"\(\s*'([0-9a-f]{32})'")
+_URL_PASSWORD = re.compile(r"(?i)\b(rediss?|amqps?|https?)://[^/\s@]*:[^/\s@]*@")
+# Everything a LogRecord has of its own; any other attribute came as `extra=`.
+_STANDARD = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "job_id", "taskName"}
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without the given secrets, URL signatures, bearer tokens or URL passwords."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    text = _SIGNED.sub(lambda match: match.group(1) + "***", text)
+    return _URL_PASSWORD.sub(lambda match: f"{match.group(1)}://***@", text)
+
+
+def _celery_job_id() -> str | None:
+    """The job id a running Celery task was given as its first argument, if it was one."""
+    try:
+        from celery import current_task
+
+        args = current_task.request.args if current_task else None
+    except Exception:  # outside a worker, or no request yet: no job to name
+        return None
+    if args and is_job_id(args[0]):
+        return str(args[0])
+    return None
+
+
+def _task_line_job_id(record: logging.LogRecord) -> str | None:
+    data = getattr(record, "data", None)
+    args = data.get("args") if isinstance(data, dict) else None
+    match = _FIRST_ARG.match(args) if isinstance(args, str) else None
+    return match.group(1) if match else None
+
+
+class JobContext(logging.Filter):
+    """Adds `job_id` to a record and takes secrets out of its text.
+
+    The id comes from `extra={"job_id": ...}`, else from a message in the house style
+    (`"job %s: ..."`, the id first), else from the arguments Celery's own task lines show
+    (`received`, `succeeded`), else from the Celery task being run."""
+
+    def __init__(self, secrets: Callable[[], Iterable[str]] = tuple) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not is_job_id(getattr(record, "job_id", None)):
+            args = record.args
+            first = args[0] if isinstance(args, tuple) and args else None
+            if isinstance(record.msg, str) and record.msg.startswith("job %s") and is_job_id(first):
+                record.job_id = first
+            else:
+                record.job_id = _task_line_job_id(record) or _celery_job_id()
+        secrets = list(self._secrets())
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: the handler reports it, as logging always does
+            return True
+        clean = redact(message, secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, job_id, then any extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        job_id = getattr(record, "job_id", None)
+        if job_id:
+            line["job_id"] = job_id
+        line["process"] = record.processName
+        for name, value in vars(record).items():
+            if name not in _STANDARD and not name.startswith("_"):
+                line[name] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def signal_line(message: str, logger: str) -> str:
+    """A JSON line built without logging's locks, for code that runs in a signal handler."""
+    line = {
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "WARNING",
+        "logger": logger,
+        "message": message.strip(),
+    }
+    return json.dumps(line) + "\n"
+
+
+def apply(logger: logging.Logger, log_format: str, secrets: Callable[[], Iterable[str]]) -> None:
+    """Give every handler of `logger` the job filter and, for `json`, the JSON formatter."""
+    for handler in logger.handlers:
+        if not any(isinstance(item, JobContext) for item in handler.filters):
+            handler.addFilter(JobContext(secrets))
+        if log_format == "json":
+            handler.setFormatter(JsonFormatter())
+
+
+def configure(log_format: str, level: int = logging.INFO, secrets: Iterable[str] = ()) -> None:
+    """Set up the root logger of a process that is not a Celery worker (the CLI, say)."""
+    handler = logging.StreamHandler()
+    text = logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else text)
+    kept = tuple(secrets)
+    handler.addFilter(JobContext(lambda: kept))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+
+
+def settings_secrets(settings: Any) -> list[str]:
+    """Every secret the settings hold, as text: what must never be written to a log."""
+    from urllib.parse import urlsplit
+
+    found: list[str] = []
+    for account in settings.accounts:
+        if account.api_key is not None:
+            found.append(account.api_key.get_secret_value())
+    for secret in (settings.webhook_secret, settings.listen_token):
+        if secret is not None:
+            value = secret.get_secret_value()
+            found += [value, value.removeprefix("whsec_")]
+    try:
+        password = urlsplit(settings.redis_url).password
+    except ValueError:
+        password = None
+    if password:
+        found.append(password)
+    return [value for value in found if len(value) >= 4]

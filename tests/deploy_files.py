@@ -8,7 +8,6 @@ command with real options, every environment name they set must be a real settin
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.util
 import re
 import shlex
@@ -310,7 +309,3 @@ def quantity_mib(value: str) -> float:
         if value.endswith(unit):
             return float(value[: -len(unit)]) * factor
     raise AssertionError(f"memory {value!r}: give it in Ki, Mi or Gi")
-
-
-def import_module(name: str) -> Any:
-    return importlib.import_module(name)

@@ -67,7 +67,11 @@ def check_worker() -> None:
     from workers import app
 
     node = f"celery@{socket.gethostname()}"
-    if not app.control.ping(destination=[node], timeout=TIMEOUT):
+    try:
+        replies = app.control.ping(destination=[node], timeout=TIMEOUT)
+    except Exception as exc:  # the broker is unreachable: one line, not a traceback
+        raise Unhealthy(f"{node}: {exc}") from None
+    if not replies:
         raise Unhealthy(f"{node}: no answer to a ping within {TIMEOUT:.0f} s")
 
 

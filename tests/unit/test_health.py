@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.server
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -98,3 +100,17 @@ def test_arguments_that_name_no_check_are_a_usage_error(argv: list[str]) -> None
     with pytest.raises(health.UsageError):
         health.parse(argv)
     assert health.main(argv) == 2
+
+
+def test_without_metrics_a_worker_is_pinged_and_an_unreachable_broker_is_one_line() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "WANEDIT_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    env.pop("WANEDIT_METRICS_PORT", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "wanedit.health"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("unhealthy: celery@"), result.stderr
+    assert "Connection refused" in result.stderr and "Traceback" not in result.stderr

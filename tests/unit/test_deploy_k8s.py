@@ -50,7 +50,11 @@ def env_of(deployment: dict[str, Any]) -> dict[str, str]:
         else:
             values.update(k8s_object("Secret", source["secretRef"]["name"])["stringData"])
     for item in container(deployment).get("env", []):
-        values[item["name"]] = item["value"]
+        if "value" in item:
+            values[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            values[item["name"]] = k8s_object("Secret", ref["name"])["stringData"][ref["key"]]
     return values
 
 
@@ -91,6 +95,12 @@ def test_the_settings_load(monkeypatch) -> None:
             monkeypatch.setenv(key, value)
         settings = Settings(_env_file=None)  # type: ignore[call-arg]  # raises when invalid
         assert settings.log_format == "json"
+
+
+def test_beat_gets_no_provider_or_storage_secret() -> None:
+    names = set(env_of(BEAT))
+    assert setting_name("redis_url") in names
+    assert not names & {setting_name("dashscope_api_key"), "AWS_SECRET_ACCESS_KEY"}
 
 
 def test_secrets_are_in_the_secret_only() -> None:

@@ -181,18 +181,16 @@ def plan_for(
     )
     if not list_mode:
         return Plan(fitted.first_delay, fitted.interval, fitted)
-    if len(durations) < MIN_SAMPLES:
-        # No history: the watch looks on the default schedule; the task's own polls wait as
-        # long as its lease allows (the watch renews it), so they never run beside the watch.
-        fallback = PollPolicy(max_first_delay, max_interval, max_interval, growth=1.0)
-        return Plan(fitted.first_delay, fitted.interval, fallback)
     ordered = tuple(sorted(durations))
+    slowest = quantile(ordered, 0.95) if len(ordered) >= MIN_SAMPLES else 0.0
     fallback = PollPolicy(
-        first_delay=min(max(2 * quantile(ordered, 0.95), 2 * fitted.first_delay), max_first_delay),
+        first_delay=min(max(2 * slowest, 2 * fitted.first_delay), max_first_delay),
         interval=max_interval,
         max_interval=max_interval,
         growth=1.0,
     )
+    if len(ordered) < MIN_SAMPLES:
+        return Plan(fitted.first_delay, fitted.interval, fallback)
     mean = math.fsum(ordered) / len(ordered)
     return Plan(
         fitted.first_delay,

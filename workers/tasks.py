@@ -113,6 +113,8 @@ def _owned_key(ctx: WorkerContext, account: str) -> str:
 def _ended(ctx: WorkerContext, job: Job, billed: int | None) -> None:
     """When the provider task has ended: give its slot back and let the next job in. Safe to
     call again (only the first release counts)."""
+    if job.account and job.provider_task_id:
+        ctx.redis.hdel(_seen_key(ctx, job.account), job.provider_task_id)
     if job.account and ctx.admission.release(job.id, job.account, billed):
         # The slot idles until the next create: send it from here rather than by messages.
         _admit(ctx, inline=True)
@@ -504,10 +506,11 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         wait = ctx.admission.reserve_query(account)
         poll.apply_async((job.id, True, False), countdown=wait if wait > QUERY_WAIT_MIN else None)
     freed = [job for job in ended if ctx.admission.release(job.id, account.name, None)]
+    for job in freed:
+        log.info("job %s: ended at the provider; its slot on %s is free", job.id, account.name)
     if freed:
-        ids = " ".join(job.id for job in freed)
-        log.info("account %s: tasks ended, slots free: %s", account.name, ids)
         _admit(ctx, inline=True)
+    _mark_seen(ctx, account.name, [job for job in due if job.provider_task_id in statuses], now)
     for job in due:
         status = statuses.get(job.provider_task_id or "")
         if status == "RUNNING" and job.status is Status.SUBMITTED:
@@ -515,6 +518,31 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
 
 
 ENDED_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED")
+
+
+def _seen_key(ctx: WorkerContext, account: str) -> str:
+    """Provider task id -> when the list watch last saw it (unix seconds)."""
+    return ctx.settings.key("watch-seen", account)
+
+
+def _mark_seen(ctx: WorkerContext, account: str, jobs: list[Job], now: float) -> None:
+    ids = [job.provider_task_id for job in jobs if job.provider_task_id]
+    if ids:
+        key = _seen_key(ctx, account)
+        with ctx.redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hset(key, task_id, round(now, 3))
+            pipe.expire(key, 86400)
+            pipe.execute()
+
+
+def _watched(ctx: WorkerContext, account: str, job: Job, within: float) -> bool:
+    """True if the list watch saw this job's task in the last `within` seconds."""
+    raw: Any = ctx.redis.hget(_seen_key(ctx, account), job.provider_task_id or "")
+    try:
+        return raw is not None and ctx.clock() - float(raw) < within
+    except ValueError:
+        return False
 
 
 def _ages(jobs: list[Job], now: float) -> list[float]:
@@ -542,14 +570,22 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         return
     account = _account(ctx, job)
     ctx.admission.claim(job.id, account.name)  # renew the slot's lease
+    settings = ctx.settings
+    now = ctx.clock()
+    deadline = deadline_of(job, settings.poll_deadline)
+    plan = PollPolicy(**job.poll_plan) if job.poll_plan else ctx.poll_policy
+    if chain and now < deadline and settings.poll_mode == "list":
+        every = plan.delay(job.polls + 1)
+        if _watched(ctx, account.name, job, every):
+            # The list watch is seeing this task: the fallback poll only books its next turn.
+            ctx.store.set_due(job.id, now + every)
+            poll.apply_async((job_id,), countdown=every)
+            return
     if not reserved:
         wait = ctx.admission.reserve_query(account)
         if wait > QUERY_WAIT_MIN:
             poll.apply_async((job_id, True, chain), countdown=wait)
             return
-    settings = ctx.settings
-    now = ctx.clock()
-    deadline = deadline_of(job, settings.poll_deadline)
     try:
         task = ctx.providers[account.name].get(job.provider_task_id)
     except TransientProviderError as exc:
@@ -580,7 +616,6 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         _fail(ctx, job, exc.code, exc.message, billed=None)
         return
 
-    plan = PollPolicy(**job.poll_plan) if job.poll_plan else ctx.poll_policy
     step = next_step(job, task, now, plan, deadline)
     seen: dict[str, Any] = {
         "polls": job.polls + 1,

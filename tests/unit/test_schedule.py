@@ -167,9 +167,7 @@ def test_task_seconds(times, seconds):
         # (twice the slow end of recent tasks, then the longest interval).
         ([30.0, 60.0, 90.0, 120.0, 75.0], True, 36.0, 7.5, 60.0, 15.0),
         ([2.0, 3.0, 4.0, 5.0, 6.0], True, 2.2, 1.0, 11.6, 15.0),
-        # No history: the watch uses the defaults; the task's own polls wait as long as the
-        # lease allows (max_first_delay), so they do not run beside the watch.
-        ([], True, 10.0, 5.0, 60.0, 15.0),
+        ([], True, 10.0, 5.0, 20.0, 15.0),  # no history: the defaults
     ],
 )
 def test_plan_for(

@@ -58,6 +58,7 @@ from workers.transfer import TransientStorageError, copy_result, resolve_image
 
 log = logging.getLogger("wanedit.workers")
 ACTIVE = (Status.SUBMITTED, Status.RUNNING)
+ENDED_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED")  # provider task states that free its slot
 # How soon admission looks again when it could not admit everything, by what blocked it.
 ADMIT_TICK = {"rate": 0.25, "slots": 2.0, "cap": 30.0, "": 0.05}
 QUERY_WAIT_MIN = 0.005
@@ -515,9 +516,6 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         status = statuses.get(job.provider_task_id or "")
         if status == "RUNNING" and job.status is Status.SUBMITTED:
             ctx.store.transition(job, Status.RUNNING, {"provider_status": "RUNNING"})
-
-
-ENDED_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED")
 
 
 def _seen_key(ctx: WorkerContext, account: str) -> str:

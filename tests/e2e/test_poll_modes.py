@@ -3,35 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from config.settings import load_settings
 from producers import submit_edit, wait_for_job
-from producers.context import build_context
+from producers.context import ProducerContext, build_context
 from sandbox.server import SandboxConfig, SandboxServer
 from wanedit.devstack import SANDBOX_KEY, Worker
 
 pytestmark = pytest.mark.integration
 
 
-def test_per_task_poll_mode(stack_env, sandbox, tmp_path, image_file, run_id):
-    names = {
-        "WANEDIT_POLL_MODE": "task",
-        "WANEDIT_QUEUE": f"poll-task-{run_id}",
-        "WANEDIT_KEY_PREFIX": f"poll-task-{run_id}",
-        "WANEDIT_EVENTS_STREAM": f"poll-task-{run_id}:events",
+def _own_names(tag: str) -> dict[str, str]:
+    """A queue, key prefix and event stream of the test's own: its worker sees only its jobs."""
+    return {
+        "WANEDIT_QUEUE": tag,
+        "WANEDIT_KEY_PREFIX": tag,
+        "WANEDIT_EVENTS_STREAM": f"{tag}:events",
     }
+
+
+def _context(names: dict[str, str], **settings: Any) -> ProducerContext:
+    return build_context(
+        load_settings(
+            queue=names["WANEDIT_QUEUE"],
+            key_prefix=names["WANEDIT_KEY_PREFIX"],
+            events_stream=names["WANEDIT_EVENTS_STREAM"],
+            **settings,
+        )
+    )
+
+
+def test_per_task_poll_mode(stack_env, sandbox, tmp_path, image_file, run_id):
+    names = {"WANEDIT_POLL_MODE": "task", **_own_names(f"poll-task-{run_id}")}
     worker = Worker({**stack_env, **names}, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
     try:
-        context = build_context(
-            load_settings(
-                poll_mode="task",
-                queue=names["WANEDIT_QUEUE"],
-                key_prefix=names["WANEDIT_KEY_PREFIX"],
-                events_stream=names["WANEDIT_EVENTS_STREAM"],
-            )
-        )
+        context = _context(names, poll_mode="task")
         lists_before = sandbox.stats()["lists"]
         jobs = [
             submit_edit(
@@ -62,20 +71,11 @@ def test_list_mode_fallback_polls_stay_quiet_while_the_watch_sees_the_tasks(
         "WANEDIT_POLL_FIRST_DELAY": "0.2",
         "WANEDIT_POLL_INTERVAL": "0.2",
         "WANEDIT_POLL_MAX_INTERVAL": "0.3",
-        "WANEDIT_QUEUE": f"poll-quiet-{run_id}",
-        "WANEDIT_KEY_PREFIX": f"poll-quiet-{run_id}",
-        "WANEDIT_EVENTS_STREAM": f"poll-quiet-{run_id}:events",
+        **_own_names(f"poll-quiet-{run_id}"),
     }
     worker = Worker({**stack_env, **names}, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
     try:
-        context = build_context(
-            load_settings(
-                dashscope_http_base_url=slow.base_url,
-                queue=names["WANEDIT_QUEUE"],
-                key_prefix=names["WANEDIT_KEY_PREFIX"],
-                events_stream=names["WANEDIT_EVENTS_STREAM"],
-            )
-        )
+        context = _context(names, dashscope_http_base_url=slow.base_url)
         jobs = [
             submit_edit(prompt=f"quiet {i}", images=[str(image_file(f"q{i}.png"))], context=context)
             for i in range(4)

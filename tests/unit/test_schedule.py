@@ -235,27 +235,21 @@ def test_look_budget():
 
 
 def test_plan_next_look_uses_history():
-    plan = plan_for(
-        list(UNIFORM_2_6),
-        default=DEFAULT,
-        min_interval=0.05,
-        max_interval=15.0,
-        lag_fraction=0.075,
-        max_first_delay=60.0,
-        list_mode=True,
-        concurrency=5,
-    )
-    assert plan.watch_interval == pytest.approx(0.3)
-    assert plan.next_look([]) == pytest.approx(LOOK_STRETCH * 0.3)
-    assert plan.next_look([5.95]) < plan.watch_interval
-    no_history = plan_for(
-        [],
-        default=DEFAULT,
-        min_interval=0.05,
-        max_interval=15.0,
-        lag_fraction=0.075,
-        max_first_delay=60.0,
-        list_mode=True,
-        concurrency=5,
-    )
+    def plan(durations):
+        return plan_for(
+            durations,
+            default=DEFAULT,
+            min_interval=0.05,
+            max_interval=15.0,
+            lag_fraction=0.075,
+            max_first_delay=60.0,
+            list_mode=True,
+            concurrency=5,
+        )
+
+    fitted = plan(list(UNIFORM_2_6))
+    assert fitted.watch_interval == pytest.approx(0.3)
+    assert fitted.next_look([]) == pytest.approx(LOOK_STRETCH * 0.3)
+    assert fitted.next_look([5.95]) < fitted.watch_interval
+    no_history = plan([])
     assert no_history.next_look([5.95]) == no_history.watch_interval

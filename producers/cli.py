@@ -91,6 +91,13 @@ def main() -> None:
     help="interactive: a person waits; batch: bulk work, served after interactive edits.",
 )
 @click.option("--metadata", default=None, help="A JSON object returned in the completion event.")
+@click.option(
+    "--callback-url", default=None, help="https:// URL the signed completion webhook goes to."
+)
+@click.option("--on-complete", default=None, help="Celery task name sent the completion event.")
+@click.option(
+    "--on-complete-queue", default=None, help="Queue for --on-complete (default: celery)."
+)
 @click.option("--wait", is_flag=True, help="Wait for the job to end and print it.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
@@ -107,6 +114,9 @@ def submit(
     idempotency_key: str | None,
     priority: str,
     metadata: str | None,
+    callback_url: str | None,
+    on_complete: str | None,
+    on_complete_queue: str | None,
     wait: bool,
     timeout: float | None,
     as_json: bool,
@@ -126,6 +136,9 @@ def submit(
         "output": output,
         "idempotency_key": idempotency_key,
         "priority": priority,
+        "callback_url": callback_url,
+        "on_complete": on_complete,
+        "on_complete_queue": on_complete_queue,
     }
     if metadata is not None:
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -76,6 +78,8 @@ def test_failed_job_exits_1(stack_env, worker, image_file):
         (["--size", "100*100"], "invalid request: size: 100*100 is 10000 pixels"),
         (["--metadata", "{oops"], "invalid request: metadata: not valid JSON"),
         (["--seed", "-4"], "invalid request: seed: -4 is outside 0 to 2147483647"),
+        (["--callback-url", "ftp://x/y"], "invalid request: callback_url: scheme 'ftp'"),
+        (["--on-complete", "not a task!"], "invalid request: on_complete: 'not a task!' is not"),
     ],
 )
 def test_invalid_request_exits_2_and_enqueues_nothing(
@@ -88,6 +92,27 @@ def test_invalid_request_exits_2_and_enqueues_nothing(
     assert result.returncode == 2
     assert message in result.stderr
     assert producer.redis.llen(producer.settings.queue) == before
+
+
+def test_submit_sends_the_completion_event_to_the_on_complete_task(
+    stack_env, worker, producer, image_file, run_id
+):
+    queue = f"cli-on-complete-{run_id}"  # nobody consumes it: the message waits there
+    result = wanedit(
+        stack_env, "submit", "--prompt", "[sandbox:fail] callback", "--image",
+        str(image_file("oc.png")), "--on-complete", "myapp.tasks.on_edit",
+        "--on-complete-queue", queue, "--wait", "--timeout", "60", "--json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    job = json.loads(result.stdout)
+    assert job["request"]["on_complete"] == "myapp.tasks.on_edit"
+    deadline = time.monotonic() + 30
+    while producer.redis.llen(queue) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    message = json.loads(producer.redis.lpop(queue))
+    assert message["headers"]["task"] == "myapp.tasks.on_edit"
+    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert [(event["job_id"], event["type"]) for event in args] == [(job["id"], "job.failed")]
 
 
 def test_missing_local_file_exits_2(stack_env, producer):

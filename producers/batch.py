@@ -170,20 +170,29 @@ def _enqueue_line(
 
 
 def batch_jobs(batch_id: str, context: ProducerContext | None = None) -> list[dict[str, Any]]:
+    """The batch's jobs that still exist (records expire), in enqueue order, read in chunks."""
     ctx = context or get_context()
     keys = BatchKeys(ctx.settings.key_prefix, batch_id)
-    jobs = []
-    for job_id in ctx.redis.lrange(keys.jobs, 0, -1):
-        try:
-            jobs.append(ctx.store.get(str(job_id)).public())
-        except JobNotFound:
-            continue  # expired
-    return jobs
+    return [job.public() for job in ctx.store.get_many(_job_ids(ctx, keys.jobs))]
+
+
+def _job_ids(ctx: ProducerContext, key: str, chunk: int = 5000) -> Iterator[str]:
+    start = 0
+    while True:
+        ids = ctx.redis.lrange(key, start, start + chunk - 1)
+        yield from (str(job_id) for job_id in ids)
+        if len(ids) < chunk:
+            return
+        start += chunk
 
 
 def batch_status(batch_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
     """Counts from the job records themselves, and an ETA from the rate so far."""
-    ctx = context or get_context()
+    return read_batch(batch_id, context or get_context())[0]
+
+
+def read_batch(batch_id: str, ctx: ProducerContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The batch's status and its jobs, from one read of the job records."""
     keys = BatchKeys(ctx.settings.key_prefix, batch_id)
     try:
         info = _text(ctx.redis.hgetall(keys.info))
@@ -193,7 +202,7 @@ def batch_status(batch_id: str, *, context: ProducerContext | None = None) -> di
         invalid = _text(ctx.redis.hgetall(keys.invalid))
     except redis.RedisError as exc:
         raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
-    return summarize(info, jobs, invalid, time.time())
+    return summarize(info, jobs, invalid, time.time()), jobs
 
 
 def _text(mapping: dict[Any, Any]) -> dict[str, str]:
@@ -259,9 +268,11 @@ def wait_for_batch(
     ctx = context or get_context()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
+        began = time.monotonic()
         status = batch_status(batch_id, context=ctx)
         if on_poll:
             on_poll(status)
         if not status["running"] or (deadline is not None and time.monotonic() >= deadline):
             return status
-        time.sleep(interval)
+        # Reading a huge batch takes a while: never spend more than a third of the time on it.
+        time.sleep(max(interval, 2 * (time.monotonic() - began)))

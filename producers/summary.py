@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from producers.batch import batch_jobs, batch_status
+from producers.batch import read_batch
 from producers.context import ProducerContext, get_context
 from wanedit.storage import S3Location
 
@@ -22,8 +22,7 @@ THUMBNAIL_SIDE = 160
 def write_summary(batch_id: str, *, context: ProducerContext | None = None) -> dict[str, str]:
     """Write summary.json and summary.html under the batch's output prefix; returns their URIs."""
     ctx = context or get_context()
-    status = batch_status(batch_id, context=ctx)
-    jobs = batch_jobs(batch_id, ctx)
+    status, jobs = read_batch(batch_id, ctx)
     status["jobs"] = [
         {
             "id": job["id"],

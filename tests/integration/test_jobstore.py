@@ -119,3 +119,24 @@ def test_event_is_json_in_the_data_field(store):
     data = json.loads(fields["data"])
     assert data["error"] == {"code": "C", "message": "m"}
     assert data["outputs"] == []
+
+
+def test_get_many_reads_in_chunks_in_order_and_skips_expired_jobs(store):
+    ids = [new_job(store) for _ in range(23)]
+    store.redis.delete(store.job_key(ids[7]))  # expired
+    calls: list[int] = []
+    execute = store.redis.pipeline
+
+    def counting_pipeline(*args, **kwargs):
+        calls.append(1)
+        return execute(*args, **kwargs)
+
+    store.redis.pipeline = counting_pipeline  # type: ignore[method-assign]
+    try:
+        jobs = list(store.get_many(iter(ids), chunk=5))
+    finally:
+        del store.redis.pipeline
+    assert [job.id for job in jobs] == ids[:7] + ids[8:]
+    assert all(job.metadata == {"a": 1} for job in jobs)
+    assert len(calls) == 5  # 23 ids, 5 a round trip
+    assert list(store.get_many([])) == []

@@ -358,9 +358,13 @@ def _one_line(error: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings now; a bad value is a one-line ConfigError, not a stack of pydantic text."""
+    """Read settings now; a bad value is a one-line ConfigError, not a stack of pydantic text.
+
+    The environment file is `.env` in the working directory, or the path in `WANEDIT_ENV_FILE`;
+    `WANEDIT_ENV_FILE=` (empty) reads none (the tests and the demo set that)."""
+    env_file = os.environ.get("WANEDIT_ENV_FILE", ".env") or None
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
 

@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+# Every test reads its settings from the environment it sets, never from a developer's `.env`
+# (worker processes inherit this).
+os.environ["WANEDIT_ENV_FILE"] = ""
+
 
 def make_image(width: int, height: int, color: tuple[int, int, int], fmt: str = "PNG") -> bytes:
     """A real image of the given size, with a visible pattern."""

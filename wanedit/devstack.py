@@ -16,7 +16,9 @@ from typing import IO, Any
 
 SANDBOX_KEY = "sk-sandbox"
 # Everything here runs on 127.0.0.1, so workers must be let fetch from loopback addresses.
-LOCAL_ENV = {"WANEDIT_ALLOW_PRIVATE_URLS": "true"}
+# Local runs (the demo, the tests, the benchmark) talk to servers on 127.0.0.1, and read no
+# `.env`: one written for `docker compose` must not point them elsewhere.
+LOCAL_ENV = {"WANEDIT_ALLOW_PRIVATE_URLS": "true", "WANEDIT_ENV_FILE": ""}
 
 
 @contextmanager

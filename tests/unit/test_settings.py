@@ -22,6 +22,7 @@ def clean_env(monkeypatch, tmp_path):
         "WANEDIT_ALLOW_PRIVATE_URLS",
         "WANEDIT_LOCAL_INPUT_DIRS",
         "WANEDIT_MAX_REQUEST_BYTES",
+        "WANEDIT_ENV_FILE",  # tests/conftest.py switches .env off for every other test
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -227,3 +228,14 @@ def test_a_countdown_above_the_visibility_timeout_stops_the_worker(monkeypatch):
     monkeypatch.setenv("WANEDIT_SLOT_LEASE_SECONDS", str(4 * 3600))
     with pytest.raises(ConfigError, match="visibility timeout"):
         load_settings().check_worker()
+
+
+def test_env_file_is_read_unless_switched_off(monkeypatch, tmp_path):
+    (tmp_path / ".env").write_text("WANEDIT_QUEUE=from-dotenv\n")
+    (tmp_path / "other.env").write_text("WANEDIT_QUEUE=from-other\n")
+    monkeypatch.delenv("WANEDIT_QUEUE", raising=False)
+    assert load_settings().queue == "from-dotenv"
+    monkeypatch.setenv("WANEDIT_ENV_FILE", str(tmp_path / "other.env"))
+    assert load_settings().queue == "from-other"
+    monkeypatch.setenv("WANEDIT_ENV_FILE", "")
+    assert load_settings().queue == "wanedit"

@@ -1,6 +1,6 @@
 """`make bench`: wanedit and the naive SDK design under the same backlog, side by side.
 
-    python -m bench.run [--edits 200] [--interactive 10] [--accounts 1] [--duration 2:6]
+    python -m bench.run [--edits 200] [--interactive 10] [--accounts 1] [--duration 8:24]
                         [--only wanedit|naive] [--out bench/RESULTS.md]
 
 Each design runs on fresh embedded servers (valkey-server, moto S3, the provider sandbox with the
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--edits", type=_positive, default=200, help="batch edits in the backlog")
     parser.add_argument("--interactive", type=int, default=10, help="interactive edits")
     parser.add_argument("--accounts", type=_positive, default=1, help="provider accounts (wanedit)")
-    parser.add_argument("--duration", type=_duration, default=(2.0, 6.0), help="task MIN:MAX s")
+    parser.add_argument("--duration", type=_duration, default=(8.0, 24.0), help="task MIN:MAX s")
     parser.add_argument("--interactive-start", type=float, default=10.0, metavar="S")
     parser.add_argument("--interactive-every", type=float, default=5.0, metavar="S")
     parser.add_argument("--only", choices=DESIGNS, help="run one design only")

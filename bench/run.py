@@ -7,7 +7,7 @@ Each design runs on fresh embedded servers (valkey-server, moto S3, the provider
 real limits: C=5 tasks at once, R=5 creates/s, Q=20 queries/s per account, task durations scaled
 down) and one Celery worker with concurrency 2 (prefork). A backlog of batch edits is enqueued at
 once; interactive edits follow while it waits. The report goes to RESULTS.md and the plot to
-inflight.png beside it; logs of the workers go to bench/logs/.
+inflight.png beside it (RESULTS-x.md: inflight-x.png); logs of the workers go to bench/logs/.
 
 The figures, each measured in this run:
 
@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     log_dir = ROOT / "bench" / "logs"
     log_dir.mkdir(exist_ok=True)
-    plot_path = out.parent / "inflight.png"
+    # RESULTS.md: inflight.png; RESULTS-2-6s.md: inflight-2-6s.png; x.md: inflight-x.png.
+    suffix = out.stem.removeprefix("RESULTS")
+    plot_path = out.parent / f"inflight{suffix if suffix != out.stem else '-' + suffix}.png"
     code = describe_code(ROOT, (out, plot_path))
     runs: list[RunResult] = []
     for design in DESIGNS:

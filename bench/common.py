@@ -9,11 +9,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import psutil
 from PIL import Image, ImageDraw
+
+from wanedit.provider_time import BEIJING_UTC_OFFSET, provider_moment
 
 BUCKET = "wanedit-bench"
 INPUT_KEYS = ("inputs/red.png", "inputs/green.png", "inputs/blue.png")
@@ -142,11 +143,9 @@ def s3_client(env: Mapping[str, str]) -> Any:
     )
 
 
-def provider_time(text: str | None) -> float | None:
-    """The provider's ``"YYYY-MM-DD hh:mm:ss.mmm"`` (the sandbox writes UTC) as unix seconds."""
-    if not text:
-        return None
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+def provider_time(text: str | None, utc_offset: float = BEIJING_UTC_OFFSET) -> float | None:
+    """The provider's ``"YYYY-MM-DD hh:mm:ss.mmm"`` (Beijing time unless told) as unix seconds."""
+    return provider_moment(text, utc_offset)
 
 
 def stream_time(entry_id: str) -> float:

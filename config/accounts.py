@@ -1,4 +1,9 @@
-"""Provider accounts: each has its own key, base URL, limits and price."""
+"""Provider accounts: each has its own key, base URL, limits, price and provider time zone.
+
+Each account is one Alibaba Cloud main account: the provider's limits (5 tasks at once, 5
+creates/s, 20 queries/s) are per main account, summed over all its keys and workspaces. Two
+keys of one main account are one account here, or they would each be given the whole quota.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from wanedit.errors import ConfigError
+from wanedit.provider_time import BEIJING_UTC_OFFSET
 
 SINGAPORE_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 # Price per image (CNY) from PROVIDER.md, by region; only successful images are billed.
@@ -41,6 +47,8 @@ class Account(BaseModel):
     query_rate: float = Field(20.0, gt=0, le=1000)
     price_per_image: float | None = Field(None, ge=0)
     currency: str = "CNY"
+    # Hours east of UTC of the provider's time strings; None: WANEDIT_PROVIDER_UTC_OFFSET.
+    utc_offset: float | None = Field(None, ge=-14, le=14)
 
     @field_validator("name")
     @classmethod
@@ -59,6 +67,11 @@ class Account(BaseModel):
         return (
             default_price(self.base_url) if self.price_per_image is None else self.price_per_image
         )
+
+    @property
+    def provider_utc_offset(self) -> float:
+        """The zone of this account's provider times (Beijing, UTC+8, unless set)."""
+        return BEIJING_UTC_OFFSET if self.utc_offset is None else self.utc_offset
 
     def key(self) -> str:
         """The provider key, for the HTTP client only; never logged or stored."""

@@ -17,6 +17,7 @@ from config.accounts import SINGAPORE_BASE_URL, Account, check_base_url
 from config.listen import ListenRule
 from config.schedules import BatchSchedule
 from wanedit.errors import ConfigError
+from wanedit.provider_time import BEIJING_UTC_OFFSET
 from wanedit.storage import S3Location
 from wanedit.webhooks import (
     DEFAULT_CALLBACK_QUEUE,
@@ -127,8 +128,10 @@ class Settings(BaseSettings):
     reconcile_delay: float = Field(5.0, gt=0, validation_alias=_env("WANEDIT_RECONCILE_DELAY"))
     reconcile_skew: float = Field(30.0, ge=0, validation_alias=_env("WANEDIT_RECONCILE_SKEW"))
     reconcile_tries: int = Field(12, ge=1, validation_alias=_env("WANEDIT_RECONCILE_TRIES"))
+    # Hours east of UTC of the provider's time strings (Beijing time, UTC+8); an account in
+    # WANEDIT_ACCOUNTS may set its own `utc_offset`.
     provider_utc_offset: float = Field(
-        0.0, ge=-14, le=14, validation_alias=_env("WANEDIT_PROVIDER_UTC_OFFSET")
+        BEIJING_UTC_OFFSET, ge=-14, le=14, validation_alias=_env("WANEDIT_PROVIDER_UTC_OFFSET")
     )
     sweep_interval: float = Field(30.0, gt=0, validation_alias=_env("WANEDIT_SWEEP_INTERVAL"))
     sweep_grace: float = Field(60.0, gt=0, validation_alias=_env("WANEDIT_SWEEP_GRACE"))
@@ -279,13 +282,27 @@ class Settings(BaseSettings):
         names = [account.name for account in value]
         if len(set(names)) != len(names):
             raise ValueError("account names must be unique")
+        keys = [a.api_key.get_secret_value() for a in value if a.api_key is not None]
+        if len(set(keys)) != len(keys):
+            # One key is one main account's quota: two entries would each be given all of it.
+            raise ValueError(
+                "two accounts have the same api_key; each entry must be its own Alibaba Cloud "
+                "main account (keys of one main account share one quota)"
+            )
         return value
 
     @property
     def accounts(self) -> list[Account]:
-        """The provider accounts; one, from the DASHSCOPE_* settings, unless WANEDIT_ACCOUNTS."""
+        """The provider accounts; one, from the DASHSCOPE_* settings, unless WANEDIT_ACCOUNTS.
+
+        An account that sets no `utc_offset` gets WANEDIT_PROVIDER_UTC_OFFSET."""
         if self.accounts_list:
-            return self.accounts_list
+            return [
+                a
+                if a.utc_offset is not None
+                else a.model_copy(update={"utc_offset": self.provider_utc_offset})
+                for a in self.accounts_list
+            ]
         return [
             Account(
                 name="default",
@@ -295,6 +312,7 @@ class Settings(BaseSettings):
                 submit_rate=self.submit_rate,
                 query_rate=self.query_rate,
                 price_per_image=self.price_per_image,
+                utc_offset=self.provider_utc_offset,
             )
         ]
 

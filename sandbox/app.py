@@ -1,15 +1,23 @@
 """The WSGI application: DashScope's routes, headers and bodies over a ``Sandbox``.
 
-Every answer carries a fresh uuid ``request_id`` (in the body and the ``X-Request-Id`` header).
-API errors are flat ``{"code", "message", "request_id"}`` JSON; result downloads behave like OSS
-presigned URLs and refuse with an XML body. ``/sandbox/*`` are the sandbox's own controls and need
-no API key.
+Every answer carries a fresh uuid ``request_id`` (in the body and the ``X-Request-Id`` header;
+the header is a sandbox convenience). API errors are flat ``{"code", "message", "request_id"}``
+JSON; result downloads behave like OSS presigned URLs and refuse with an XML body. ``/sandbox/*``
+are the sandbox's own controls and need no API key.
+
+A lost create answer (``sandbox.faults``) in mode ``504`` is an HTML gateway page with neither a
+JSON body nor a request id; in mode ``drop`` the app shuts the client's socket
+(``environ["werkzeug.socket"]``, set by werkzeug's server) and raises ``ConnectionAbortedError``,
+which werkzeug's request handler treats as a dropped connection: nothing is written, and the
+client sees the connection closed without an answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,7 +26,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.errors import ApiError, internal_error, invalid_parameter
+from sandbox.errors import ApiError, LostAnswer, internal_error, invalid_parameter
 from sandbox.params import decode_json
 from sandbox.service import DownloadError, Sandbox
 
@@ -27,6 +35,12 @@ log = logging.getLogger(__name__)
 API = "/api/v1"
 # Three base64 images of up to 10 MB each, with room to spare.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# What a gateway in front of the provider answers when the service behind it did not in time.
+GATEWAY_TIMEOUT_PAGE = (
+    "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    "<center><h1>504 Gateway Time-out</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 
 URLS = Map(
     [
@@ -43,8 +57,9 @@ URLS = Map(
     strict_slashes=False,
 )
 
-# A handler answers a JSON object (sent with a request_id) or a ready Response.
-Handler = Callable[[Request, dict[str, Any]], "dict[str, Any] | Response"]
+# A handler takes the request, the URL's values and the answer's request_id, and answers a JSON
+# object (sent with that request_id) or a ready Response.
+Handler = Callable[[Request, dict[str, Any], str], "dict[str, Any] | Response"]
 
 
 class SandboxApp:
@@ -67,14 +82,18 @@ class SandboxApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         request.max_content_length = MAX_BODY_BYTES
-        response = self._dispatch(request)
+        try:
+            response = self._dispatch(request)
+        except LostAnswer:
+            _drop_connection(environ)
+            raise ConnectionAbortedError("sandbox: create answer dropped on purpose") from None
         return response(environ, start_response)
 
     def _dispatch(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
             endpoint, values = URLS.bind_to_environ(request.environ).match()
-            answer = self._handlers[str(endpoint)](request, dict(values))
+            answer = self._handlers[str(endpoint)](request, dict(values), request_id)
             if isinstance(answer, Response):
                 response = answer
             else:
@@ -82,6 +101,10 @@ class SandboxApp:
                 response = _json({"request_id": request_id, **answer})
         except ApiError as exc:
             response = _json(exc.body(request_id), exc.status)
+        except LostAnswer as exc:
+            if exc.mode == "drop":
+                raise
+            return Response(GATEWAY_TIMEOUT_PAGE, status=504, mimetype="text/html")
         except DownloadError as exc:
             response = _oss_error(exc, request_id)
         except HTTPException as exc:
@@ -95,32 +118,33 @@ class SandboxApp:
     def _account(self, request: Request) -> str:
         return self.sandbox.authenticate(request.headers.get("Authorization"))
 
-    def _create(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _create(self, request: Request, values: dict[str, Any], request_id: str) -> dict[str, Any]:
         if request.method != "POST":
             raise MethodNotAllowed(valid_methods=["POST"])
-        account = self._account(request)
+        key = self._account(request)
         async_header = request.headers.get("X-DashScope-Async")
-        return self.sandbox.create(account, request.get_data(cache=False), async_header)
+        body = request.get_data(cache=False)
+        return self.sandbox.create(key, body, async_header, request_id=request_id)
 
-    def _wrong_service(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _wrong_service(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         self._account(request)
         # What the provider answers when an old SDK posts an i2i model to the text2image path.
         raise invalid_parameter("url error, please check url!")
 
-    def _list(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _list(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         account = self._account(request)
         return self.sandbox.list_tasks(account, request.args)
 
-    def _query(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _query(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         account = self._account(request)
         base_url = request.host_url.rstrip("/")
         return self.sandbox.query(account, values["task_id"], base_url)
 
-    def _cancel(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _cancel(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         account = self._account(request)
         return self.sandbox.cancel(account, values["task_id"])
 
-    def _download(self, request: Request, values: dict[str, Any]) -> Response:
+    def _download(self, request: Request, values: dict[str, Any], _: str) -> Response:
         png = self.sandbox.download(
             values["task_id"],
             values["index"],
@@ -129,17 +153,25 @@ class SandboxApp:
         )
         return Response(png, mimetype="image/png")
 
-    def _stats(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _stats(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         return self.sandbox.stats()
 
-    def _config(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _config(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         if request.method == "GET":
             return self.sandbox.runtime_config()
         return self.sandbox.update_config(decode_json(request.get_data(cache=False)))
 
-    def _reset_stats(self, request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    def _reset_stats(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         self.sandbox.reset_stats()
         return self.sandbox.stats()
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Shut the client's socket so that no answer reaches it (werkzeug's server only)."""
+    sock = environ.get("werkzeug.socket")
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # the client may have gone already
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _dump(body: Any) -> bytes:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from sandbox.faults import LOST_MODES
 from sandbox.server import SandboxConfig, SandboxServer
+from sandbox.settings import LIST_ORDERS
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
@@ -24,6 +26,26 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
     return tuple(k for k in keys if k) or ("sk-sandbox",)
 
 
+def _groups(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[tuple[str, ...], ...]:
+    groups = []
+    for item in value:
+        keys = tuple(k.strip() for k in item.split(",") if k.strip())
+        if not keys:
+            raise click.BadParameter("name at least one key, e.g. sk-a,sk-b")
+        groups.append(keys)
+    return tuple(groups)
+
+
+def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in value.split(",") if m.strip())
+    unknown = [m for m in modes if m not in LOST_MODES]
+    if not modes or unknown:
+        raise click.BadParameter(f"use a comma-separated subset of {','.join(LOST_MODES)}")
+    return modes
+
+
 @click.command(name="sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8900, show_default=True, type=int)
@@ -35,7 +57,16 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
     show_default=True,
     envvar="WANEDIT_SANDBOX_API_KEYS",
     callback=_keys,
-    help="An accepted key (repeatable); each key is its own account.",
+    help="An accepted key (repeatable); a key in no --main-account is its own main account.",
+)
+@click.option(
+    "--main-account",
+    "main_accounts",
+    multiple=True,
+    callback=_groups,
+    metavar="KEY1,KEY2,...",
+    help="Keys of one main account sharing one quota and one task list (repeatable); "
+    "these keys are accepted too.",
 )
 @click.option("--concurrency", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--submit-rate", default=5.0, show_default=True, type=float, help="Creates/s.")
@@ -52,12 +83,48 @@ def _keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
 @click.option("--fail-rate", default=0.0, type=click.FloatRange(0, 1))
 @click.option("--moderation-rate", default=0.0, type=click.FloatRange(0, 1))
 @click.option("--partial-rate", default=0.0, type=click.FloatRange(0, 1))
+@click.option(
+    "--lost-answer-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Creates that make their task but whose answer is lost.",
+)
+@click.option(
+    "--lost-answer-modes",
+    default="504,drop",
+    show_default=True,
+    callback=_modes,
+    help=f"How lost answers are lost, drawn uniformly: a subset of {','.join(LOST_MODES)}.",
+)
+@click.option(
+    "--lost-answer-delay",
+    default=35.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a 'late' answer is held back.",
+)
+@click.option(
+    "--utc-offset",
+    default=8.0,
+    show_default=True,
+    type=click.FloatRange(-14, 14),
+    help="The provider's zone for time strings, in hours (Beijing: 8).",
+)
+@click.option("--region", default="ap-southeast-1", show_default=True, help="Region in list rows.")
+@click.option(
+    "--list-order",
+    default="newest",
+    show_default=True,
+    type=click.Choice(LIST_ORDERS),
+    help="Order of GET /tasks rows; 'shuffled' proves a client never relies on it.",
+)
 @click.option("--seed", default=None, type=int, help="Seed for reproducible fault draws.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def command(
     host: str,
     port: int,
     api_keys: tuple[str, ...],
+    main_accounts: tuple[tuple[str, ...], ...],
     concurrency: int,
     submit_rate: float,
     query_rate: float,
@@ -67,6 +134,12 @@ def command(
     fail_rate: float,
     moderation_rate: float,
     partial_rate: float,
+    lost_answer_rate: float,
+    lost_answer_modes: tuple[str, ...],
+    lost_answer_delay: float,
+    utc_offset: float,
+    region: str,
+    list_order: str,
     seed: int | None,
     access_log: bool,
 ) -> None:
@@ -75,6 +148,7 @@ def command(
         host=host,
         port=port,
         api_keys=api_keys,
+        main_accounts=main_accounts,
         concurrency=concurrency,
         submit_rate=submit_rate,
         query_rate=query_rate,
@@ -85,6 +159,12 @@ def command(
         fail_rate=fail_rate,
         moderation_rate=moderation_rate,
         partial_rate=partial_rate,
+        lost_answer_rate=lost_answer_rate,
+        lost_answer_modes=lost_answer_modes,
+        lost_answer_delay=lost_answer_delay,
+        utc_offset_hours=utc_offset,
+        region=region,
+        list_order=list_order,
         seed=seed,
     )
     server = SandboxServer(config, access_log=access_log)

@@ -82,3 +82,15 @@ def invalid_url(field: str) -> ApiError:
 
 def cancel_refused() -> ApiError:
     return ApiError(400, "UnsupportedOperation", CANCEL_REFUSED_MESSAGE)
+
+
+class LostAnswer(Exception):
+    """A create whose task was made but whose answer the HTTP layer must lose.
+
+    ``mode`` is ``"504"`` (an HTML gateway page) or ``"drop"`` (no answer at all); see
+    ``sandbox.faults`` for every mode.
+    """
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(f"create answer lost on purpose ({mode})")
+        self.mode = mode

@@ -1,7 +1,7 @@
 """Validation of the create body, and the output size rules. Pure: no I/O.
 
-Field limits follow the API reference: prompt up to 2000 characters (longer prompts are silently
-truncated, as the real provider does), negative_prompt up to 500, 1 to 3 images, n 1..4 (default 4),
+Field limits follow the API reference: prompt up to 2000 characters and negative_prompt up to 500
+(longer ones are silently truncated, as the real provider does), 1 to 3 images, n 1..4 (default 4),
 size ``"W*H"`` with W*H in [768*768, 1280*1280] and aspect 1:4..4:1, seed 0..2147483647.
 Unknown fields are ignored, as the provider ignores them.
 """
@@ -133,12 +133,7 @@ def _negative_prompt(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise invalid_parameter("input.negative_prompt: must be a string.")
-    if len(value) > NEGATIVE_PROMPT_MAX_CHARS:
-        raise invalid_parameter(
-            f"input.negative_prompt: {len(value)} characters exceed the limit of "
-            f"{NEGATIVE_PROMPT_MAX_CHARS}."
-        )
-    return value
+    return value[:NEGATIVE_PROMPT_MAX_CHARS]
 
 
 def _images(value: Any) -> tuple[str, ...]:

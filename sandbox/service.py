@@ -3,14 +3,25 @@
 One lock guards the task store, the limiters, the random draws and the counters. It is never
 held while fetching input images or rendering results, the two slow steps.
 
+Every behaviour follows /work/shared/provider/PROVIDER.md (and the API reference beside it):
+quotas per main account (``sandbox.accounts``), the list (``sandbox.listing``), answer bodies
+and Beijing-time strings (``sandbox.answers``), faults and lost create answers
+(``sandbox.faults``).
+
 Choices where the real provider's answer is unconfirmed:
 
-- Cancel of a task that is not PENDING, or of an id that is unknown, foreign or expired, answers
-  400 ``UnsupportedOperation`` with the provider's "Failed to cancel the task" message: to the
-  caller all of these are "not a PENDING task of mine".
-- The query bucket (``query_rate``) is shared by ``GET /tasks/{id}`` and ``GET /tasks``; cancels
-  are not rate limited.
-- A create answered with an injected 500 creates no task.
+- Cancel of a task that is not PENDING, or of an id that is unknown, foreign (another main
+  account's) or expired, answers 400 ``UnsupportedOperation`` with the provider's "Failed to
+  cancel the task" message: to the caller all of these are "not a PENDING task of mine".
+- The query bucket (``query_rate``, 20/s) is shared by ``GET /tasks/{id}``, ``GET /tasks`` and
+  cancels (PROVIDER.md: "assume it is"); each takes one token and is answered 429 when it is
+  empty. Injected 500s (``http_error_rate``) hit creates and ``GET /tasks/{id}`` only; injected
+  429s (``throttle_rate``) hit every API call.
+- A create answered with an injected 500 (``http_error_rate``) creates no task: it is refused
+  before the body is read. A lost answer (``lost_answer_rate``, ``[sandbox:lost-*]``) comes after
+  the task was made; ``lost_answers`` counts those, not ``http_errors``.
+- The 6th task while 5 run is accepted and left PENDING in a FIFO queue with no cap (the docs
+  say it "joins a queue and waits to be scheduled"; order and cap are undocumented).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sandbox import answers, errors, faults
+from sandbox import answers, errors, faults, listing
 from sandbox.errors import invalid_parameter
 from sandbox.images import Fetcher, InputImage, load_images
 from sandbox.limits import TokenBucket
@@ -33,11 +44,10 @@ from sandbox.params import SEED_MAX, EditRequest, decode_json, default_size, par
 from sandbox.render import render_png
 from sandbox.settings import RUNTIME_FIELDS, SandboxConfig, check_durations
 from sandbox.signing import UrlSigner
-from sandbox.tasks import PENDING, STATUSES, SUCCEEDED, Task, TaskStore
+from sandbox.tasks import PENDING, SUCCEEDED, Task, TaskStore
 
 Clock = Callable[[], float]
 RENDER_CACHE_SIZE = 64
-MAX_PAGE_SIZE = 100
 
 
 class DownloadError(Exception):
@@ -59,10 +69,12 @@ class Counters:
     queries: int = 0
     lists: int = 0
     cancels: int = 0
+    cancel_requests: int = 0
     throttled: int = 0
     http_errors: int = 0
     downloads: int = 0
     lost_answers: int = 0
+    lost_answers_by_mode: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,15 +106,21 @@ class Sandbox:
         self._lock = threading.Lock()
         self._rng = random.Random(self.config.seed)
         self._rates = self.config.fault_rates()
+        self._lost_modes = self.config.lost_answer_modes
         self._durations = (self.config.duration_min, self.config.duration_max)
+        self._zone = self.config.zone()
+        self._accounts = self.config.accounts()
         self._store = TaskStore(self.config.concurrency, self.config.result_ttl)
+        # One quota per main account, whichever of its keys calls.
         self._limits = {
-            key: _Limits(
+            name: _Limits(
                 TokenBucket.per_second(self.config.submit_rate),
                 TokenBucket.per_second(self.config.query_rate),
             )
-            for key in self.config.api_keys
+            for name in self._accounts.names()
         }
+        # Its own generator, so the "shuffled" list order draws nothing from the fault draws.
+        self._shuffle_salt = str(random.Random(self.config.seed).getrandbits(64))
         self._counters = Counters()
         self._tasks_by_prompt: dict[str, int] = {}
         self._last_now = float("-inf")
@@ -113,15 +131,25 @@ class Sandbox:
         self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-render")
 
     def authenticate(self, authorization: str | None) -> str:
-        """The account behind an ``Authorization: Bearer <key>`` header."""
+        """The API key of an ``Authorization: Bearer <key>`` header, if the sandbox accepts it."""
         scheme, _, key = (authorization or "").strip().partition(" ")
         key = key.strip()
-        if scheme.lower() != "bearer" or key not in self._limits:
+        if scheme.lower() != "bearer" or self._accounts.main_of(key) is None:
             raise errors.invalid_api_key()
         return key
 
-    def create(self, account: str, raw_body: bytes, async_header: str | None) -> dict[str, Any]:
-        """Accept a create request; answers the PENDING task or raises ApiError."""
+    def create(
+        self,
+        key: str,
+        raw_body: bytes,
+        async_header: str | None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Accept a create request; answers the PENDING task or raises ApiError or LostAnswer.
+
+        ``request_id`` is the id of this create call's answer, which the task list shows.
+        """
+        account = self._main(key)
         with self._lock:
             self._counters.create_requests += 1
             if (async_header or "").strip().lower() != "enable":
@@ -132,19 +160,26 @@ class Sandbox:
         with self._lock:
             if faults.rejects_input(request.prompt, self._rates, self._rng):
                 raise errors.input_moderation()
-            task = self._new_task(account, request, inputs)
+            task = self._new_task(account, key, request, inputs)
+            task.request_id = request_id or str(uuid.uuid4())
             self._store.add(task)
             self._counters.creates += 1
             self._tasks_by_prompt[request.prompt] = self._tasks_by_prompt.get(request.prompt, 0) + 1
-            lost = faults.draw(self._rng, self._rates.lost_answer_rate)
+            lost = faults.lost_answer(request.prompt, self._rates, self._lost_modes, self._rng)
+            if lost is not None:
+                self._counters.lost_answers += 1
+                by_mode = self._counters.lost_answers_by_mode
+                by_mode[lost] = by_mode.get(lost, 0) + 1
         for index in range(task.request.n):
             if index not in task.outcome.failed_images:
                 self._renderer.submit(self._render, task.task_id, self._snapshot_of(task, index))
-        if lost:
+        if lost == faults.LOST_LATE:
             # The task exists and will run, but the answer arrives after the client gave up.
-            with self._lock:
-                self._counters.lost_answers += 1
             time.sleep(self.config.lost_answer_delay)
+        elif lost == faults.LOST_500:
+            raise errors.internal_error()
+        elif lost is not None:
+            raise errors.LostAnswer(lost)
         # The provider always answers a create with PENDING, even when a slot was free.
         return {"output": {"task_status": PENDING, "task_id": task.task_id}}
 
@@ -152,8 +187,9 @@ class Sandbox:
         """Stop rendering in the background."""
         self._renderer.shutdown(wait=False, cancel_futures=True)
 
-    def query(self, account: str, task_id: str, base_url: str) -> dict[str, Any]:
+    def query(self, key: str, task_id: str, base_url: str) -> dict[str, Any]:
         """The ``GET /tasks/{id}`` body; result URLs start with ``base_url``."""
+        account = self._main(key)
         with self._lock:
             self._counters.queries += 1
             self._admit(self._limits[account].query, http_error_rate=True)
@@ -161,46 +197,36 @@ class Sandbox:
             task = self._store.get(task_id, account, now)
             if task is None:
                 return answers.unknown_output(task_id)
-            return answers.query_body(task, now, self._url_maker(task, base_url))
+            return answers.query_body(task, now, self._url_maker(task, base_url), self._zone)
 
-    def cancel(self, account: str, task_id: str) -> dict[str, Any]:
-        """Cancel a PENDING task or raise ApiError."""
+    def cancel(self, key: str, task_id: str) -> dict[str, Any]:
+        """Cancel a PENDING task of the key's main account or raise ApiError.
+
+        The answer is empty: the provider's body is only ``{"request_id"}``, which the HTTP
+        layer adds.
+        """
+        account = self._main(key)
         with self._lock:
+            self._counters.cancel_requests += 1
+            self._admit(self._limits[account].query, http_error_rate=False)
             if not self._store.cancel(task_id, account, self._now()):
                 raise errors.cancel_refused()
             self._counters.cancels += 1
-        return {"output": {"task_id": task_id, "task_status": "CANCELED"}}
+        return {}
 
-    def list_tasks(self, account: str, args: Mapping[str, str]) -> dict[str, Any]:
-        """The ``GET /tasks`` body: this account's tasks, newest first, one page."""
-        page_no = _int_arg(args, "page_no", 1, 1, 1_000_000)
-        page_size = _int_arg(args, "page_size", 10, 1, MAX_PAGE_SIZE)
-        start = _time_arg(args, "start_time")
-        end = _time_arg(args, "end_time")
-        status = args.get("status") or None
-        if status is not None and status not in STATUSES:
-            raise invalid_parameter(f"status: {status!r} is not one of {', '.join(STATUSES)}.")
-        model = args.get("model_name") or None
+    def list_tasks(self, key: str, args: Mapping[str, str]) -> dict[str, Any]:
+        """The ``GET /tasks`` body: every task of the key's main account, one page."""
+        account = self._main(key)
         with self._lock:
             self._counters.lists += 1
             self._admit(self._limits[account].query, http_error_rate=False)
             now = self._now()
-            rows = [
-                answers.list_entry(t, now)
-                for t in self._store.of_account(account, now)
-                if (start is None or t.submit_at >= start)
-                and (end is None or t.submit_at <= end)
-                and (model is None or t.request.model == model)
-                and (status is None or t.status(now) == status)
-            ]
-        first = (page_no - 1) * page_size
-        return {
-            "data": rows[first : first + page_size],
-            "total": len(rows),
-            "total_page": (len(rows) + page_size - 1) // page_size,
-            "page_no": page_no,
-            "page_size": page_size,
-        }
+            query = listing.parse_query(args, now, self._zone)
+            tasks = [t for t in self._store.listed(account, now) if query.in_window(t.submit_at)]
+            if self.config.list_order == "shuffled":
+                tasks.sort(key=lambda t: listing.shuffle_key(self._shuffle_salt, t.task_id))
+            rows = [answers.list_row(t, now, self.config.region) for t in tasks]
+        return listing.page([row for row in rows if query.matches(row)], query)
 
     def download(
         self, task_id: str, index: int, expires: str | None, signature: str | None
@@ -233,19 +259,22 @@ class Sandbox:
     def stats(self) -> dict[str, Any]:
         """Counters since the last reset, tasks by status now, and peak concurrency.
 
-        ``create_requests`` counts every create, ``creates`` the accepted ones; ``queries``
-        counts ``GET /tasks/{id}`` calls, ``lists`` the list calls, ``cancels`` the tasks
-        canceled; ``throttled`` the 429s and ``http_errors`` the injected 500s sent;
-        ``downloads`` the result downloads served. ``max_running`` is the most tasks one
-        account had RUNNING at once (``max_running_by_account`` per key). ``lost_answers``
-        counts creates answered too late on purpose; ``repeated_prompts`` maps each prompt
-        that created more than one task to its task count (a client that creates twice for
-        one edit shows up there, when each edit has its own prompt).
+        ``create_requests`` counts every create, ``creates`` the accepted ones (tasks made);
+        ``queries`` counts ``GET /tasks/{id}`` calls, ``lists`` the list calls,
+        ``cancel_requests`` the cancel calls and ``cancels`` the tasks canceled; ``throttled``
+        the 429s and ``http_errors`` the injected 500s sent (refusals: no task); ``downloads``
+        the result downloads served. ``max_running`` is the most tasks one main account had
+        RUNNING at once (``max_running_by_account`` per main account, named after its first
+        key). ``lost_answers`` counts creates that made their task but whose answer was lost
+        (``lost_answers_by_mode`` per mode); ``repeated_prompts`` maps each prompt that created
+        more than one task to its task count (a client that creates twice for one edit shows
+        up there, when each edit has its own prompt).
         """
         with self._lock:
             now = self._now()
             by_account = self._store.max_running()
             data: dict[str, Any] = dict(vars(self._counters))
+            data["lost_answers_by_mode"] = dict(self._counters.lost_answers_by_mode)
             data["tasks_by_status"] = self._store.counts(now)
             data["tasks"] = len(self._store)
             data["max_running"] = max(by_account.values(), default=0)
@@ -264,11 +293,16 @@ class Sandbox:
         with self._lock:
             data = self.config.as_dict()
             data.update(vars(self._rates))
+            data["lost_answer_modes"] = list(self._lost_modes)
             data["duration_min"], data["duration_max"] = self._durations
         return data
 
     def update_config(self, changes: Any) -> dict[str, Any]:
-        """Change fault rates and durations at runtime; raise ApiError for a bad change."""
+        """Change fault rates, lost-answer modes and durations at runtime.
+
+        ``lost_answer_modes`` takes a list of modes or a comma-separated string; every other
+        field a number. Raise ApiError for a bad change.
+        """
         if not isinstance(changes, dict):
             raise invalid_parameter("The request body must be a JSON object.")
         unknown = sorted(set(changes) - set(RUNTIME_FIELDS))
@@ -276,19 +310,23 @@ class Sandbox:
             raise invalid_parameter(
                 f"{', '.join(unknown)}: not changeable; use {', '.join(RUNTIME_FIELDS)}."
             )
-        for name, value in changes.items():
+        numbers = {k: v for k, v in changes.items() if k != "lost_answer_modes"}
+        for name, value in numbers.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise invalid_parameter(f"{name}: must be a number.")
+        modes = _modes_arg(changes.get("lost_answer_modes"), self._lost_modes)
         with self._lock:
             low = float(changes.get("duration_min", self._durations[0]))
             high = float(changes.get("duration_max", self._durations[1]))
-            rate_changes = {k: float(v) for k, v in changes.items() if k.endswith("_rate")}
+            rate_changes = {k: float(v) for k, v in numbers.items() if k.endswith("_rate")}
             try:
                 check_durations(low, high)
+                faults.check_lost_modes(modes)
                 rates = replace(self._rates, **rate_changes)
             except ValueError as exc:
                 raise invalid_parameter(str(exc)) from None
             self._rates = rates
+            self._lost_modes = modes
             self._durations = (low, high)
         return self.runtime_config()
 
@@ -301,18 +339,27 @@ class Sandbox:
             self._counters.http_errors += 1
             raise errors.internal_error()
 
+    def _main(self, key: str) -> str:
+        main = self._accounts.main_of(key)
+        if main is None:
+            raise errors.invalid_api_key()
+        return main
+
     def _now(self) -> float:
         # The simulation needs time that never goes back, even if the wall clock does.
         self._last_now = max(self._last_now, self.clock())
         self._store.advance(self._last_now)
         return self._last_now
 
-    def _new_task(self, account: str, request: EditRequest, inputs: list[InputImage]) -> Task:
+    def _new_task(
+        self, account: str, key: str, request: EditRequest, inputs: list[InputImage]
+    ) -> Task:
         last = inputs[-1]
         seed = request.seed if request.seed is not None else self._rng.randint(0, SEED_MAX)
         return Task(
             task_id=str(uuid.uuid4()),
             account=account,
+            api_key=key,
             submit_at=self._now(),
             duration=self._rng.uniform(*self._durations),
             request=request,
@@ -356,15 +403,11 @@ def result_path(task_id: str, index: int) -> str:
     return f"/results/{task_id}/{index}.png"
 
 
-def _int_arg(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    text = args.get(name)
-    if text is None or text == "":
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise invalid_parameter(f"{name}: {text!r} must be an integer in [{low}, {high}].")
-    return int(text)
-
-
-def _time_arg(args: Mapping[str, str], name: str) -> float | None:
-    text = args.get(name)
-    return answers.parse_list_time(name, text) if text else None
+def _modes_arg(value: Any, current: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return current
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise invalid_parameter("lost_answer_modes: must be a list of modes or a string.")
+    return tuple(v.strip() for v in value if v.strip())

@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta, timezone
 from typing import Any
 
-from sandbox.faults import FaultRates
+from sandbox.accounts import Accounts
+from sandbox.faults import FaultRates, check_lost_modes
 
 RUNTIME_FIELDS = (
     "http_error_rate",
     "throttle_rate",
     "lost_answer_rate",
+    "lost_answer_modes",
     "fail_rate",
     "moderation_rate",
     "partial_rate",
     "duration_min",
     "duration_max",
 )
+LIST_ORDERS = ("newest", "shuffled")
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """How the sandbox listens, limits each account and misbehaves.
+    """How the sandbox listens, limits each main account and misbehaves.
 
-    Each API key is its own account with its own limits. Rates are per second; durations and
-    ``result_ttl`` are seconds. The ``*_rate`` fault fields are fractions in [0, 1].
+    Every key of ``api_keys`` and of ``main_accounts`` is accepted. Each tuple of
+    ``main_accounts`` is one main account: its keys share one quota (submits, queries, the
+    concurrency slots and queue) and see each other's tasks. A key in no group is its own main
+    account. Rates are per second; durations and ``result_ttl`` are seconds. The ``*_rate``
+    fault fields are fractions in [0, 1]; ``lost_answer_modes`` are drawn uniformly for lost
+    answers (see ``sandbox.faults``). ``utc_offset_hours`` is the provider's zone, in which the
+    time strings are written and read (Beijing, UTC+8). ``region`` is what list rows carry.
+    ``list_order`` is ``"newest"`` (newest first, as the doc's example) or ``"shuffled"`` (a fixed
+    random order, so tests can show a client never relies on the order).
     """
 
     host: str = "127.0.0.1"
     port: int = 0
     api_keys: tuple[str, ...] = ("sk-sandbox",)
+    main_accounts: tuple[tuple[str, ...], ...] = ()
     concurrency: int = 5
     submit_rate: float = 5.0
     query_rate: float = 20.0
@@ -42,12 +54,24 @@ class SandboxConfig:
     partial_rate: float = 0.0
     throttle_rate: float = 0.0
     lost_answer_rate: float = 0.0
+    lost_answer_modes: tuple[str, ...] = ("504", "drop")
     lost_answer_delay: float = 35.0
+    utc_offset_hours: float = 8.0
+    region: str = "ap-southeast-1"
+    list_order: str = "newest"
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        # Lists are welcome from callers; the frozen config keeps tuples.
+        groups = tuple(tuple(group) for group in self.main_accounts)
+        object.__setattr__(self, "main_accounts", groups)
+        object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        object.__setattr__(self, "lost_answer_modes", tuple(self.lost_answer_modes))
         if not self.api_keys or not all(self.api_keys):
             raise ValueError("api_keys must name at least one non-empty key")
+        if not all(group and all(group) for group in groups):
+            raise ValueError("main_accounts: each main account needs at least one non-empty key")
+        self.accounts()
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if self.submit_rate <= 0 or self.query_rate <= 0:
@@ -55,7 +79,20 @@ class SandboxConfig:
         check_durations(self.duration_min, self.duration_max)
         if self.result_ttl <= 0:
             raise ValueError("result_ttl must be positive")
+        if not -14 <= self.utc_offset_hours <= 14:
+            raise ValueError("utc_offset_hours must be within [-14, 14]")
+        if self.list_order not in LIST_ORDERS:
+            raise ValueError(f"list_order must be one of {', '.join(LIST_ORDERS)}")
+        check_lost_modes(self.lost_answer_modes)
         self.fault_rates()
+
+    def accounts(self) -> Accounts:
+        """The accepted keys and their main accounts."""
+        return Accounts(self.api_keys, self.main_accounts)
+
+    def zone(self) -> timezone:
+        """The provider's time zone (UTC+8 by default)."""
+        return timezone(timedelta(hours=self.utc_offset_hours))
 
     def fault_rates(self) -> FaultRates:
         """The fault fractions, validated."""
@@ -71,6 +108,8 @@ class SandboxConfig:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["api_keys"] = list(self.api_keys)
+        data["main_accounts"] = [list(group) for group in self.main_accounts]
+        data["lost_answer_modes"] = list(self.lost_answer_modes)
         return data
 
 

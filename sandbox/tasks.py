@@ -1,6 +1,6 @@
 """The task store and its lazy scheduling simulation.
 
-No thread runs the tasks. Each account has ``concurrency`` slots and a strict FIFO queue; on
+No thread runs the tasks. Each main account has ``concurrency`` slots and a strict FIFO queue; on
 every request the simulation is advanced to ``now``: a PENDING task starts at the instant a
 slot frees (the end of the task that held it, or its own submit time when a slot was free)
 and ends ``duration`` seconds later. Replaying the same submits and cancels at the same times
@@ -30,7 +30,10 @@ STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED)
 
 @dataclass(eq=False)
 class Task:
-    """One image-edit task of one account."""
+    """One image-edit task of one main account (``account``), made with ``api_key``.
+
+    ``request_id`` is the request id of the create call that made it, which the task list shows.
+    """
 
     task_id: str
     account: str
@@ -43,6 +46,8 @@ class Task:
     outcome: Outcome = field(default_factory=Outcome)
     start_at: float | None = None
     canceled_at: float | None = None
+    api_key: str = ""
+    request_id: str = ""
 
     @property
     def end_at(self) -> float | None:
@@ -110,6 +115,12 @@ class TaskStore:
         """The account's visible tasks, newest first."""
         visible = [t for t in self._tasks.values() if t.account == account]
         return [t for t in reversed(visible) if not self._expired(t, now)]
+
+    def listed(self, account: str, now: float) -> list[Task]:
+        """The account's tasks within their 24 hours, newest first, ``[sandbox:expire]`` ones
+        included (the list shows them as UNKNOWN)."""
+        mine = [t for t in self._tasks.values() if t.account == account]
+        return [t for t in reversed(mine) if now - t.submit_at <= self.ttl]
 
     def counts(self, now: float) -> dict[str, int]:
         """How many stored tasks are in each status."""

@@ -22,6 +22,7 @@ import redis
 
 from wanedit.errors import JobNotFound
 from wanedit.metrics import terminal_increments
+from wanedit.provider_time import BEIJING_UTC_OFFSET
 from wanedit.states import EVENT_TYPES, TERMINAL, Status, sources_for
 from wanedit.webhooks import Targets
 
@@ -295,7 +296,7 @@ class JobStore:
         ttl_seconds: int,
         clock: Callable[[], float] = time.time,
         targets: Callable[[Mapping[str, Any]], Targets] | None = None,
-        provider_utc_offset: float = 0.0,
+        provider_utc_offset: float = BEIJING_UTC_OFFSET,
     ) -> None:
         self.redis = client
         self.prefix = key_prefix
@@ -376,7 +377,8 @@ class JobStore:
 
     def clear_create(self, job: Job) -> bool:
         """The provider surely made no task: the next create may go."""
-        return self.update(job, {"create_sent_at": None}, while_in=[Status.QUEUED])
+        changes = {"create_sent_at": None, "provider_request_id": None}
+        return self.update(job, changes, while_in=[Status.QUEUED])
 
     def job_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"

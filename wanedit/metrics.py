@@ -13,10 +13,11 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
+
+from wanedit.provider_time import BEIJING_UTC_OFFSET, provider_moment
 
 log = logging.getLogger("wanedit.metrics")
 
@@ -33,7 +34,6 @@ HISTOGRAMS: dict[str, tuple[float, ...]] = {
 TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
 # Provider codes are untrusted text: keep label values short and plain.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
-_PROVIDER_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -76,19 +76,12 @@ def observe(name: str, value: float) -> dict[str, float]:
     }
 
 
-def provider_moment(text: Any, utc_offset_hours: float = 0.0) -> float | None:
-    """A provider time (`2026-11-25 00:30:30.346`, its local time) as unix seconds."""
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.strptime(text, _PROVIDER_TIME).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return moment.timestamp() - utc_offset_hours * 3600
-
-
 def terminal_increments(
-    job: Any, status: str, changes: Mapping[str, Any], now: float, utc_offset_hours: float = 0.0
+    job: Any,
+    status: str,
+    changes: Mapping[str, Any],
+    now: float,
+    utc_offset_hours: float = BEIJING_UTC_OFFSET,
 ) -> dict[str, float]:
     """What a job entering the terminal `status` adds to the counters (`job` as it was read,
     `changes` what the transition writes)."""
@@ -117,8 +110,11 @@ def terminal_increments(
     if current("provider_task_id"):
         add.update(observe("polls_per_job", int(current("polls") or 0)))
     times = current("provider_times") or {}
-    start = provider_moment(times.get("scheduled_time"), utc_offset_hours)
-    end = provider_moment(times.get("end_time"), utc_offset_hours)
+    # The record says which zone its account's provider writes; older records use the default.
+    offset = times.get("utc_offset", utc_offset_hours)
+    offset = offset if isinstance(offset, int | float) else utc_offset_hours
+    start = provider_moment(times.get("scheduled_time"), offset)
+    end = provider_moment(times.get("end_time"), offset)
     if end is not None:
         if start is not None and end >= start:
             add.update(observe("task_duration_seconds", end - start))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -18,18 +18,23 @@ from wanedit.errors import (
     TerminalProviderError,
     TransientProviderError,
 )
-from workers.codes import classify
+from wanedit.provider_time import BEIJING_UTC_OFFSET, filter_stamp
+from workers.codes import TRANSIENT_CODES, classify
 from workers.provider import (
     ListedTask,
+    ListPage,
     TaskState,
+    parse_cancel,
     parse_created,
-    parse_list,
-    parse_listed,
+    parse_list_page,
     parse_task,
 )
 
 CREATE_PATH = "/services/aigc/image2image/image-synthesis"
 MAX_BODY = 1024 * 1024  # provider answers are small; never parse a huge body
+LIST_WINDOW_MAX = 24 * 3600.0  # the provider refuses a list window longer than 24 h
+LIST_PAGE_SIZE = 100  # the maximum is undocumented; 100 is the common cap of such APIs
+LIST_PAGES_MAX = 50  # a bound on one list walk: 5,000 rows
 
 
 def provider_error(
@@ -68,7 +73,10 @@ class ProviderClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         on_error: Callable[[str], None] | None = None,
+        utc_offset_hours: float = BEIJING_UTC_OFFSET,
     ) -> None:
+        # The zone of the provider's time strings and list filters (Beijing, UTC+8, by default).
+        self.utc_offset_hours = utc_offset_hours
         self._session = session
         # Told the code of every error a call ends with (the provider-errors counter).
         self._on_error = on_error
@@ -94,32 +102,65 @@ class ProviderClient:
         with self._counting():
             return parse_task(self._call("GET", f"/tasks/{task_id}"), task_id)
 
-    def list_recent(self, model: str, page_size: int = 100) -> dict[str, str]:
-        """Status of the account's newest tasks of `model` (one query for many tasks)."""
-        query = f"/tasks?model_name={model}&page_no=1&page_size={page_size}"
-        with self._counting():
-            return parse_list(self._call("GET", query))
-
-    def list_window(
-        self, model: str, start: float, end: float, utc_offset_hours: float = 0.0
-    ) -> list[ListedTask]:
-        """The account's tasks of `model` submitted between `start` and `end` (unix seconds)."""
-
-        def stamp(moment: float) -> str:
-            shifted = datetime.fromtimestamp(moment + utc_offset_hours * 3600, tz=UTC)
-            return shifted.strftime("%Y%m%d%H%M%S")
-
+    def list_page(
+        self,
+        model: str,
+        start: float,
+        end: float,
+        page_no: int = 1,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> ListPage:
+        """One page of the account's tasks of `model` submitted between `start` and `end` (unix
+        seconds; at most 24 h apart, sent in the provider's zone to the second)."""
+        low, high = math.floor(start), math.ceil(end)
+        if high - low > LIST_WINDOW_MAX:
+            raise ValueError(f"a list window spans at most 24 h, not {high - low} s")
+        offset = self.utc_offset_hours
         query = (
-            f"/tasks?model_name={model}&start_time={stamp(start)}&end_time={stamp(end)}"
-            "&page_no=1&page_size=100"
+            f"/tasks?model_name={model}&start_time={filter_stamp(low, offset)}"
+            f"&end_time={filter_stamp(high, offset)}&page_no={page_no}&page_size={page_size}"
         )
         with self._counting():
-            return parse_listed(self._call("GET", query), utc_offset_hours)
+            return parse_list_page(self._call("GET", query))
+
+    def list_window(
+        self,
+        model: str,
+        start: float,
+        end: float,
+        *,
+        pace: Callable[[], None] | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> list[ListedTask]:
+        """Every task of `model` submitted between `start` and `end`: windows of at most 24 h,
+        each read page by page up to its `total_page` (no order is assumed). `pace` is called
+        before every call but the first, to keep to the account's query rate."""
+        rows: dict[str, ListedTask] = {}
+        calls = 0
+        low = start
+        while True:
+            high = min(end, low + LIST_WINDOW_MAX - 2)
+            page_no, total_page = 1, 1
+            while page_no <= total_page:
+                if calls and pace is not None:
+                    pace()
+                calls += 1
+                page = self.list_page(model, low, high, page_no, page_size)
+                # Rows may shift between pages while tasks are created: keep each id once.
+                rows.update((row.task_id, row) for row in page.rows)
+                total_page = min(page.total_page, LIST_PAGES_MAX)
+                if not page.rows:
+                    break
+                page_no += 1
+            if high >= end:
+                return list(rows.values())
+            low = high
 
     def cancel(self, task_id: str) -> None:
-        """Cancel a PENDING task; a task already running answers with a terminal error."""
+        """Cancel a PENDING task. A 200 (only a request id) means canceled; a task that has
+        started answers 400 UnsupportedOperation, a TerminalProviderError."""
         with self._counting():
-            self._call("POST", f"/tasks/{task_id}/cancel")
+            parse_cancel(self._call("POST", f"/tasks/{task_id}/cancel"))
 
     @contextmanager
     def _counting(self) -> Iterator[None]:
@@ -178,6 +219,11 @@ class ProviderClient:
 
 
 def _decode(status: int, raw: bytes, idempotent: bool) -> Any:
+    """The JSON body of a 2xx answer, or the error it means.
+
+    For a create (`idempotent` False), only a JSON error body whose code refuses the request
+    proves no task was made. A 5xx, a 408, a timeout code, or a body that is not JSON may come
+    after the task was made: those raise OutcomeUnknown, never a plain retryable error."""
     body: Any = None
     problem = f"is over {MAX_BODY} bytes"
     if len(raw) <= MAX_BODY:
@@ -188,16 +234,16 @@ def _decode(status: int, raw: bytes, idempotent: bool) -> Any:
             # RecursionError: JSON nested deeper than the parser's stack, e.g. "[[[[...]]]]".
             body = None
     if status >= 400:
-        if isinstance(body, dict) and isinstance(body.get("code"), str):
-            message = body.get("message")
-            raise provider_error(
-                status,
-                body["code"],
-                message if isinstance(message, str) else "",
-                body.get("request_id") if isinstance(body.get("request_id"), str) else None,
-            )
+        code, message, request_id = "Unknown", f"HTTP {status} with a body that {problem}", None
+        coded = isinstance(body, dict) and isinstance(body.get("code"), str) and body["code"]
+        if coded:
+            code = body["code"]
+            message = body.get("message") if isinstance(body.get("message"), str) else ""
+            request_id = body.get("request_id") if isinstance(body.get("request_id"), str) else None
+        if not idempotent and not refused(status, code if coded else None):
+            raise OutcomeUnknown(code, message, http_status=status, request_id=request_id)
         # Not JSON (a gateway's HTML page, say): code Unknown, classified by the status alone.
-        raise provider_error(status, "Unknown", f"HTTP {status} with a body that {problem}")
+        raise provider_error(status, code, message, request_id)
     if body is None:
         error = MalformedResponse("MalformedResponse", f"HTTP {status} answer {problem}")
         if not idempotent:
@@ -205,6 +251,15 @@ def _decode(status: int, raw: bytes, idempotent: bool) -> Any:
             raise OutcomeUnknown(error.code, error.message)
         raise error
     return body
+
+
+def refused(http_status: int, code: str | None) -> bool:
+    """Whether an error answer to a create proves that no task was made: a JSON error body with
+    a code that refuses the request (validation, key, account, quota, throttling). A 5xx, a 408
+    and the timeout and internal codes do not: the task may have been made before the failure."""
+    if code is None or http_status >= 500 or http_status == 408:
+        return False
+    return code not in TRANSIENT_CODES
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:

@@ -87,6 +87,7 @@ def build_context(settings: Settings) -> WorkerContext:
                 connect_timeout=settings.http_connect_timeout,
                 read_timeout=settings.http_read_timeout,
                 on_error=metrics.provider_error,
+                utc_offset_hours=account.provider_utc_offset,
             )
             for account in settings.accounts
         },

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from wanedit import limits
 from wanedit.errors import MalformedResponse
+from wanedit.provider_time import epoch_millis, provider_moment
 
 TASK_STATUSES = frozenset({"PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"})
+# The SDK knows SUSPENDED too (undocumented for this API): read as a task that has not ended.
+KNOWN_STATUSES = TASK_STATUSES | {"SUSPENDED"}
+ENDED_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"})
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def parse_task(body: Any, task_id: str) -> TaskState:
         raise _malformed("to a query carries no output object")
     output = body["output"]
     status = output.get("task_status")
-    if status not in TASK_STATUSES:
+    if status not in KNOWN_STATUSES:
         raise _malformed(f"has an unknown task_status {str(status)[:40]!r}")
     results: list[ResultItem] = []
     raw_results = output.get("results") or []
@@ -109,60 +112,126 @@ def parse_task(body: Any, task_id: str) -> TaskState:
     )
 
 
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f")
-    except ValueError:
-        return None
-
-
 def task_seconds(times: dict[str, str]) -> float | None:
-    """How long the provider worked on a task: end_time - scheduled_time (None if unknown)."""
-    start, end = _time(times.get("scheduled_time")), _time(times.get("end_time"))
+    """How long the provider worked on a task: end_time - scheduled_time (None if unknown).
+
+    Both are in the provider's zone, so the difference needs none."""
+    start = provider_moment(times.get("scheduled_time"), 0.0)
+    end = provider_moment(times.get("end_time"), 0.0)
     if start is None or end is None or end < start:
         return None
-    return (end - start).total_seconds()
-
-
-def parse_list(body: Any) -> dict[str, str]:
-    """Task id -> status from a `GET /tasks` answer."""
-    rows = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(rows, list):
-        raise _malformed("to a list call carries no data list")
-    statuses: dict[str, str] = {}
-    for row in rows:
-        if not isinstance(row, dict):
-            raise _malformed("has a list row that is not an object")
-        task_id, status = _text(row.get("task_id")), row.get("task_status")
-        if task_id is None or status not in TASK_STATUSES:
-            raise _malformed("has a list row without task_id or a known task_status")
-        statuses[task_id] = status
-    return statuses
+    return end - start
 
 
 @dataclass(frozen=True)
 class ListedTask:
-    """One row of a list answer, as reconciliation needs it."""
+    """One row of the task list. Times are unix seconds (the rows carry epoch milliseconds)."""
 
     task_id: str
     status: str
-    submitted: float | None  # unix seconds, provider times read as UTC plus the offset
+    request_id: str | None = None  # the request id of the create call that made the task
+    submitted: float | None = None  # gmt_create
+    started: float | None = None  # start_time: when it was scheduled
+    ended: float | None = None  # end_time: absent until it ends
+    api_key_id: str | None = None
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status in ENDED_STATUSES
 
 
-def parse_listed(body: Any, utc_offset_hours: float = 0.0) -> list[ListedTask]:
-    """Rows of a `GET /tasks` answer with their submit times."""
-    statuses = parse_list(body)
-    rows = body["data"]
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a `GET /tasks` answer."""
+
+    rows: list[ListedTask]
+    total: int
+    total_page: int
+    page_no: int
+    page_size: int
+
+
+def _count(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _malformed(f"to a list call has {name} {str(value)[:20]!r}, not a count")
+    return value
+
+
+def parse_list_page(body: Any) -> ListPage:
+    """A `GET /tasks` answer: `{request_id, total, total_page, page_no, page_size, data}`, each
+    row `{task_id, status, request_id, gmt_create, start_time, end_time, ...}`."""
+    rows = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(rows, list):
+        raise _malformed("to a list call carries no data list")
     listed = []
     for row in rows:
-        task_id = _text(row.get("task_id"))
-        if task_id is None:
-            continue
-        moment = _time(_text(row.get("submit_time")))
-        submitted = None
-        if moment is not None:
-            submitted = moment.replace(tzinfo=UTC).timestamp() - utc_offset_hours * 3600
-        listed.append(ListedTask(task_id, statuses[task_id], submitted))
-    return listed
+        if not isinstance(row, dict):
+            raise _malformed("has a list row that is not an object")
+        task_id, status = _text(row.get("task_id")), row.get("status")
+        if task_id is None or status not in KNOWN_STATUSES:
+            raise _malformed(
+                f"has a list row without task_id or a known status ({str(status)[:40]!r})"
+            )
+        listed.append(
+            ListedTask(
+                task_id=task_id,
+                status=status,
+                request_id=_text(row.get("request_id")),
+                submitted=epoch_millis(row.get("gmt_create")),
+                started=epoch_millis(row.get("start_time")),
+                ended=epoch_millis(row.get("end_time")),
+                api_key_id=_text(row.get("api_key_id")),
+            )
+        )
+    return ListPage(
+        rows=listed,
+        total=_count(body, "total"),
+        total_page=_count(body, "total_page"),
+        page_no=_count(body, "page_no"),
+        page_size=_count(body, "page_size"),
+    )
+
+
+def parse_cancel(body: Any) -> None:
+    """A cancel answer: HTTP 200 with only a request id means the PENDING task is canceled."""
+    if not isinstance(body, dict):
+        raise _malformed("to a cancel call is not an object")
+
+
+@dataclass(frozen=True)
+class FinishEvent:
+    """The provider's `dashscope:System:AsyncTaskFinish` event: a hint to query, never a fact."""
+
+    event_id: str
+    task_id: str
+    task_status: str
+    request_id: str | None
+    ended: float | None  # data.end_time, read in the provider's zone
+    api_key_id: str | None
+
+
+FINISH_EVENT_TYPE = "dashscope:System:AsyncTaskFinish"
+
+
+def parse_finish_event(body: Any, utc_offset_hours: float) -> FinishEvent:
+    """A CloudEvents 1.0 `AsyncTaskFinish` event from EventBridge, or MalformedResponse."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise _malformed("event carries no data object")
+    if body.get("source") != "acs.dashscope" or body.get("type") != FINISH_EVENT_TYPE:
+        raise _malformed(
+            f"event is {str(body.get('type'))[:60]!r} from {str(body.get('source'))[:40]!r}, "
+            f"not {FINISH_EVENT_TYPE} from acs.dashscope"
+        )
+    data = body["data"]
+    task_id, status = _text(data.get("task_id")), data.get("task_status")
+    if task_id is None or status not in KNOWN_STATUSES:
+        raise _malformed("event has no task_id or no known task_status")
+    return FinishEvent(
+        event_id=_text(body.get("id")) or "",
+        task_id=task_id,
+        task_status=status,
+        request_id=_text(data.get("request_id")),
+        ended=provider_moment(data.get("end_time"), utc_offset_hours),
+        api_key_id=_text(data.get("api_key_id")),
+    )

@@ -48,18 +48,39 @@ def decide(
     now: float,
     skew: float,
     unsure: Sequence[float] = (),
+    *,
+    request_id: str | None = None,
+    claimed: Collection[str] = (),
+    key_ids: Collection[str] = (),
 ) -> Decision:
     """Adopt the unowned task in the window, recreate if there is none, else wait.
 
-    `owned` are the provider task ids our jobs have recorded. `unsure` are the send times of
-    every job on the account whose create outcome is unknown, this one included. With as many
-    candidates as unsure jobs, each job takes the candidate of its rank: creates on one account
-    are sent at least 1/R apart and the provider stamps them in arrival order. Any other count
-    (a foreign task in the window, or a create that made nothing) waits for more evidence.
+    `owned` are the provider task ids our jobs have recorded. `request_id` is the id an error
+    answer to this job's create carried: the row that carries it is this job's task for certain,
+    and with none, no row is. Otherwise rows are matched by submit time: `unsure` are the send
+    times of the other jobs on the account whose create outcome is unknown and unmatched by a
+    request id. With as many candidates as unsure jobs, each job takes the candidate of its
+    rank: creates on one account are sent at least 1/R apart and the provider stamps them in
+    arrival order. Any other count (a foreign task in the window, or a create that made
+    nothing) waits for more evidence. Rows whose request id another unsure job holds, and rows
+    made with another key than the one our own tasks show (`key_ids`), are never candidates.
     """
+    if request_id:
+        exact = [task for task in listed if task.request_id == request_id]
+        if not exact:
+            return Recreate()
+        if exact[0].task_id in owned:
+            return Wait((exact[0].task_id,))
+        return Adopt(exact[0].task_id)
     low, high = window(sent_at, now, skew)
     candidates = sorted(
-        (task for task in listed if task.task_id not in owned),
+        (
+            task
+            for task in listed
+            if task.task_id not in owned
+            and not (task.request_id and task.request_id in claimed)
+            and not (key_ids and task.api_key_id and task.api_key_id not in key_ids)
+        ),
         key=lambda task: (task.submitted is None, task.submitted or 0.0, task.task_id),
     )
     candidates = [t for t in candidates if t.submitted is None or low <= t.submitted <= high]

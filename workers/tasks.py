@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -41,6 +42,7 @@ from wanedit.states import Status
 from wanedit.storage import S3Location
 from workers.app import app
 from workers.callbacks import notify, redrive
+from workers.client import LIST_WINDOW_MAX
 from workers.context import WorkerContext, get_context
 from workers.provider import ResultItem, task_seconds
 from workers.reconcile import Adopt, Recreate, decide
@@ -62,6 +64,8 @@ ENDED_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED")  # provider task states tha
 # How soon admission looks again when it could not admit everything, by what blocked it.
 ADMIT_TICK = {"rate": 0.25, "slots": 2.0, "cap": 30.0, "": 0.05}
 QUERY_WAIT_MIN = 0.005
+# A list walk's further pages wait for their query turn in-process, up to this long.
+PACE_MAX = 2.0
 
 
 class _Inline(threading.local):
@@ -244,7 +248,10 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
         task_id, request_id = provider.create(settings.model, request.provider_input(images))
     except OutcomeUnknown as exc:
         # It may have made a task (and will bill it): never send it again blindly.
-        log.warning("job %s: create answer lost (%s); reconciling", job.id, exc.message)
+        log.warning("job %s: create answer lost (%s); reconciling", job.id, exc)
+        if exc.request_id:
+            # The list row of a task this create made carries the same request id.
+            ctx.store.update(job, {"provider_request_id": exc.request_id}, while_in=[Status.QUEUED])
         _reconcile_later(ctx, job, settings.reconcile_delay)
         return
     except TransientProviderError as exc:
@@ -293,6 +300,7 @@ def _record_created(
         ctx.store.update(job, {"provider_task_id": task_id}, while_in=())
         log.warning("job %s: canceled during create; canceling provider task %s", job.id, task_id)
         try:
+            _pace(ctx, settings.account(account_name))
             provider.cancel(task_id)
         except ProviderError as exc:
             log.warning("job %s: provider cancel refused: %s", job.id, exc)
@@ -335,7 +343,7 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
             settings.model,
             sent_at - settings.reconcile_skew,
             now + settings.reconcile_skew,
-            settings.provider_utc_offset,
+            pace=lambda: _pace(ctx, account),
         )
     except TransientProviderError as exc:
         if exc.throttled:
@@ -352,7 +360,18 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         decision: Any = Adopt(mine[0])  # adopted before, then interrupted: finish recording it
     else:
         owned = {task_id for task_id, owner in zip(ids, owners, strict=True) if owner}
-        decision = decide(listed, owned, sent_at, now, settings.reconcile_skew, _unsure(ctx, job))
+        peers = _unsure(ctx, job)
+        decision = decide(
+            listed,
+            owned,
+            sent_at,
+            now,
+            settings.reconcile_skew,
+            [sent for sent, request_id in peers if not request_id],
+            request_id=job.provider_request_id,
+            claimed={request_id for _, request_id in peers if request_id},
+            key_ids={t.api_key_id for t in listed if t.task_id in owned and t.api_key_id},
+        )
     if isinstance(decision, Adopt):
         taken = ctx.redis.hsetnx(_owned_key(ctx, account.name), decision.task_id, job.id)
         if not taken and not mine:
@@ -371,14 +390,27 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         _reconcile_again(ctx, job, f"{len(decision.candidates)} candidate tasks, undecided")
 
 
-def _unsure(ctx: WorkerContext, job: Job) -> list[float]:
-    """When the other jobs on this account whose create outcome is unknown sent theirs."""
-    times = []
+def _unsure(ctx: WorkerContext, job: Job) -> list[tuple[float, str | None]]:
+    """When the jobs on this account whose create outcome is unknown (this one included) sent
+    theirs, with the request id an error answer gave them, if any."""
+    peers = []
     for other_id in ctx.admission.in_flight_jobs(job.account or ""):
         other = _load(ctx, other_id) if other_id != job.id else job
         if other and other.status is Status.QUEUED and other.create_sent_at is not None:
-            times.append(other.create_sent_at)
-    return times
+            request_id = other.provider_request_id if other.id != job.id else None
+            peers.append((other.create_sent_at, request_id))
+    return peers
+
+
+def _pace(ctx: WorkerContext, account: Account) -> None:
+    """Wait for the account's next query turn: the further pages of a list walk, a cancel."""
+    wait = ctx.admission.reserve_query(account)
+    if wait > PACE_MAX:
+        raise TransientProviderError(
+            "QueryBudgetBusy", f"the account's next query turn is {wait:.1f} s away"
+        )
+    if wait > QUERY_WAIT_MIN:
+        time.sleep(wait)
 
 
 def _reconcile_again(ctx: WorkerContext, job: Job, why: str) -> None:
@@ -483,8 +515,14 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         _rewatch(ctx, account.name, plan.next_look(_ages(active, now)))
         poll.run(due[0].id, True, False)
         return
+    # Only the window since the oldest task in flight was sent (and never more than 24 h).
+    skew = ctx.settings.reconcile_skew
+    oldest = min(job.create_sent_at or job.timestamps.get("submitted", now) for job in active)
+    start = max(oldest - skew, now + skew - LIST_WINDOW_MAX + 2)
     try:
-        statuses = ctx.providers[account.name].list_recent(ctx.settings.model)
+        rows = ctx.providers[account.name].list_window(
+            ctx.settings.model, start, now + skew, pace=lambda: _pace(ctx, account)
+        )
     except TransientProviderError as exc:
         if exc.throttled:
             ctx.admission.pushed_back(account.name, "query")
@@ -498,6 +536,8 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
         )
         _rewatch(ctx, account.name, ctx.settings.poll_max_interval)
         return
+    # Rows of tasks that are not ours (another service on the account) are never looked up.
+    statuses = {row.task_id: row.status for row in rows}
     ended = [job for job in due if statuses.get(job.provider_task_id or "") in ENDED_STATUSES]
     going = [job for job in active if job not in ended]
     _rewatch(ctx, account.name, plan.next_look(_ages(going, now)))
@@ -584,8 +624,9 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         if wait > QUERY_WAIT_MIN:
             poll.apply_async((job_id, True, chain), countdown=wait)
             return
+    provider = ctx.providers[account.name]
     try:
-        task = ctx.providers[account.name].get(job.provider_task_id)
+        task = provider.get(job.provider_task_id)
     except TransientProviderError as exc:
         # Transient errors back off on their own counter and do not spend the poll budget.
         if exc.throttled:
@@ -620,7 +661,10 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
         "transient_errors": 0,
         "last_error": None,
         "provider_status": task.status,
-        "provider_times": task.times or None,
+        # With the zone they are written in, so what reads them needs no setting.
+        "provider_times": {**task.times, "utc_offset": provider.utc_offset_hours}
+        if task.times
+        else None,
     }
     if task.status in ("SUCCEEDED", "FAILED"):
         seconds = task_seconds(task.times)
@@ -754,8 +798,9 @@ def _retry_finish(task: Task, ctx: WorkerContext, job: Job, exc: Exception) -> N
 
 
 @app.task(name=CANCEL_TASK, bind=True, max_retries=None)
-def cancel(self: Task, job_id: str) -> None:
-    """Cancel at the provider: possible only while its task is PENDING."""
+def cancel(self: Task, job_id: str, reserved: bool = False) -> None:
+    """Cancel at the provider: possible only while its task is PENDING. A cancel call takes a
+    turn of the account's query rate."""
     ctx = get_context()
     job = _load(ctx, job_id)
     if job is None or job.status.terminal:
@@ -769,9 +814,16 @@ def cancel(self: Task, job_id: str) -> None:
         _ended(ctx, job, 0)
         return
     account = _account(ctx, job)
+    if not reserved:
+        wait = ctx.admission.reserve_query(account)
+        if wait > QUERY_WAIT_MIN:
+            cancel.apply_async((job_id, True), countdown=wait)
+            return
     try:
         ctx.providers[account.name].cancel(job.provider_task_id)
     except TransientProviderError as exc:
+        if exc.throttled:
+            ctx.admission.pushed_back(account.name, "query")
         _retry(self, ctx, job, exc, throttled=exc.throttled)
         return
     except TerminalProviderError as exc:

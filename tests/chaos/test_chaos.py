@@ -1,7 +1,8 @@
 """Chaos: many jobs against a faulty provider while workers are SIGKILLed and S3 goes away.
 
 Faults: HTTP 500 on about 5% of creates and polls, 429 bursts, about 5% FAILED tasks, input
-moderation refusals, partial failures, create answers lost after the task was made; worker
+moderation refusals, partial failures, 15% of create answers lost after the task was made (a 504
+gateway page, a dropped connection, a JSON 500, an answer too late); worker
 processes killed with SIGKILL at random moments and restarted; the S3 endpoint the workers use
 stopped for a while. Beat runs the sweeper. The figures are printed (run with `-s` to see them).
 """
@@ -27,6 +28,7 @@ from tests.chaos.proxy import Outage
 from tests.conftest import make_image
 from wanedit.devstack import SANDBOX_KEY, Beat, Worker, patched_env
 from wanedit.storage import S3Location
+from workers.client import ProviderClient, make_session
 
 JOBS = 120
 BUCKET = "wanedit-chaos"
@@ -46,8 +48,10 @@ def sandbox() -> Iterator[SandboxServer]:
         fail_rate=0.05,
         moderation_rate=0.03,
         partial_rate=0.2,
-        lost_answer_rate=0.05,
+        lost_answer_rate=0.15,
+        lost_answer_modes=("504", "drop", "500", "late"),
         lost_answer_delay=2.0,
+        list_order="shuffled",
         seed=11,
     )
     server = SandboxServer(config).start()
@@ -229,6 +233,8 @@ def test_chaos(
     jobs = {job: ctx.redis.hgetall(ctx.store.job_key(job)) for job in job_ids}
     bad_png = _bad_outputs(jobs)
     reconciled = Counter(job["reconciled"] for job in jobs.values() if job.get("reconciled"))
+    window = _reconcile_margins(jobs, sandbox)
+    producer_delay = worker_env["WANEDIT_RECONCILE_DELAY"]
     errors = Counter(json.loads(job["error"])["code"] for job in jobs.values() if job.get("error"))
     duplicates = stats["repeated_prompts"]
 
@@ -238,8 +244,12 @@ def test_chaos(
         f"  by status: {dict(Counter(statuses.values()))}",
         f"  failure codes: {dict(errors)}",
         f"  provider: creates {stats['creates']}, 500s {stats['http_errors']}, "
-        f"429s {stats['throttled']}, lost create answers {stats['lost_answers']}",
+        f"429s {stats['throttled']}, lost create answers {stats['lost_answers']} "
+        f"{stats['lost_answers_by_mode']}",
         f"  lost answers reconciled: {dict(reconciled)}",
+        f"  remaining window: lost creates' tasks appeared at most {window[0]:.2f} s after the "
+        f"send; adopted at least {window[1]:.2f} s after it (list call after "
+        f"WANEDIT_RECONCILE_DELAY {producer_delay} s)",
         f"  jobs lost (not terminal): {len(lost)}",
         f"  duplicate provider tasks: {sum(c - 1 for c in duplicates.values())}",
         f"  jobs without exactly one terminal event: {len(bad_events)}",
@@ -250,6 +260,10 @@ def test_chaos(
     assert chaos.kills >= 5 and chaos.outage_seconds > 0
     assert lost == []
     assert duplicates == {}
+    # At least 10% of the creates lost their answer, and every one was reconciled.
+    assert stats["lost_answers"] >= 0.10 * stats["creates"], stats
+    assert reconciled["adopted"] >= stats["lost_answers"], dict(reconciled)
+    assert window[0] < window[1]
     assert bad_events == []
     assert bad_png == []
     # Kills here are not poison pills and every lost answer can be reconciled: no job may end
@@ -298,3 +312,25 @@ def _bad_outputs(jobs: dict[str, dict[str, str]]) -> list[str]:
             except Exception:
                 bad.append(f"{job_id}: {output['uri']}")
     return bad
+
+
+def _reconcile_margins(
+    jobs: dict[str, dict[str, str]], sandbox: SandboxServer
+) -> tuple[float, float]:
+    """For the jobs whose lost create was adopted: the most a task's provider submit time
+    (`gmt_create`, from the task list) came after the create was sent, and the least time from
+    the send to the adoption. The reconcile's list call comes at least WANEDIT_RECONCILE_DELAY
+    after the answer was given up: a create that takes effect later than that is the window in
+    which a task could still be made twice."""
+    provider = ProviderClient(make_session(), sandbox.base_url, SANDBOX_KEY)
+    now = time.time()
+    listed = provider.list_window("wan2.5-i2i-preview", now - 3600, now)
+    submitted = {task.task_id: task.submitted for task in listed}
+    appeared, looked = [], []
+    for job in jobs.values():
+        if job.get("reconciled") != "adopted" or not job.get("create_sent_at"):
+            continue
+        sent = float(job["create_sent_at"])
+        appeared.append((submitted[job["provider_task_id"]] or sent) - sent)
+        looked.append(float(job["t_submitted"]) - sent)
+    return max(appeared, default=0.0), min(looked, default=0.0)

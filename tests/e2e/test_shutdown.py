@@ -36,6 +36,7 @@ def test_sigterm_is_a_bounded_soft_shutdown_that_loses_nothing(
             duration_min=0.5,
             duration_max=1.0,
             lost_answer_rate=1.0,
+            lost_answer_modes=("late",),
             lost_answer_delay=ANSWER_DELAY,
             seed=5,
         )

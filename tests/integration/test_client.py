@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from werkzeug.serving import make_server
@@ -17,6 +20,7 @@ from tests.conftest import make_image
 from wanedit.errors import (
     MalformedResponse,
     OutcomeUnknown,
+    ProviderError,
     TerminalProviderError,
     TransientProviderError,
 )
@@ -248,3 +252,120 @@ def test_slow_create_answer_is_outcome_unknown(rogue):
 
     with pytest.raises(OutcomeUnknown):
         client(rogue(slow), read_timeout=0.5).create(MODEL, payload())
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "unknown"),
+    [
+        # A JSON error whose code refuses the request: no task was made.
+        (400, {"code": "InvalidParameter", "message": "m"}, False),
+        (400, {"code": "BadRequest.TooLarge", "message": "m"}, False),
+        (401, {"code": "InvalidApiKey", "message": "m"}, False),
+        (403, {"code": "AccessDenied", "message": "m"}, False),
+        (429, {"code": "Throttling.RateQuota", "message": "m"}, False),
+        (429, {"code": "Throttling.AllocationQuota", "message": "m"}, False),
+        # A 5xx, a 408 and the timeout codes may come after the task was made.
+        (500, {"code": "InternalError", "message": "m"}, True),
+        (503, {"code": "ModelUnavailable", "message": "m"}, True),
+        (504, {"code": "ModelServingError", "message": "m"}, True),
+        (408, {"code": "RequestTimeOut", "message": "m"}, True),
+        (400, {"code": "RequestTimeOut", "message": "m"}, True),
+        # A body that is not a JSON error proves nothing, whatever the status.
+        (502, "<html>502 Bad Gateway</html>", True),
+        (403, "<html>denied by a proxy</html>", True),
+        (400, {"message": "no code"}, True),
+        (400, ["not", "an", "object"], True),
+    ],
+)
+def test_only_a_refusal_in_words_proves_a_create_made_nothing(rogue, status, body, unknown):
+    raw = body if isinstance(body, str) else json.dumps(body)
+    base = rogue(lambda r: Response(raw, status, mimetype="application/json"))
+    with pytest.raises(ProviderError) as raised:
+        client(base).create(MODEL, payload())
+    assert isinstance(raised.value, OutcomeUnknown) is unknown
+    assert raised.value.http_status == status
+
+
+def test_a_connection_reset_after_the_request_was_sent_leaves_a_create_unknown():
+    """The server reads the whole request, then resets the connection (RST, not FIN)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        time.sleep(0.1)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(OutcomeUnknown):
+            client(f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1").create(MODEL, payload())
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+class ListProvider:
+    """A task list as documented: pages of `page_size` rows in a shuffled order, filtered by a
+    Beijing-time window of at most 24 h (a longer one is refused)."""
+
+    def __init__(self, submitted: list[float]) -> None:
+        order = list(range(len(submitted)))
+        random.Random(7).shuffle(order)
+        self.rows = [
+            {"task_id": f"t{i}", "status": "RUNNING", "gmt_create": int(submitted[i] * 1000)}
+            for i in order
+        ]
+        self.asked: list[dict[str, str]] = []
+
+    def __call__(self, request: Request) -> Response:
+        args = dict(request.args)
+        self.asked.append(args)
+        low, high = (beijing_filter(args[name]) for name in ("start_time", "end_time"))
+        if high - low > 24 * 3600:
+            body = {"code": "InvalidParameter", "message": "window over 24 h", "request_id": "x"}
+            return Response(json.dumps(body), 400, mimetype="application/json")
+        rows = [row for row in self.rows if low <= row["gmt_create"] / 1000 <= high]
+        page_no, size = int(args["page_no"]), int(args["page_size"])
+        answer = {
+            "request_id": "r",
+            "total": len(rows),
+            "total_page": (len(rows) + size - 1) // size,
+            "page_no": page_no,
+            "page_size": size,
+            "data": rows[(page_no - 1) * size : page_no * size],
+        }
+        return Response(json.dumps(answer), 200, mimetype="application/json")
+
+
+def beijing_filter(text: str) -> float:
+    moment = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    return moment.timestamp() - 8 * 3600
+
+
+def test_a_list_window_is_walked_page_by_page_in_24_hour_windows(rogue):
+    day = 1_780_000_000.0
+    submitted = [day + i * 1800.0 for i in range(100)]  # 50 h of tasks, every 30 min
+    provider = ListProvider(submitted)
+    paced: list[int] = []
+    rows = client(rogue(provider)).list_window(
+        MODEL, day + 3600, day + 49 * 3600, pace=lambda: paced.append(1), page_size=7
+    )
+    expected = {f"t{i}" for i, moment in enumerate(submitted) if 3600 <= moment - day <= 49 * 3600}
+    assert sorted(row.task_id for row in rows) == sorted(expected)
+    assert len(rows) == len(expected)
+    windows = {(a["start_time"], a["end_time"]) for a in provider.asked}
+    assert len(windows) == 3  # 48 h in windows of at most 24 h
+    assert all(a["page_size"] == "7" for a in provider.asked)
+    assert len(paced) == len(provider.asked) - 1  # every call but the first waits its turn
+    first = min(beijing_filter(start) for start, _ in windows)
+    assert first == day + 3600  # in Beijing time, to the second
+
+
+def test_a_list_window_over_24_hours_is_never_sent_as_one(rogue):
+    with pytest.raises(ValueError, match="24 h"):
+        client(rogue(ListProvider([]))).list_page(MODEL, 0.0, 24 * 3600 + 1.0)

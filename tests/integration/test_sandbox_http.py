@@ -286,33 +286,181 @@ def test_unknown_foreign_and_expired_tasks_answer_unknown(start_sandbox: StartSa
         assert body["output"] == {"task_id": task_id, "task_status": "UNKNOWN"}
 
 
+def cancel(srv: SandboxServer, task_id: str, key: str = KEY) -> requests.Response:
+    return requests.post(f"{srv.base_url}/tasks/{task_id}/cancel", headers=headers(key))
+
+
 def test_cancel_a_pending_task(start_sandbox: StartSandbox) -> None:
     srv = start_sandbox(concurrency=1, duration_min=30, duration_max=30)
     running = submit(srv)
     pending = submit(srv)
-    response = requests.post(f"{srv.base_url}/tasks/{pending}/cancel", headers=headers())
+    response = cancel(srv, pending)
     assert response.status_code == 200
-    assert response.json()["output"] == {"task_id": pending, "task_status": "CANCELED"}
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert list(body) == ["request_id"]
+    uuid.UUID(body["request_id"])
     assert query(srv, pending)["output"]["task_status"] == "CANCELED"
-    refused = requests.post(f"{srv.base_url}/tasks/{running}/cancel", headers=headers())
-    assert_error(refused, 400, "UnsupportedOperation")
-    assert srv.stats()["cancels"] == 1
+    for task_id in (running, pending, str(uuid.uuid4())):
+        refused = assert_error(cancel(srv, task_id), 400, "UnsupportedOperation")
+        assert refused["message"] == (
+            "Failed to cancel the task, please confirm if the task is in PENDING status."
+        )
+    stats = srv.stats()
+    assert (stats["cancels"], stats["cancel_requests"]) == (1, 4)
+
+
+def test_cancels_share_the_query_rate(start_sandbox: StartSandbox) -> None:
+    frozen = time.time()
+    srv = start_sandbox(clock=lambda: frozen, query_rate=3.0)
+    task_id = str(uuid.uuid4())
+    answers = [
+        cancel(srv, task_id),
+        requests.get(f"{srv.base_url}/tasks/{task_id}", headers=headers()),
+        requests.get(f"{srv.base_url}/tasks", headers=headers()),
+        cancel(srv, task_id),
+    ]
+    assert [a.status_code for a in answers] == [400, 200, 200, 429]
+    assert_error(answers[-1], 429, "Throttling.RateQuota")
+    assert srv.stats()["throttled"] == 1
+
+
+ROW_KEYS = {
+    "task_id",
+    "status",
+    "request_id",
+    "gmt_create",
+    "model_name",
+    "region",
+    "api_key_id",
+    "caller_uid",
+    "caller_parent_id",
+    "user_api_unique_key",
+}
+
+
+def list_tasks(srv: SandboxServer, path: str = "/tasks", key: str = KEY, **params: str) -> Any:
+    response = requests.get(f"{srv.base_url}{path}", params=params, headers=headers(key))
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def test_list_tasks(start_sandbox: StartSandbox) -> None:
     srv = start_sandbox(concurrency=1, duration_min=30, duration_max=30)
-    ids = [submit(srv) for _ in range(3)]
+    created = [create(srv).json() for _ in range(3)]
+    ids = [c["output"]["task_id"] for c in created]
+    body = list_tasks(srv, status="PENDING", page_no="1", page_size="10")
+    assert list(body) == ["request_id", "total", "total_page", "page_no", "page_size", "data"]
+    assert [row["task_id"] for row in body["data"]] == ids[:0:-1]
+    row = body["data"][0]
+    assert set(row) == ROW_KEYS  # PENDING: neither start_time nor end_time
+    assert (row["status"], row["request_id"]) == ("PENDING", created[2]["request_id"])
+    assert row["model_name"] == "wan2.5-i2i-preview"
+    assert isinstance(row["gmt_create"], int)
+    assert abs(row["gmt_create"] / 1000 - time.time()) < 60
+    assert (body["total"], body["total_page"], body["page_no"], body["page_size"]) == (2, 1, 1, 10)
+    every = list_tasks(srv, path="/tasks/")
+    assert [row["task_id"] for row in every["data"]] == ids[::-1]
+    assert set(every["data"][2]) == ROW_KEYS | {"start_time"}  # RUNNING
+    assert every["data"][2]["status"] == "RUNNING"
+
+
+def test_list_window_over_24_hours_is_refused(sandbox: SandboxServer) -> None:
     response = requests.get(
-        f"{srv.base_url}/tasks",
-        params={"status": "PENDING", "page_no": "1", "page_size": "10"},
+        f"{sandbox.base_url}/tasks",
+        params={"start_time": "20251020000000", "end_time": "20251021000001"},
         headers=headers(),
     )
-    assert response.status_code == 200
-    body = response.json()
-    assert [row["task_id"] for row in body["data"]] == ids[:0:-1]
-    assert body["data"][0]["task_status"] == "PENDING"
-    assert body["data"][0]["model_name"] == "wan2.5-i2i-preview"
-    assert (body["total"], body["total_page"], body["page_no"], body["page_size"]) == (2, 1, 1, 10)
+    assert_error(response, 400, "InvalidParameter")
+
+
+def test_main_account_keys_share_the_list(start_sandbox: StartSandbox) -> None:
+    srv = start_sandbox(api_keys=("sk-c",), main_accounts=(("sk-a", "sk-b"),))
+    response = requests.post(srv.base_url + CREATE, json=edit_body(), headers=headers("sk-a"))
+    task_id = response.json()["output"]["task_id"]
+    assert [r["task_id"] for r in list_tasks(srv, key="sk-b")["data"]] == [task_id]
+    assert list_tasks(srv, key="sk-c")["data"] == []
+    assert query(srv, task_id, "sk-b")["output"]["task_id"] == task_id
+
+
+def listed_request_ids(srv: SandboxServer) -> dict[str, str]:
+    return {row["request_id"]: row["task_id"] for row in list_tasks(srv)["data"]}
+
+
+def test_a_lost_504_answer_is_an_html_gateway_page(sandbox: SandboxServer) -> None:
+    response = create(sandbox, edit_body("x [sandbox:lost-504]"))
+    assert response.status_code == 504
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "X-Request-Id" not in response.headers
+    assert "504 Gateway Time-out" in response.text
+    with pytest.raises(ValueError):
+        response.json()
+    [task_id] = listed_request_ids(sandbox).values()
+    assert wait(sandbox, task_id)["output"]["task_status"] == "SUCCEEDED"
+    stats = sandbox.stats()
+    assert (stats["creates"], stats["lost_answers"], stats["http_errors"]) == (1, 1, 0)
+
+
+def test_a_dropped_answer_closes_the_connection_without_a_response(
+    sandbox: SandboxServer,
+) -> None:
+    with pytest.raises(requests.ConnectionError):
+        requests.post(
+            sandbox.base_url + CREATE,
+            json=edit_body("x [sandbox:lost-drop]"),
+            headers=headers(),
+            timeout=10,
+        )
+    [task_id] = listed_request_ids(sandbox).values()
+    assert wait(sandbox, task_id)["output"]["task_status"] == "SUCCEEDED"
+    assert sandbox.stats()["lost_answers_by_mode"] == {"drop": 1}
+    # The server goes on serving, over a new connection or a session's reused one.
+    with requests.Session() as session:
+        for _ in range(3):
+            assert session.get(f"{sandbox.base_url}/tasks", headers=headers()).ok
+
+
+def test_a_lost_500_answer_names_the_listed_request_id(sandbox: SandboxServer) -> None:
+    body = assert_error(create(sandbox, edit_body("x [sandbox:lost-500]")), 500, "InternalError")
+    assert list(listed_request_ids(sandbox)) == [body["request_id"]]
+
+
+def test_a_late_answer_comes_after_the_delay(start_sandbox: StartSandbox) -> None:
+    srv = start_sandbox(lost_answer_delay=1.0)
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(
+            srv.base_url + CREATE,
+            json=edit_body("x [sandbox:lost-late]"),
+            headers=headers(),
+            timeout=0.3,
+        )
+    assert len(listed_request_ids(srv)) == 1
+    started = time.monotonic()
+    late = create(srv, edit_body("y [sandbox:lost-late]"))
+    assert time.monotonic() - started >= 1.0
+    assert late.status_code == 200
+    assert late.json()["request_id"] in listed_request_ids(srv)
+
+
+def test_lost_answer_rate_and_modes_at_runtime(sandbox: SandboxServer) -> None:
+    config_url = f"{sandbox.host_url}/sandbox/config"
+    changed = requests.post(
+        config_url, json={"lost_answer_rate": 1, "lost_answer_modes": ["504"]}
+    ).json()
+    assert (changed["lost_answer_rate"], changed["lost_answer_modes"]) == (1.0, ["504"])
+    assert [create(sandbox).status_code for _ in range(2)] == [504, 504]
+    bad = requests.post(config_url, json={"lost_answer_modes": "504,later"})
+    assert_error(bad, 400, "InvalidParameter")
+    requests.post(config_url, json={"lost_answer_rate": 0}).raise_for_status()
+    assert create(sandbox).status_code == 200
+    stats = requests.get(f"{sandbox.host_url}/sandbox/stats").json()
+    assert (stats["creates"], stats["lost_answers"]) == (3, 2)
+
+
+def test_negative_prompts_over_500_characters_are_truncated(sandbox: SandboxServer) -> None:
+    body = edit_body()
+    body["input"]["negative_prompt"] = "n" * 501
+    assert create(sandbox, body).status_code == 200
 
 
 def test_expired_or_forged_result_urls_are_refused(start_sandbox: StartSandbox) -> None:

@@ -85,7 +85,9 @@ def test_async_call_fetch_cancel_and_list(monkeypatch: pytest.MonkeyPatch) -> No
         # The SDK's .pyi stub omits cancel and list, which the class inherits.
         canceled = ImageSynthesis.cancel(task=second, api_key=KEY)  # type: ignore[attr-defined]
         assert canceled.status_code == HTTPStatus.OK
-        assert canceled.output["task_status"] == "CANCELED"
+        assert canceled.request_id
+        assert not canceled.output  # the provider answers only {"request_id"}
+        assert ImageSynthesis.fetch(task=second, api_key=KEY).output.task_status == "CANCELED"
         refused = ImageSynthesis.cancel(task=first, api_key=KEY)  # type: ignore[attr-defined]
         assert refused.status_code == HTTPStatus.BAD_REQUEST
         assert refused.code == "UnsupportedOperation"
@@ -94,11 +96,22 @@ def test_async_call_fetch_cancel_and_list(monkeypatch: pytest.MonkeyPatch) -> No
             api_key=KEY, model_name=MODEL, page_size=10
         )
         assert listed.status_code == HTTPStatus.OK
-        rows = {row["task_id"]: row["task_status"] for row in listed.output["data"]}
-        assert rows == {
+        rows = {row["task_id"]: row for row in listed.output["data"]}
+        assert {task_id: row["status"] for task_id, row in rows.items()} == {
             first.output.task_id: "RUNNING",
             second.output.task_id: "CANCELED",
         }
+        assert rows[first.output.task_id]["request_id"] == first.request_id
+        assert listed.output["total"] == 2
+
+        window = ImageSynthesis.list(  # type: ignore[attr-defined]
+            api_key=KEY, start_time="20200101000000", end_time="20200102000000"
+        )
+        assert (window.status_code, window.output["data"]) == (HTTPStatus.OK, [])
+        too_wide = ImageSynthesis.list(  # type: ignore[attr-defined]
+            api_key=KEY, start_time="20200101000000", end_time="20200103000000"
+        )
+        assert (too_wide.status_code, too_wide.code) == (400, "InvalidParameter")
     finally:
         server.stop()
 
@@ -115,3 +128,20 @@ def test_errors_come_back_as_responses(sandbox: SandboxServer) -> None:
     unknown = ImageSynthesis.fetch(task="00000000-0000-0000-0000-000000000000", api_key=KEY)
     assert unknown.status_code == HTTPStatus.OK
     assert unknown.output.task_status == "UNKNOWN"
+
+
+def test_lost_create_answers_as_the_sdk_sees_them(sandbox: SandboxServer) -> None:
+    gateway = ImageSynthesis.async_call(
+        api_key=KEY, model=MODEL, prompt="a [sandbox:lost-504]", images=[data_uri()], n=1
+    )
+    assert (gateway.status_code, gateway.code) == (504, "Unknown")  # the HTML page, not JSON
+    # The SDK resends once on a dropped connection: one call, two tasks at the provider.
+    with pytest.raises(requests.ConnectionError):
+        ImageSynthesis.async_call(
+            api_key=KEY, model=MODEL, prompt="b [sandbox:lost-drop]", images=[data_uri()], n=1
+        )
+    stats = sandbox.stats()
+    assert stats["repeated_prompts"] == {"b [sandbox:lost-drop]": 2}
+    assert stats["lost_answers_by_mode"] == {"504": 1, "drop": 2}
+    listed = ImageSynthesis.list(api_key=KEY)  # type: ignore[attr-defined]
+    assert listed.output["total"] == 3

@@ -21,7 +21,7 @@ from wanedit.metrics import (
     terminal_increments,
 )
 
-END = provider_moment("2026-11-25 00:00:40.000")
+END = provider_moment("2026-11-25 00:00:40.000", 8.0)  # Beijing time, as the provider writes
 assert END is not None
 
 
@@ -163,14 +163,27 @@ def test_what_other_ends_count(fields, status, changes, expected):
 
 def test_provider_times_use_the_offset_and_a_lag_is_never_negative():
     assert provider_moment("2026-11-25 08:00:00.000", 8) == provider_moment(
-        "2026-11-25 00:00:00.000"
+        "2026-11-25 00:00:00.000", 0
     )
+    assert provider_moment("2026-11-25 08:00:00") == provider_moment("2026-11-25 00:00:00.000", 0)
     assert provider_moment("not a time") is None
     assert provider_moment(None) is None
     ended = job(provider_times={"end_time": "2026-11-25 00:00:40.000"})
     got = terminal_increments(ended, "succeeded", {}, now=END - 3)  # our clock is behind
     assert got["completion_lag_seconds_sum"] == 0.0
     assert "task_duration_seconds_count" not in got  # no scheduled_time: no duration
+
+
+def test_a_record_says_which_zone_its_provider_times_are_in():
+    # An account whose provider writes UTC: the same strings end 8 h later than Beijing time.
+    times = {"end_time": "2026-11-25 00:00:40.000", "utc_offset": 0}
+    got = terminal_increments(job(provider_times=times), "succeeded", {}, now=END + 8 * 3600 + 2)
+    assert got["completion_lag_seconds_sum"] == 2.0
+    # without it, the store's default zone (Beijing) applies
+    got = terminal_increments(
+        job(provider_times={"end_time": "2026-11-25 00:00:40.000"}), "succeeded", {}, now=END + 2
+    )
+    assert got["completion_lag_seconds_sum"] == 2.0
 
 
 def test_counters_and_cumulative_histograms_are_read_back():

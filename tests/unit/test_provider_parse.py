@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wanedit.errors import MalformedResponse
-from workers.provider import parse_created, parse_list, parse_task
+from workers.provider import ListedTask, parse_created, parse_list_page, parse_task
 
 SUCCEEDED = {
     "request_id": "r1",
@@ -86,17 +86,33 @@ def test_created():
             parse_created(body)
 
 
-def test_list_answer():
+def test_list_page():
     body = {
         "request_id": "r",
+        "total": 3,
+        "total_page": 2,
+        "page_no": 1,
+        "page_size": 2,
         "data": [
-            {"task_id": "t1", "task_status": "SUCCEEDED", "submit_time": "2025-10-23 16:18:16.009"},
-            {"task_id": "t2", "task_status": "RUNNING"},
+            {
+                "task_id": "t1",
+                "status": "SUCCEEDED",
+                "request_id": "c1",
+                "gmt_create": 1761207496009,
+                "start_time": 1761207496040,
+                "end_time": 1761207549591,
+                "api_key_id": "k",
+            },
+            {"task_id": "t2", "status": "RUNNING", "gmt_create": 1761207500000},
         ],
-        "total": 2,
     }
-    assert parse_list(body) == {"t1": "SUCCEEDED", "t2": "RUNNING"}
-    assert parse_list({"data": []}) == {}
+    page = parse_list_page(body)
+    assert (page.total, page.total_page, page.page_no, page.page_size) == (3, 2, 1, 2)
+    assert page.rows == [
+        ListedTask("t1", "SUCCEEDED", "c1", 1761207496.009, 1761207496.04, 1761207549.591, "k"),
+        ListedTask("t2", "RUNNING", None, 1761207500.0),
+    ]
+    assert [row.has_ended for row in page.rows] == [True, False]
 
 
 @pytest.mark.parametrize(
@@ -105,11 +121,22 @@ def test_list_answer():
         None,
         {},
         {"data": "x"},
-        {"data": [1]},
-        {"data": [{"task_status": "RUNNING"}]},
-        {"data": [{"task_id": "t", "task_status": "DONE"}]},
+        {"data": [1], "total": 1, "total_page": 1, "page_no": 1, "page_size": 10},
+        {"data": [{"status": "RUNNING"}], "total": 1, "total_page": 1, "page_no": 1},
+        # the key is `status`: a `task_status` row is not the documented shape
+        {
+            "data": [{"task_id": "t", "task_status": "RUNNING"}],
+            "total": 1,
+            "total_page": 1,
+            "page_no": 1,
+            "page_size": 10,
+        },
+        {"data": [{"task_id": "t", "status": "DONE"}], "total": 1, "total_page": 1},
+        # no paging fields: the pages cannot be walked
+        {"data": []},
+        {"data": [], "total": "1", "total_page": 1, "page_no": 1, "page_size": 10},
     ],
 )
 def test_malformed_list_answers(body):
     with pytest.raises(MalformedResponse):
-        parse_list(body)
+        parse_list_page(body)

@@ -14,8 +14,14 @@ SENT = 1000.0
 NOW = 1010.0
 
 
-def t(task_id: str, submitted: float | None, status: str = "RUNNING") -> ListedTask:
-    return ListedTask(task_id, status, submitted)
+def t(
+    task_id: str,
+    submitted: float | None,
+    status: str = "RUNNING",
+    request_id: str | None = None,
+    key: str | None = None,
+) -> ListedTask:
+    return ListedTask(task_id, status, request_id, submitted=submitted, api_key_id=key)
 
 
 @pytest.mark.parametrize(
@@ -43,6 +49,35 @@ def test_decide(
     listed: list[ListedTask], owned: set[str], unsure: list[float], expected: object
 ) -> None:
     assert decide(listed, owned, SENT, NOW, skew=5.0, unsure=unsure) == expected
+
+
+@pytest.mark.parametrize(
+    ("listed", "owned", "expected"),
+    [
+        # the row carrying the error answer's request id is this job's task, whatever else
+        ([t("a", 1000.1), t("b", 1000.3, request_id="r1")], set(), Adopt("b")),
+        # even outside the time window (the two clocks may disagree by more than the skew)
+        ([t("b", 500.0, request_id="r1")], set(), Adopt("b")),
+        # no row carries it: that create made no task, whatever foreign rows are there
+        ([t("a", 1000.1, request_id="other")], set(), Recreate()),
+        # the row is already some job's: never adopted twice
+        ([t("b", 1000.3, request_id="r1")], {"b"}, Wait(("b",))),
+    ],
+)
+def test_decide_by_request_id(listed: list[ListedTask], owned: set[str], expected: object) -> None:
+    assert decide(listed, owned, SENT, NOW, skew=5.0, request_id="r1") == expected
+
+
+def test_rows_another_unsure_job_holds_by_request_id_are_not_candidates() -> None:
+    listed = [t("a", 1000.1, request_id="theirs"), t("b", 1000.3, request_id="x")]
+    assert decide(listed, set(), SENT, NOW, skew=5.0, claimed={"theirs"}) == Adopt("b")
+
+
+def test_rows_of_another_key_are_not_candidates() -> None:
+    listed = [t("mine", 999.0, key="k1"), t("a", 1000.1, key="k2"), t("b", 1000.3, key="k1")]
+    assert decide(listed, {"mine"}, SENT, NOW, skew=5.0, key_ids={"k1"}) == Adopt("b")
+    # without knowing our key, the foreign row is a candidate and the decision waits
+    assert decide(listed, {"mine"}, SENT, NOW, skew=5.0) == Wait(("a", "b"))
 
 
 def test_rank_for_the_later_sender() -> None:

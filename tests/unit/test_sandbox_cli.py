@@ -33,3 +33,49 @@ def test_duration(text: str, bounds: tuple[float, float]) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(click.BadParameter):
         params(["--duration", text])
+
+
+def test_new_option_defaults() -> None:
+    values = params([])
+    assert values["main_accounts"] == ()
+    assert values["utc_offset"] == 8.0
+    assert (values["lost_answer_rate"], values["lost_answer_modes"]) == (0.0, ("504", "drop"))
+    assert (values["region"], values["list_order"]) == ("ap-southeast-1", "newest")
+
+
+def test_main_accounts_lost_answers_and_zone() -> None:
+    values = params(
+        [
+            "--main-account",
+            "sk-a, sk-b",
+            "--main-account",
+            "sk-c",
+            "--lost-answer-rate",
+            "0.25",
+            "--lost-answer-modes",
+            "500,late",
+            "--utc-offset",
+            "0",
+            "--list-order",
+            "shuffled",
+        ]
+    )
+    assert values["main_accounts"] == (("sk-a", "sk-b"), ("sk-c",))
+    assert (values["lost_answer_rate"], values["lost_answer_modes"]) == (0.25, ("500", "late"))
+    assert (values["utc_offset"], values["list_order"]) == (0.0, "shuffled")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--main-account", ","],
+        ["--lost-answer-modes", "504,soon"],
+        ["--lost-answer-modes", ""],
+        ["--lost-answer-rate", "2"],
+        ["--utc-offset", "20"],
+        ["--list-order", "oldest"],
+    ],
+)
+def test_bad_new_options(args: list[str]) -> None:
+    with pytest.raises(click.BadParameter):
+        params(args)

@@ -5,7 +5,13 @@ from typing import Any
 import pytest
 
 from sandbox.errors import ApiError
-from sandbox.params import PROMPT_MAX_CHARS, default_size, parse_create, parse_size
+from sandbox.params import (
+    NEGATIVE_PROMPT_MAX_CHARS,
+    PROMPT_MAX_CHARS,
+    default_size,
+    parse_create,
+    parse_size,
+)
 
 IMG = "https://example.com/a.jpg"
 
@@ -36,9 +42,26 @@ def test_defaults() -> None:
     assert request.watermark is False
 
 
-def test_long_prompts_are_truncated_not_refused() -> None:
-    request = parse_create(body(input__prompt="x" * 2500))
-    assert request.prompt == "x" * PROMPT_MAX_CHARS
+@pytest.mark.parametrize(
+    ("field", "given", "kept"),
+    [
+        ("prompt", 2000, 2000),
+        ("prompt", 2001, 2000),
+        ("prompt", 2500, 2000),
+        ("negative_prompt", 500, 500),
+        ("negative_prompt", 501, 500),
+        ("negative_prompt", 900, 500),
+        ("negative_prompt", 0, 0),
+    ],
+)
+def test_long_prompts_are_truncated_not_refused(field: str, given: int, kept: int) -> None:
+    text = ("ab" * given)[:given]
+    request = parse_create(body(**{f"input__{field}": text}))
+    assert getattr(request, field) == text[:kept]
+
+
+def test_the_documented_limits() -> None:
+    assert (PROMPT_MAX_CHARS, NEGATIVE_PROMPT_MAX_CHARS) == (2000, 500)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +71,7 @@ def test_long_prompts_are_truncated_not_refused() -> None:
         ({"model": "wanx-v1"}, 404, "ModelNotFound", ""),
         ({"input__prompt": ""}, 400, "InvalidParameter", "input.prompt"),
         ({"input__prompt": None}, 400, "InvalidParameter", "input.prompt"),
-        ({"input__negative_prompt": "n" * 501}, 400, "InvalidParameter", "negative_prompt"),
+        ({"input__negative_prompt": 5}, 400, "InvalidParameter", "negative_prompt"),
         ({"input__images": []}, 400, "InvalidParameter", "input.images"),
         ({"input__images": [IMG] * 4}, 400, "InvalidParameter", "input.images"),
         ({"input__images": [IMG, 3]}, 400, "InvalidParameter", "input.images[1]"),

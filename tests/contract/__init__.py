@@ -1,0 +1,1 @@
+"""Contract fixtures: the provider's documented answers, and the sandbox checked against them."""

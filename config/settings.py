@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     )
     model: str = Field(MODEL, validation_alias=_env("WANEDIT_MODEL"))
     # Several accounts as a JSON list of {name, api_key, base_url, concurrency, submit_rate,
-    # query_rate, price_per_image, currency}; unset, the one account below is used.
+    # query_rate, price_per_image, currency, utc_offset}, each its own main account; unset, the
+    # one account below is used.
     accounts_list: list[Account] | None = Field(None, validation_alias=_env("WANEDIT_ACCOUNTS"))
     concurrency: int = Field(5, ge=1, le=1000, validation_alias=_env("WANEDIT_CONCURRENCY"))
     submit_rate: float = Field(5.0, gt=0, le=1000, validation_alias=_env("WANEDIT_SUBMIT_RATE"))

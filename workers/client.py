@@ -34,7 +34,7 @@ CREATE_PATH = "/services/aigc/image2image/image-synthesis"
 MAX_BODY = 1024 * 1024  # provider answers are small; never parse a huge body
 LIST_WINDOW_MAX = 24 * 3600.0  # the provider refuses a list window longer than 24 h
 LIST_PAGE_SIZE = 100  # the maximum is undocumented; 100 is the common cap of such APIs
-LIST_PAGES_MAX = 50  # a bound on one list walk: 5,000 rows
+LIST_PAGES_MAX = 50  # a bound on one list walk: 5,000 rows, far above what one window holds
 
 
 def provider_error(
@@ -148,9 +148,16 @@ class ProviderClient:
                 page = self.list_page(model, low, high, page_no, page_size)
                 # Rows may shift between pages while tasks are created: keep each id once.
                 rows.update((row.task_id, row) for row in page.rows)
-                total_page = min(page.total_page, LIST_PAGES_MAX)
+                total_page = page.total_page
                 if not page.rows:
                     break
+                if page_no >= LIST_PAGES_MAX and total_page > page_no:
+                    # Never a partial answer: reconciling on one could create a task twice.
+                    raise TransientProviderError(
+                        "ListTooLong",
+                        f"the task list holds {page.total} tasks in one window, over the "
+                        f"{LIST_PAGES_MAX} pages one walk reads",
+                    )
                 page_no += 1
             if high >= end:
                 return list(rows.values())

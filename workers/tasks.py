@@ -141,8 +141,17 @@ def _fail(
     _ended(ctx, job, billed)
 
 
-def _retry(task: Task, ctx: WorkerContext, job: Job, exc: Exception, *, throttled: bool) -> None:
-    """Retry the task with backoff; give up after the retry budget (throttling: the deadline)."""
+def _retry(
+    task: Task,
+    ctx: WorkerContext,
+    job: Job,
+    exc: Exception,
+    *,
+    throttled: bool,
+    args: tuple[Any, ...] | None = None,
+) -> None:
+    """Retry the task with backoff (with other `args` if given); give up after the retry budget
+    (throttling: the deadline)."""
     settings = ctx.settings
     attempt = task.request.retries
     limit = getattr(exc, "max_retries", None)
@@ -155,7 +164,7 @@ def _retry(task: Task, ctx: WorkerContext, job: Job, exc: Exception, *, throttle
         return
     delay = backoff(attempt, base=settings.retry_base, cap=settings.retry_cap, rand=ctx.rand)
     log.info("job %s: %s, retry %d in %.1fs", job.id, exc, attempt + 1, delay)
-    raise task.retry(countdown=delay, max_retries=None, exc=None)
+    raise task.retry(args=args, countdown=delay, max_retries=None, exc=None)
 
 
 @app.task(name=ADMIT_TASK)
@@ -379,7 +388,7 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
             return
         log.warning("job %s: the lost create made task %s; adopted", job.id, decision.task_id)
         ctx.store.update(job, {"reconciled": "adopted"}, while_in=[Status.QUEUED])
-        _record_created(ctx, job, account.name, decision.task_id, None)
+        _record_created(ctx, job, account.name, decision.task_id, job.provider_request_id)
     elif isinstance(decision, Recreate):
         log.warning("job %s: the lost create made no task; creating it again", job.id)
         ctx.store.update(job, {"reconciled": "recreated"}, while_in=[Status.QUEUED])
@@ -824,7 +833,8 @@ def cancel(self: Task, job_id: str, reserved: bool = False) -> None:
     except TransientProviderError as exc:
         if exc.throttled:
             ctx.admission.pushed_back(account.name, "query")
-        _retry(self, ctx, job, exc, throttled=exc.throttled)
+        # The retry books its own query turn again.
+        _retry(self, ctx, job, exc, throttled=exc.throttled, args=(job_id, False))
         return
     except TerminalProviderError as exc:
         note = (

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
 from producers import cancel_job, get_job, submit_edit, wait_for_job
+from sandbox.server import SandboxConfig, SandboxServer
 from tests.conftest import make_image
 from tests.e2e.test_pipeline import events_for
-from wanedit.devstack import SANDBOX_KEY
+from wanedit.devstack import SANDBOX_KEY, Worker
 from wanedit.images import encode_data_uri
 from workers.client import ProviderClient, make_session
 
@@ -97,3 +99,51 @@ def test_pending_task_is_canceled_running_one_is_delivered(producer, slow_sandbo
     assert delivered["status"] == "succeeded"
     assert delivered["cancel_refused"]
     assert [e["type"] for e in events_for(producer, running)] == ["job.succeeded"]
+
+
+def test_cancels_take_turns_of_the_query_rate(stack_env, tmp_path, image_file, run_id):
+    """Cancel calls count against the provider's query budget like status queries: five cancels
+    asked for at once go out at the account's query rate, and the provider throttles none."""
+    from config.settings import load_settings
+    from producers.context import build_context
+
+    # One provider slot, five of ours: four tasks wait PENDING at the provider.
+    provider = SandboxServer(
+        SandboxConfig(
+            api_keys=(SANDBOX_KEY,), concurrency=1, query_rate=2.0, duration_min=4.0,
+            duration_max=4.0, seed=4,
+        )
+    ).start()  # fmt: skip
+    tag = f"cancel-rate-{run_id}"
+    env = {
+        **stack_env,
+        "DASHSCOPE_HTTP_BASE_URL": provider.base_url,
+        "WANEDIT_QUEUE": tag,
+        "WANEDIT_KEY_PREFIX": tag,
+        "WANEDIT_EVENTS_STREAM": f"{tag}:events",
+        "WANEDIT_QUERY_RATE": "2",
+    }
+    worker = Worker(env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
+    try:
+        context = build_context(
+            load_settings(
+                queue=tag,
+                key_prefix=tag,
+                events_stream=f"{tag}:events",
+                dashscope_http_base_url=provider.base_url,
+            )
+        )
+        source = str(image_file("r.png"))
+        jobs = [submit_edit(prompt=f"rate {i}", images=[source], context=context) for i in range(5)]
+        wait_until(lambda: all(get_job(j, context=context)["provider_task_id"] for j in jobs))
+        provider.sandbox.reset_stats()
+        for job_id in jobs:
+            cancel_job(job_id, context=context)
+        done = [wait_for_job(job_id, 60, context=context) for job_id in jobs]
+    finally:
+        worker.stop()
+        provider.stop()
+    stats = provider.stats()
+    assert sorted(job["status"] for job in done) == ["canceled"] * 4 + ["succeeded"]
+    assert (stats["cancel_requests"], stats["cancels"]) == (5, 4)
+    assert stats["throttled"] == 0

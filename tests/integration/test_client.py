@@ -369,3 +369,22 @@ def test_a_list_window_is_walked_page_by_page_in_24_hour_windows(rogue):
 def test_a_list_window_over_24_hours_is_never_sent_as_one(rogue):
     with pytest.raises(ValueError, match="24 h"):
         client(rogue(ListProvider([]))).list_page(MODEL, 0.0, 24 * 3600 + 1.0)
+
+
+def test_a_list_too_long_to_walk_is_an_error_never_a_partial_answer(rogue):
+    def endless(request: Request) -> Response:
+        page_no = int(request.args["page_no"])
+        row = {"task_id": f"t{page_no}", "status": "RUNNING", "gmt_create": 1_780_000_000_000}
+        body = {
+            "request_id": "r",
+            "total": 10_000,
+            "total_page": 10_000,
+            "page_no": page_no,
+            "page_size": 1,
+            "data": [row],
+        }
+        return Response(json.dumps(body), 200, mimetype="application/json")
+
+    with pytest.raises(TransientProviderError) as raised:
+        client(rogue(endless)).list_window(MODEL, 1_780_000_000.0, 1_780_000_060.0)
+    assert raised.value.code == "ListTooLong"

@@ -110,6 +110,30 @@ def test_several_accounts_from_json(monkeypatch):
     assert "sk-sg" not in repr(settings)
 
 
+def test_provider_times_are_beijing_time_unless_an_account_says_otherwise(monkeypatch):
+    [default] = load_settings().accounts
+    assert default.provider_utc_offset == 8.0
+    monkeypatch.setenv(
+        "WANEDIT_ACCOUNTS",
+        '[{"name": "a", "api_key": "sk-a"}, {"name": "b", "api_key": "sk-b", "utc_offset": 0}]',
+    )
+    assert [a.provider_utc_offset for a in load_settings().accounts] == [8.0, 0.0]
+    monkeypatch.setenv("WANEDIT_PROVIDER_UTC_OFFSET", "9")
+    assert [a.provider_utc_offset for a in load_settings().accounts] == [9.0, 0.0]
+    assert load_settings().account("a").provider_utc_offset == 9.0
+
+
+def test_one_key_listed_as_two_accounts_is_refused_without_showing_it(monkeypatch):
+    monkeypatch.setenv(
+        "WANEDIT_ACCOUNTS",
+        '[{"name": "a", "api_key": "sk-same-secret"}, {"name": "b", "api_key": "sk-same-secret"}]',
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "each entry must be its own Alibaba Cloud main account" in str(raised.value)
+    assert "sk-same-secret" not in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
@@ -121,6 +145,7 @@ def test_several_accounts_from_json(monkeypatch):
             '[{"name": "a", "base_url": "https://x"}]',
             "WANEDIT_ACCOUNTS[0].base_url: must be a full",
         ),
+        ('[{"name": "a", "utc_offset": 15}]', "WANEDIT_ACCOUNTS[0].utc_offset: Input should be"),
     ],
 )
 def test_bad_accounts(monkeypatch, value, problem):

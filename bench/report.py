@@ -152,6 +152,9 @@ def render(
         f"- Provider sandbox with the real limits: C={w.concurrency} tasks at once, "
         f"R={w.submit_rate:g} submissions/s and Q={w.query_rate:g} queries/s per account; task "
         f"durations drawn from {w.duration_min:g} to {w.duration_max:g} s (seed {w.seed}).",
+        "- The sandbox answers as the provider documents (docs/dashscope.md): task-list rows keyed "
+        "`status` with epoch-millisecond times, time strings and list filters in Beijing time "
+        "(UTC+8); wanedit reads every list page up to `total_page`.",
         f"- Accounts: wanedit {w.accounts}, naive 1.",
         f"- {w.edits} batch edits enqueued at once, then {w.interactive} interactive edits, the "
         f"first {w.interactive_start:g} s after the backlog was enqueued, then one every "

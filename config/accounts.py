@@ -15,7 +15,7 @@ from wanedit.errors import ConfigError
 from wanedit.provider_time import BEIJING_UTC_OFFSET
 
 SINGAPORE_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
-# Price per image (CNY) from docs/provider.md, by region; only successful images are billed.
+# Price per image (CNY) from docs/dashscope.md, by region; only successful images are billed.
 PRICE_SINGAPORE = 0.220177
 PRICE_BEIJING = 0.20
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

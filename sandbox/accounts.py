@@ -1,6 +1,6 @@
 """API keys, the main accounts they belong to, and the non-secret ids the task list shows.
 
-docs/provider.md: quotas (5 submits/s, 5 tasks at once, 20 queries/s) are "per Alibaba Cloud main
+docs/dashscope.md: quotas (5 submits/s, 5 tasks at once, 20 queries/s) are "per Alibaba Cloud main
 account (all its keys, users and workspaces summed) ... Two keys of one main account share one
 quota", and the task list "lists every task of the main account, whichever key created it".
 

@@ -1,7 +1,7 @@
 """JSON bodies of the query and list answers, built from a task. Pure.
 
 Time strings are written as the provider writes them, ``"YYYY-MM-DD hh:mm:ss.mmm"``, in the
-provider's zone: docs/provider.md, "Time strings are Beijing time (UTC+8), not UTC". The zone is
+provider's zone: docs/dashscope.md, "Time strings are Beijing time (UTC+8), not UTC". The zone is
 ``SandboxConfig.utc_offset_hours`` (8 by default). The list's filter times ``YYYYMMDDhhmmss`` are
 read in the same zone. List rows carry times as integer milliseconds since the epoch, which
 have no zone.
@@ -76,7 +76,7 @@ def query_body(task: Task, now: float, url_for: UrlFor, zone: tzinfo) -> dict[st
     output["end_time"] = format_time(task.start_at + task.duration, zone)
     n = task.request.n
     if task.outcome.failure is not None:
-        # docs/provider.md: FAILED has code, message and task_metrics with SUCCEEDED 0, no usage.
+        # docs/dashscope.md: FAILED has code, message and task_metrics with SUCCEEDED 0, no usage.
         output["code"], output["message"] = task.outcome.failure
         output["task_metrics"] = {"TOTAL": n, "SUCCEEDED": 0, "FAILED": n}
         return {"output": output}
@@ -92,7 +92,7 @@ def list_status(task: Task, now: float) -> str:
 
 
 def list_row(task: Task, now: float, region: str) -> dict[str, Any]:
-    """One row of ``GET /tasks`` (docs/provider.md, "The task list").
+    """One row of ``GET /tasks`` (docs/dashscope.md, "The task list").
 
     ``start_time`` is absent until the task is scheduled (so while PENDING, and for a task
     canceled while PENDING); ``end_time`` is absent until it ends. A CANCELED task ended when it

@@ -19,13 +19,13 @@ Prompt triggers, for tests (random faults from the rates apply on top of them):
 - ``[sandbox:lost-504]``, ``[sandbox:lost-drop]``, ``[sandbox:lost-500]``,
   ``[sandbox:lost-late]``: the create's answer is lost in that mode (see ``LOST_MODES``).
 
-docs/provider.md: "A failed image inside a SUCCEEDED task can carry any per-image code:
+docs/dashscope.md: "A failed image inside a SUCCEEDED task can carry any per-image code:
 ``InternalError.Timeout`` and ``DataInspectionFailed`` are both documented." A random partial
 failure fails between 1 and n-1 images, never all (the provider reports a task SUCCEEDED only
 when at least one image succeeded), each drawing one of those two codes.
 
-Lost create answers (docs/provider.md: "A create that times out or answers 5xx/504 may have made the
-task: the answer was lost, not refused"): the task is made, runs and is listed with the create's
+Lost create answers (docs/dashscope.md: "A create that times out or answers 5xx/504 may have made
+the task: the answer was lost, not refused"): the task is made, runs and is listed with the create's
 request_id, but the client gets no usable answer. The mode is the trigger's, else drawn uniformly
 from ``lost_answer_modes`` for a fraction ``lost_answer_rate`` of the creates:
 

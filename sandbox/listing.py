@@ -1,6 +1,6 @@
 """``GET /tasks``: its query, the 24-hour window, the order and the paging. Pure.
 
-From docs/provider.md ("The task list"): filters ``task_id``, ``start_time``, ``end_time``
+From docs/dashscope.md ("The task list"): filters ``task_id``, ``start_time``, ``end_time``
 (``YYYYMMDDhhmmss`` in the provider's zone), ``model_name``, ``status`` (PENDING, RUNNING,
 SUCCEEDED, FAILED, CANCELED, UNKNOWN), ``page_no`` (default 1), ``page_size`` (default 10). No
 times: the last 24 h. Only ``end_time``: the 24 h before it. Only ``start_time``: the 24 h after

@@ -3,7 +3,7 @@
 One lock guards the task store, the limiters, the random draws and the counters. It is never
 held while fetching input images or rendering results, the two slow steps.
 
-Every behaviour follows docs/provider.md (and the API reference beside it):
+Every behaviour follows docs/dashscope.md (and the API reference beside it):
 quotas per main account (``sandbox.accounts``), the list (``sandbox.listing``), answer bodies
 and Beijing-time strings (``sandbox.answers``), faults and lost create answers
 (``sandbox.faults``).
@@ -14,7 +14,7 @@ Choices where the real provider's answer is unconfirmed:
   account's) or expired, answers 400 ``UnsupportedOperation`` with the provider's "Failed to
   cancel the task" message: to the caller all of these are "not a PENDING task of mine".
 - The query bucket (``query_rate``, 20/s) is shared by ``GET /tasks/{id}``, ``GET /tasks`` and
-  cancels (docs/provider.md: "assume it is"); each takes one token and is answered 429 when it is
+  cancels (docs/dashscope.md: "assume it is"); each takes one token and is answered 429 when it is
   empty. Injected 500s (``http_error_rate``) hit creates and ``GET /tasks/{id}`` only; injected
   429s (``throttle_rate``) hit every API call.
 - A create answered with an injected 500 (``http_error_rate``) creates no task: it is refused

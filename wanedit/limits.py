@@ -1,4 +1,4 @@
-"""The provider's documented input limits, in one place (see docs/provider.md)."""
+"""The provider's documented input limits, in one place (see docs/dashscope.md)."""
 
 PROMPT_MAX = 2000
 NEGATIVE_PROMPT_MAX = 500

@@ -1,6 +1,6 @@
 """The provider's error codes, classified once: retry with backoff, or give up.
 
-From docs/provider.md's table. Both channels carry the same codes: the flat body of an HTTP error
+From docs/dashscope.md's table. Both channels carry the same codes: the flat body of an HTTP error
 and `output.code` of a FAILED task.
 """
 

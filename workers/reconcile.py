@@ -56,8 +56,8 @@ def decide(
     """Adopt the unowned task in the window, recreate if there is none, else wait.
 
     `owned` are the provider task ids our jobs have recorded. `request_id` is the id an error
-    answer to this job's create carried: the row that carries it is this job's task for certain,
-    and with none, no row is. Otherwise rows are matched by submit time: `unsure` are the send
+    answer to this job's create carried: the row that carries it is this job's task for certain.
+    Otherwise rows are matched by submit time: `unsure` are the send
     times of the other jobs on the account whose create outcome is unknown and unmatched by a
     request id. With as many candidates as unsure jobs, each job takes the candidate of its
     rank: creates on one account are sent at least 1/R apart and the provider stamps them in
@@ -65,13 +65,13 @@ def decide(
     nothing) waits for more evidence. Rows whose request id another unsure job holds, and rows
     made with another key than the one our own tasks show (`key_ids`), are never candidates.
     """
-    if request_id:
-        exact = [task for task in listed if task.request_id == request_id]
-        if not exact:
-            return Recreate()
+    exact = [task for task in listed if request_id and task.request_id == request_id]
+    if exact:
         if exact[0].task_id in owned:
             return Wait((exact[0].task_id,))
         return Adopt(exact[0].task_id)
+    # No row carries it: the id may have been a gateway's own, so the rows are matched by time
+    # as if there were none (a wrong "no task" would pay twice).
     low, high = window(sent_at, now, skew)
     candidates = sorted(
         (

@@ -36,7 +36,7 @@ BEIJING = timezone(timedelta(hours=8))
 # 2025-10-23 16:18:16.250 in Beijing: a binary fraction, so the milliseconds are exact.
 START = 1761207496.25
 DURATION = 60.0
-SLOTS = 5  # tasks processed at once per main account (docs/provider.md "Limits")
+SLOTS = 5  # tasks processed at once per main account (docs/dashscope.md "Limits")
 TIMEOUT = 10.0
 
 
@@ -269,7 +269,7 @@ def test_model_not_found(provider: Provider) -> None:
     assert_error(response, "error_model_not_found", "ModelNotFound", None)
 
 
-# docs/provider.md "Error codes and what to do": the retryable 429 codes.
+# docs/dashscope.md "Error codes and what to do": the retryable 429 codes.
 THROTTLING_CODES = {"Throttling", "Throttling.RateQuota", "Throttling.BurstRate"}
 
 

@@ -107,11 +107,12 @@ def test_cancels_take_turns_of_the_query_rate(stack_env, tmp_path, image_file, r
     from config.settings import load_settings
     from producers.context import build_context
 
-    # One provider slot, five of ours: four tasks wait PENDING at the provider.
+    # One provider slot, five of ours: four tasks wait PENDING at the provider, for 10 s, far
+    # longer than five cancels take at two queries a second.
     provider = SandboxServer(
         SandboxConfig(
-            api_keys=(SANDBOX_KEY,), concurrency=1, query_rate=2.0, duration_min=4.0,
-            duration_max=4.0, seed=4,
+            api_keys=(SANDBOX_KEY,), concurrency=1, query_rate=2.0, duration_min=10.0,
+            duration_max=10.0, seed=4,
         )
     ).start()  # fmt: skip
     tag = f"cancel-rate-{run_id}"

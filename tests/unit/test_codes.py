@@ -1,4 +1,4 @@
-"""Every provider code from docs/provider.md's table, classified in one place."""
+"""Every provider code from docs/dashscope.md's table, classified in one place."""
 
 from __future__ import annotations
 

@@ -58,8 +58,11 @@ def test_decide(
         ([t("a", 1000.1), t("b", 1000.3, request_id="r1")], set(), Adopt("b")),
         # even outside the time window (the two clocks may disagree by more than the skew)
         ([t("b", 500.0, request_id="r1")], set(), Adopt("b")),
-        # no row carries it: that create made no task, whatever foreign rows are there
-        ([t("a", 1000.1, request_id="other")], set(), Recreate()),
+        # no row carries it and none is in the window: that create made no task
+        ([t("old", 900.0, request_id="other")], set(), Recreate()),
+        # no row carries it: the id may have been a gateway's, so the window decides as usual
+        ([t("a", 1000.1, request_id="other")], set(), Adopt("a")),
+        ([t("a", 1000.1), t("b", 1000.3)], set(), Wait(("a", "b"))),
         # the row is already some job's: never adopted twice
         ([t("b", 1000.3, request_id="r1")], {"b"}, Wait(("b",))),
     ],

@@ -97,6 +97,13 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     help=f"How lost answers are lost, drawn uniformly: a subset of {','.join(LOST_MODES)}.",
 )
 @click.option(
+    "--list-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Sandbox-only: seconds before a new task shows in the task list.",
+)
+@click.option(
     "--lost-answer-delay",
     default=35.0,
     show_default=True,
@@ -137,6 +144,7 @@ def command(
     lost_answer_rate: float,
     lost_answer_modes: tuple[str, ...],
     lost_answer_delay: float,
+    list_delay: float,
     utc_offset: float,
     region: str,
     list_order: str,
@@ -162,6 +170,7 @@ def command(
         lost_answer_rate=lost_answer_rate,
         lost_answer_modes=lost_answer_modes,
         lost_answer_delay=lost_answer_delay,
+        list_delay=list_delay,
         utc_offset_hours=utc_offset,
         region=region,
         list_order=list_order,

@@ -222,7 +222,12 @@ class Sandbox:
             self._admit(self._limits[account].query, http_error_rate=False)
             now = self._now()
             query = listing.parse_query(args, now, self._zone)
-            tasks = [t for t in self._store.listed(account, now) if query.in_window(t.submit_at)]
+            listed_before = now - self.config.list_delay  # sandbox-only, see SandboxConfig
+            tasks = [
+                t
+                for t in self._store.listed(account, now)
+                if query.in_window(t.submit_at) and t.submit_at <= listed_before
+            ]
             if self.config.list_order == "shuffled":
                 tasks.sort(key=lambda t: listing.shuffle_key(self._shuffle_salt, t.task_id))
             rows = [answers.list_row(t, now, self.config.region) for t in tasks]

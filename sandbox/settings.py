@@ -59,6 +59,10 @@ class SandboxConfig:
     utc_offset_hours: float = 8.0
     region: str = "ap-southeast-1"
     list_order: str = "newest"
+    # Sandbox-only: a new task shows in the task list only this many seconds after it was made.
+    # How soon the provider's list shows a task is undocumented; tests use this to attack a
+    # client that takes one empty list for proof that a create made nothing.
+    list_delay: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -67,6 +71,8 @@ class SandboxConfig:
         object.__setattr__(self, "main_accounts", groups)
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
         object.__setattr__(self, "lost_answer_modes", tuple(self.lost_answer_modes))
+        if self.list_delay < 0:
+            raise ValueError("list_delay must not be negative")
         if not self.api_keys or not all(self.api_keys):
             raise ValueError("api_keys must name at least one non-empty key")
         if not all(group and all(group) for group in groups):

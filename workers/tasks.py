@@ -390,8 +390,14 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         ctx.store.update(job, {"reconciled": "adopted"}, while_in=[Status.QUEUED])
         _record_created(ctx, job, account.name, decision.task_id, job.provider_request_id)
     elif isinstance(decision, Recreate):
+        if job.reconcile_tries == 0 and settings.reconcile_tries > 1:
+            # One empty list is no proof: the provider may list a task a moment after making
+            # it. Only a second empty look, WANEDIT_RECONCILE_DELAY later, sends it again.
+            _reconcile_again(ctx, job, "no task in the list yet; one more look before creating")
+            return
         log.warning("job %s: the lost create made no task; creating it again", job.id)
-        ctx.store.update(job, {"reconciled": "recreated"}, while_in=[Status.QUEUED])
+        changes = {"reconciled": "recreated", "reconcile_tries": 0}
+        ctx.store.update(job, changes, while_in=[Status.QUEUED])
         if ctx.store.clear_create(job):
             ctx.store.set_due(job.id, now)
             submit.apply_async((job.id, account.name))

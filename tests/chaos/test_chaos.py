@@ -1,7 +1,7 @@
 """Chaos: many jobs against a faulty provider while workers are SIGKILLed and S3 goes away.
 
 Faults: HTTP 500 on about 5% of creates and polls, 429 bursts, about 5% FAILED tasks, input
-moderation refusals, partial failures, 15% of create answers lost after the task was made (a 504
+moderation refusals, partial failures, 25% of create answers lost after the task was made (a 504
 gateway page, a dropped connection, a JSON 500, an answer too late); worker
 processes killed with SIGKILL at random moments and restarted; the S3 endpoint the workers use
 stopped for a while. Beat runs the sweeper. The figures are printed (run with `-s` to see them).
@@ -48,7 +48,7 @@ def sandbox() -> Iterator[SandboxServer]:
         fail_rate=0.05,
         moderation_rate=0.03,
         partial_rate=0.2,
-        lost_answer_rate=0.15,
+        lost_answer_rate=0.25,
         lost_answer_modes=("504", "drop", "500", "late"),
         lost_answer_delay=2.0,
         list_order="shuffled",

@@ -480,3 +480,14 @@ def test_lost_answer_rate_and_modes_at_start_and_at_runtime() -> None:
         with pytest.raises(ApiError):
             sandbox.update_config(bad)
     assert sandbox.stats()["creates"] == 3
+
+
+def test_a_list_delay_hides_new_tasks_from_the_list_for_a_while() -> None:
+    clock = FakeClock()
+    sandbox = make(clock, list_delay=2.0)
+    task_id = create(sandbox)
+    clock.now += 1.0
+    assert rows(sandbox) == []
+    assert query(sandbox, task_id)["output"]["task_status"] != "UNKNOWN"  # it exists
+    clock.now += 1.5
+    assert [row["task_id"] for row in rows(sandbox)] == [task_id]

@@ -57,7 +57,8 @@ def _show(action: Callable[[str], dict[str, Any]], job_id: str, as_json: bool) -
     _print_job(job, as_json)
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="wanedit", prog_name="wanedit")
 def main() -> None:
     """wanedit: Wan 2.5 image edits through Celery workers, results into your S3."""
 

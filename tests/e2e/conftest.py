@@ -86,6 +86,31 @@ def worker(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         print(process.tail(40))
 
 
+def own_stack(
+    stack_env: dict[str, str], tag: str, provider_url: str, extra: dict[str, str] | None = None
+) -> tuple[dict[str, str], Any]:
+    """A worker environment with a queue, key prefix and event stream of its own (its worker sees
+    only its jobs), against the provider at `provider_url`, and a producer context for it."""
+    from config.settings import load_settings
+    from producers.context import build_context
+
+    env = {
+        **stack_env,
+        "DASHSCOPE_HTTP_BASE_URL": provider_url,
+        "WANEDIT_QUEUE": tag,
+        "WANEDIT_KEY_PREFIX": tag,
+        "WANEDIT_EVENTS_STREAM": f"{tag}:events",
+        **(extra or {}),
+    }
+    settings = load_settings(
+        queue=tag,
+        key_prefix=tag,
+        events_stream=f"{tag}:events",
+        dashscope_http_base_url=provider_url,
+    )
+    return env, build_context(settings)
+
+
 @pytest.fixture
 def s3(stack_env: dict[str, str]) -> Any:
     return boto3.client("s3")

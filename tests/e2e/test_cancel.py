@@ -13,6 +13,7 @@ import requests
 from producers import cancel_job, get_job, submit_edit, wait_for_job
 from sandbox.server import SandboxConfig, SandboxServer
 from tests.conftest import make_image
+from tests.e2e.conftest import own_stack
 from tests.e2e.test_pipeline import events_for
 from wanedit.devstack import SANDBOX_KEY, Worker
 from wanedit.images import encode_data_uri
@@ -104,9 +105,6 @@ def test_pending_task_is_canceled_running_one_is_delivered(producer, slow_sandbo
 def test_cancels_take_turns_of_the_query_rate(stack_env, tmp_path, image_file, run_id):
     """Cancel calls count against the provider's query budget like status queries: five cancels
     asked for at once go out at the account's query rate, and the provider throttles none."""
-    from config.settings import load_settings
-    from producers.context import build_context
-
     # One provider slot, five of ours: four tasks wait PENDING at the provider, for 10 s, far
     # longer than five cancels take at two queries a second.
     provider = SandboxServer(
@@ -115,25 +113,11 @@ def test_cancels_take_turns_of_the_query_rate(stack_env, tmp_path, image_file, r
             duration_max=10.0, seed=4,
         )
     ).start()  # fmt: skip
-    tag = f"cancel-rate-{run_id}"
-    env = {
-        **stack_env,
-        "DASHSCOPE_HTTP_BASE_URL": provider.base_url,
-        "WANEDIT_QUEUE": tag,
-        "WANEDIT_KEY_PREFIX": tag,
-        "WANEDIT_EVENTS_STREAM": f"{tag}:events",
-        "WANEDIT_QUERY_RATE": "2",
-    }
+    env, context = own_stack(
+        stack_env, f"cancel-rate-{run_id}", provider.base_url, {"WANEDIT_QUERY_RATE": "2"}
+    )
     worker = Worker(env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
     try:
-        context = build_context(
-            load_settings(
-                queue=tag,
-                key_prefix=tag,
-                events_stream=f"{tag}:events",
-                dashscope_http_base_url=provider.base_url,
-            )
-        )
         source = str(image_file("r.png"))
         jobs = [submit_edit(prompt=f"rate {i}", images=[source], context=context) for i in range(5)]
         wait_until(lambda: all(get_job(j, context=context)["provider_task_id"] for j in jobs))

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings
 from producers import submit_edit, wait_for_job
-from producers.context import build_context
 from sandbox.server import SandboxConfig, SandboxServer
+from tests.e2e.conftest import own_stack
 from wanedit.devstack import SANDBOX_KEY, Worker
 
 pytestmark = pytest.mark.integration
@@ -38,26 +37,14 @@ def slow_listing() -> Iterator[SandboxServer]:
 def test_an_empty_list_right_after_a_lost_answer_is_not_proof(
     stack_env, slow_listing, tmp_path, image_file, run_id
 ):
-    tag = f"lost-{run_id}"
-    env = {
-        **stack_env,
-        "DASHSCOPE_HTTP_BASE_URL": slow_listing.base_url,
-        "WANEDIT_QUEUE": tag,
-        "WANEDIT_KEY_PREFIX": tag,
-        "WANEDIT_EVENTS_STREAM": f"{tag}:events",
-        "WANEDIT_RECONCILE_DELAY": "1",
-        "WANEDIT_RECONCILE_SKEW": "10",
-    }
+    env, context = own_stack(
+        stack_env,
+        f"lost-{run_id}",
+        slow_listing.base_url,
+        {"WANEDIT_RECONCILE_DELAY": "1", "WANEDIT_RECONCILE_SKEW": "10"},
+    )
     worker = Worker(env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
     try:
-        context = build_context(
-            load_settings(
-                queue=tag,
-                key_prefix=tag,
-                events_stream=f"{tag}:events",
-                dashscope_http_base_url=slow_listing.base_url,
-            )
-        )
         source = str(image_file("l.png"))
         jobs = [
             submit_edit(prompt=f"lost {trigger}", images=[source], context=context)

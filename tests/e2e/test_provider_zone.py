@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 
-from config.settings import load_settings
 from producers import get_job, submit_edit, wait_for_job
-from producers.context import ProducerContext, build_context
 from sandbox.server import SandboxConfig, SandboxServer
 from tests.conftest import make_image
+from tests.e2e.conftest import own_stack
 from wanedit.devstack import SANDBOX_KEY, Worker
 from wanedit.images import encode_data_uri
 from wanedit.metrics import Metrics
@@ -52,17 +51,6 @@ def beijing_provider() -> Iterator[SandboxServer]:
         server.stop()
 
 
-def _context(env: dict[str, str]) -> ProducerContext:
-    return build_context(
-        load_settings(
-            queue=env["WANEDIT_QUEUE"],
-            key_prefix=env["WANEDIT_KEY_PREFIX"],
-            events_stream=env["WANEDIT_EVENTS_STREAM"],
-            dashscope_http_base_url=env["DASHSCOPE_HTTP_BASE_URL"],
-        )
-    )
-
-
 def _other_service_creates(provider: SandboxServer, label: str, count: int = 1) -> None:
     """Tasks of another service on the same main account: they show in our task list."""
     client = ProviderClient(make_session(), provider.base_url, OTHER_SERVICE_KEY)
@@ -77,24 +65,23 @@ def test_list_watch_and_reconcile_in_beijing_time_on_a_worker_in_los_angeles(
     stack_env, beijing_provider, tmp_path, image_file, run_id
 ):
     tag = f"zone-{run_id}"
-    env = {
-        **stack_env,
-        "TZ": "America/Los_Angeles",
-        "DASHSCOPE_HTTP_BASE_URL": beijing_provider.base_url,
-        "WANEDIT_QUEUE": tag,
-        "WANEDIT_KEY_PREFIX": tag,
-        "WANEDIT_EVENTS_STREAM": f"{tag}:events",
-        "WANEDIT_POLL_MODE": "list",
-        "WANEDIT_RECONCILE_DELAY": "1",
-        "WANEDIT_RECONCILE_SKEW": "10",
-        "WANEDIT_HTTP_READ_TIMEOUT": "2",
-        # The watch looks every 0.5 s; each task's own fallback polls come every 20 s.
-        "WANEDIT_POLL_FIRST_DELAY": "0.5",
-        "WANEDIT_POLL_INTERVAL": "0.5",
-        "WANEDIT_POLL_MAX_INTERVAL": "20",
-    }
+    env, context = own_stack(
+        stack_env,
+        tag,
+        beijing_provider.base_url,
+        {
+            "TZ": "America/Los_Angeles",
+            "WANEDIT_POLL_MODE": "list",
+            "WANEDIT_RECONCILE_DELAY": "1",
+            "WANEDIT_RECONCILE_SKEW": "10",
+            "WANEDIT_HTTP_READ_TIMEOUT": "2",
+            # The watch looks every 0.5 s; each task's own fallback polls come every 20 s.
+            "WANEDIT_POLL_FIRST_DELAY": "0.5",
+            "WANEDIT_POLL_INTERVAL": "0.5",
+            "WANEDIT_POLL_MAX_INTERVAL": "20",
+        },
+    )
     worker = Worker(env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
-    context = _context(env)
     source = str(image_file("z.png"))
     try:
         plain = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -292,7 +292,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @property
+    @cached_property
     def accounts(self) -> list[Account]:
         """The provider accounts; one, from the DASHSCOPE_* settings, unless WANEDIT_ACCOUNTS.
 

@@ -172,6 +172,8 @@ class Job:
     watch_at: float | None = None
     create_sent_at: float | None = None
     reconcile_tries: int = 0
+    empty_looks: int = 0  # consecutive task-list looks that showed no task for a lost create
+    recreates: int = 0  # creates sent again after the list showed the last one made nothing
     redrives: int = 0
     finish_since: float | None = None
     # Completion callbacks: where the event goes, the event as sent, and how delivery went.
@@ -215,6 +217,8 @@ class Job:
             watch_at=float(data["watch_at"]) if data.get("watch_at") else None,
             create_sent_at=float(data["create_sent_at"]) if data.get("create_sent_at") else None,
             reconcile_tries=int(data.get("reconcile_tries") or 0),
+            empty_looks=int(data.get("empty_looks") or 0),
+            recreates=int(data.get("recreates") or 0),
             redrives=int(data.get("redrives") or 0),
             finish_since=float(data["finish_since"]) if data.get("finish_since") else None,
             callbacks=decoded.get("callbacks"),

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from wanedit.errors import (
@@ -140,17 +141,20 @@ class ProviderClient:
         low = start
         while True:
             high = min(end, low + LIST_WINDOW_MAX - 2)
-            page_no, total_page = 1, 1
+            window: dict[str, ListedTask] = {}
+            page_no, total_page, total = 1, 1, None
             while page_no <= total_page:
                 if calls and pace is not None:
                     pace()
                 calls += 1
                 page = self.list_page(model, low, high, page_no, page_size)
                 # Rows may shift between pages while tasks are created: keep each id once.
-                rows.update((row.task_id, row) for row in page.rows)
+                window.update((row.task_id, row) for row in page.rows)
                 total_page = page.total_page
-                if not page.rows:
-                    break
+                # New tasks only add rows during a walk: the first count is the least expected.
+                total = page.total if total is None else min(total, page.total)
+                if not page.rows and page_no <= total_page:
+                    raise _incomplete(f"page {page_no} of {total_page} came back empty")
                 if page_no >= LIST_PAGES_MAX and total_page > page_no:
                     # Never a partial answer: reconciling on one could create a task twice.
                     raise TransientProviderError(
@@ -159,6 +163,10 @@ class ProviderClient:
                         f"{LIST_PAGES_MAX} pages one walk reads",
                     )
                 page_no += 1
+            if total and len(window) < total:
+                # A page capped, skipped or repeated: a partial list could create a task twice.
+                raise _incomplete(f"{len(window)} distinct tasks read of the {total} listed")
+            rows.update(window)
             if high >= end:
                 return list(rows.values())
             low = high
@@ -215,7 +223,8 @@ class ProviderClient:
         with response:
             try:
                 raw = response.raw.read(MAX_BODY + 1, decode_content=True)
-            except (requests.RequestException, OSError) as exc:
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                # A body cut short, stalled or undecodable: the request was sent and answered.
                 if not idempotent:
                     raise OutcomeUnknown("OutcomeUnknown", _describe(exc)) from None
                 raise TransientProviderError("ConnectionError", _describe(exc)) from None
@@ -266,7 +275,14 @@ def refused(http_status: int, code: str | None) -> bool:
     and the timeout and internal codes do not: the task may have been made before the failure."""
     if code is None or http_status >= 500 or http_status == 408:
         return False
+    lowered = code.lower()
+    if "timeout" in lowered or lowered.startswith(("internalerror", "systemerror")):
+        return False
     return code not in TRANSIENT_CODES
+
+
+def _incomplete(why: str) -> TransientProviderError:
+    return TransientProviderError("ListIncomplete", f"the task list could not be read whole: {why}")
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:

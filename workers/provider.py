@@ -194,9 +194,19 @@ def parse_list_page(body: Any) -> ListPage:
 
 
 def parse_cancel(body: Any) -> None:
-    """A cancel answer: HTTP 200 with only a request id means the PENDING task is canceled."""
+    """A cancel answer: HTTP 200 with only a request id means the PENDING task is canceled.
+
+    A 200 that carries an error code, or says the task is in another state, is not taken for a
+    cancel: the job would end unbilled while its task runs and bills."""
     if not isinstance(body, dict):
         raise _malformed("to a cancel call is not an object")
+    output = body.get("output")
+    status = output.get("task_status") if isinstance(output, dict) else None
+    if body.get("code") or (output is not None and status not in ("CANCELED", "PENDING")):
+        raise _malformed(
+            f"to a cancel call does not say canceled (code {str(body.get('code'))[:40]!r}, "
+            f"task_status {str(status)[:20]!r})"
+        )
 
 
 @dataclass(frozen=True)

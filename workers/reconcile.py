@@ -73,19 +73,20 @@ def decide(
     # No row carries it: the id may have been a gateway's own, so the rows are matched by time
     # as if there were none (a wrong "no task" would pay twice).
     low, high = window(sent_at, now, skew)
+    unowned = [
+        task
+        for task in listed
+        if task.task_id not in owned
+        and not (task.request_id and task.request_id in claimed)
+        and (task.submitted is None or low <= task.submitted <= high)
+    ]
     candidates = sorted(
-        (
-            task
-            for task in listed
-            if task.task_id not in owned
-            and not (task.request_id and task.request_id in claimed)
-            and not (key_ids and task.api_key_id and task.api_key_id not in key_ids)
-        ),
+        (t for t in unowned if not (key_ids and t.api_key_id and t.api_key_id not in key_ids)),
         key=lambda task: (task.submitted is None, task.submitted or 0.0, task.task_id),
     )
-    candidates = [t for t in candidates if t.submitted is None or low <= t.submitted <= high]
     if not candidates:
-        return Recreate()
+        # A row set aside only for its key may still be ours (a rotated key): never recreate.
+        return Wait(tuple(t.task_id for t in unowned)) if unowned else Recreate()
     peers = sorted(set(unsure) | {sent_at})
     if len(candidates) == len(peers):
         return Adopt(candidates[peers.index(sent_at)].task_id)

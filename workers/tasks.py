@@ -66,6 +66,8 @@ ADMIT_TICK = {"rate": 0.25, "slots": 2.0, "cap": 30.0, "": 0.05}
 QUERY_WAIT_MIN = 0.005
 # A list walk's further pages wait for their query turn in-process, up to this long.
 PACE_MAX = 2.0
+# Task-list looks in a row that must show no task before a lost create is sent again.
+EMPTY_LOOKS = 2
 
 
 class _Inline(threading.local):
@@ -258,9 +260,9 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
     except OutcomeUnknown as exc:
         # It may have made a task (and will bill it): never send it again blindly.
         log.warning("job %s: create answer lost (%s); reconciling", job.id, exc)
-        if exc.request_id:
-            # The list row of a task this create made carries the same request id.
-            ctx.store.update(job, {"provider_request_id": exc.request_id}, while_in=[Status.QUEUED])
+        # The list row of a task this create made carries the error answer's request id.
+        lost = {"provider_request_id": exc.request_id, "last_error": exc.as_dict()}
+        ctx.store.update(job, lost, while_in=[Status.QUEUED])
         _reconcile_later(ctx, job, settings.reconcile_delay)
         return
     except TransientProviderError as exc:
@@ -360,7 +362,8 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         _reconcile_again(ctx, job, f"list call failed: {exc}")
         return
     except TerminalProviderError as exc:
-        _fail(ctx, job, "CreateOutcomeUnknown", f"the task list cannot be read: {exc}", billed=None)
+        # The create may have made a task that runs and bills: look again, never give up at once.
+        _reconcile_again(ctx, job, f"list call refused: {exc}")
         return
     ids = [task.task_id for task in listed]
     owners: list[Any] = ctx.redis.hmget(_owned_key(ctx, account.name), ids) if ids else []
@@ -369,6 +372,8 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         decision: Any = Adopt(mine[0])  # adopted before, then interrupted: finish recording it
     else:
         owned = {task_id for task_id, owner in zip(ids, owners, strict=True) if owner}
+        # A peer whose request id names a listed row has its task; any other is still unsure.
+        listed_requests = {t.request_id for t in listed if t.request_id}
         peers = _unsure(ctx, job)
         decision = decide(
             listed,
@@ -376,9 +381,9 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
             sent_at,
             now,
             settings.reconcile_skew,
-            [sent for sent, request_id in peers if not request_id],
+            [sent for sent, request_id in peers if request_id not in listed_requests],
             request_id=job.provider_request_id,
-            claimed={request_id for _, request_id in peers if request_id},
+            claimed={request_id for _, request_id in peers if request_id in listed_requests},
             key_ids={t.api_key_id for t in listed if t.task_id in owned and t.api_key_id},
         )
     if isinstance(decision, Adopt):
@@ -390,19 +395,38 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         ctx.store.update(job, {"reconciled": "adopted"}, while_in=[Status.QUEUED])
         _record_created(ctx, job, account.name, decision.task_id, job.provider_request_id)
     elif isinstance(decision, Recreate):
-        if job.reconcile_tries == 0 and settings.reconcile_tries > 1:
+        empty = job.empty_looks + 1
+        if empty < EMPTY_LOOKS:
             # One empty list is no proof: the provider may list a task a moment after making
-            # it. Only a second empty look, WANEDIT_RECONCILE_DELAY later, sends it again.
-            _reconcile_again(ctx, job, "no task in the list yet; one more look before creating")
+            # it. Only a second empty look in a row, WANEDIT_RECONCILE_DELAY later, sends it
+            # again (a look that failed is not an empty one).
+            _reconcile_again(ctx, job, "no task in the list yet", {"empty_looks": empty})
+            return
+        if job.recreates >= settings.retry_max:
+            # Every create was answered with something that is no refusal, and made nothing.
+            error = job.last_error or {}
+            _fail(
+                ctx,
+                job,
+                str(error.get("code") or "CreateNotAnswered"),
+                f"{job.recreates + 1} creates were answered without a refusal and the task list "
+                f"showed that none made a task: {error.get('message') or 'no answer'}",
+            )
             return
         log.warning("job %s: the lost create made no task; creating it again", job.id)
-        changes = {"reconciled": "recreated", "reconcile_tries": 0}
+        changes = {
+            "reconciled": "recreated",
+            "reconcile_tries": 0,
+            "empty_looks": 0,
+            "recreates": job.recreates + 1,
+        }
         ctx.store.update(job, changes, while_in=[Status.QUEUED])
         if ctx.store.clear_create(job):
             ctx.store.set_due(job.id, now)
             submit.apply_async((job.id, account.name))
     else:
-        _reconcile_again(ctx, job, f"{len(decision.candidates)} candidate tasks, undecided")
+        why = f"{len(decision.candidates)} candidate tasks, undecided"
+        _reconcile_again(ctx, job, why, {"empty_looks": 0})
 
 
 def _unsure(ctx: WorkerContext, job: Job) -> list[tuple[float, str | None]]:
@@ -428,7 +452,9 @@ def _pace(ctx: WorkerContext, account: Account) -> None:
         time.sleep(wait)
 
 
-def _reconcile_again(ctx: WorkerContext, job: Job, why: str) -> None:
+def _reconcile_again(
+    ctx: WorkerContext, job: Job, why: str, changes: dict[str, Any] | None = None
+) -> None:
     tries = job.reconcile_tries + 1
     if tries >= ctx.settings.reconcile_tries:
         _fail(
@@ -440,7 +466,7 @@ def _reconcile_again(ctx: WorkerContext, job: Job, why: str) -> None:
             billed=None,
         )
         return
-    ctx.store.update(job, {"reconcile_tries": tries}, while_in=[Status.QUEUED])
+    ctx.store.update(job, {"reconcile_tries": tries, **(changes or {})}, while_in=[Status.QUEUED])
     log.info("job %s: reconcile again (%s)", job.id, why)
     _reconcile_later(ctx, job, ctx.settings.reconcile_delay)
 

@@ -270,6 +270,9 @@ def test_slow_create_answer_is_outcome_unknown(rogue):
         (504, {"code": "ModelServingError", "message": "m"}, True),
         (408, {"code": "RequestTimeOut", "message": "m"}, True),
         (400, {"code": "RequestTimeOut", "message": "m"}, True),
+        (400, {"code": "RequestTimeout", "message": "m"}, True),
+        (429, {"code": "Gateway.Timeout", "message": "m"}, True),
+        (400, {"code": "InternalError.Unknown", "message": "m"}, True),
         # A body that is not a JSON error proves nothing, whatever the status.
         (502, "<html>502 Bad Gateway</html>", True),
         (403, "<html>denied by a proxy</html>", True),
@@ -388,3 +391,63 @@ def test_a_list_too_long_to_walk_is_an_error_never_a_partial_answer(rogue):
     with pytest.raises(TransientProviderError) as raised:
         client(rogue(endless)).list_window(MODEL, 1_780_000_000.0, 1_780_000_060.0)
     assert raised.value.code == "ListTooLong"
+
+
+def _pages(rows: int, size: int, serve: Callable[[int, int], list[dict]]) -> Handler:
+    """A list whose `serve(page_no, size)` decides which rows each page holds."""
+
+    def answer(request: Request) -> Response:
+        page_no = int(request.args["page_no"])
+        body = {
+            "request_id": "r",
+            "total": rows,
+            "total_page": (rows + size - 1) // size,
+            "page_no": page_no,
+            "page_size": size,
+            "data": serve(page_no, size),
+        }
+        return Response(json.dumps(body), 200, mimetype="application/json")
+
+    return answer
+
+
+def _row(index: int) -> dict:
+    return {"task_id": f"t{index}", "status": "RUNNING", "gmt_create": 1_780_000_000_000}
+
+
+@pytest.mark.parametrize(
+    ("serve", "why"),
+    [
+        # page 2 of 3 comes back empty
+        (lambda p, s: [] if p == 2 else [_row(i) for i in range((p - 1) * s, p * s)], "empty"),
+        # every page is silently capped at 10 rows
+        (lambda p, s: [_row(i) for i in range((p - 1) * s, (p - 1) * s + 10)], "distinct"),
+        # page_no is ignored: page 1 every time
+        (lambda p, s: [_row(i) for i in range(s)], "distinct"),
+    ],
+)
+def test_a_list_read_in_part_is_an_error_never_a_partial_answer(rogue, serve, why):
+    with pytest.raises(TransientProviderError) as raised:
+        client(rogue(_pages(250, 100, serve))).list_window(MODEL, 1_780_000_000.0, 1_780_000_060.0)
+    assert raised.value.code == "ListIncomplete"
+    assert why in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "canceled"),
+    [
+        ({"request_id": "r"}, True),
+        ({"request_id": "r", "output": {"task_id": "t", "task_status": "CANCELED"}}, True),
+        # a 200 that says anything else is not taken for a cancel
+        ({"request_id": "r", "output": {"task_id": "t", "task_status": "RUNNING"}}, False),
+        ({"request_id": "r", "code": "UnsupportedOperation", "message": "m"}, False),
+        (["not", "an", "object"], False),
+    ],
+)
+def test_only_a_clean_200_is_a_cancel(rogue, body, canceled):
+    base = rogue(lambda r: Response(json.dumps(body), 200, mimetype="application/json"))
+    if canceled:
+        client(base).cancel("t")
+    else:
+        with pytest.raises(MalformedResponse):
+            client(base).cancel("t")

@@ -76,6 +76,12 @@ def test_rows_another_unsure_job_holds_by_request_id_are_not_candidates() -> Non
     assert decide(listed, set(), SENT, NOW, skew=5.0, claimed={"theirs"}) == Adopt("b")
 
 
+def test_a_row_set_aside_only_for_its_key_is_never_proof_of_no_task() -> None:
+    # our tasks so far were made with k-old; the lost one may be the first made with a new key
+    listed = [t("mine", 999.0, key="k-old"), t("new", 1000.1, key="k-new")]
+    assert decide(listed, {"mine"}, SENT, NOW, skew=5.0, key_ids={"k-old"}) == Wait(("new",))
+
+
 def test_rows_of_another_key_are_not_candidates() -> None:
     listed = [t("mine", 999.0, key="k1"), t("a", 1000.1, key="k2"), t("b", 1000.3, key="k1")]
     assert decide(listed, {"mine"}, SENT, NOW, skew=5.0, key_ids={"k1"}) == Adopt("b")

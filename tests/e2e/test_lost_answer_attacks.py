@@ -1,0 +1,231 @@
+"""Attacks on "a lost create answer is never paid twice, and never loses its job".
+
+A scripted proxy stands between a real worker and the sandbox: it passes every call through,
+except those a test answers itself (after passing the create on, so the task exists).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from producers import submit_edit, wait_for_job
+from sandbox.server import SandboxConfig, SandboxServer
+from tests.e2e.conftest import own_stack
+from wanedit.devstack import SANDBOX_KEY, Worker
+
+pytestmark = pytest.mark.integration
+CREATE = "/services/aigc/image2image/image-synthesis"
+# (kind of call, its number among calls of that kind) -> a WSGI answer, or None to pass it on.
+Script = Callable[[str, int], Any]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class Proxy:
+    """Passes calls to the sandbox; `script` may answer a call itself. Creates are always passed
+    on first unless `pass_creates` is False, so a scripted create answer is a lost one."""
+
+    def __init__(self, upstream: str, script: Script, *, pass_creates: bool = True) -> None:
+        self.upstream = upstream
+        self.script = script
+        self.pass_creates = pass_creates
+        self.counts = {"create": 0, "list": 0, "other": 0}
+        self._lock = threading.Lock()
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}/api/v1"
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        path = request.path.removeprefix("/api/v1")
+        kind = "create" if path == CREATE else "list" if path.rstrip("/") == "/tasks" else "other"
+        with self._lock:
+            self.counts[kind] += 1
+            number = self.counts[kind]
+        answer = self.script(kind, number)
+        if answer is None or (kind == "create" and self.pass_creates):
+            passed = requests.request(
+                request.method,
+                self.upstream + path,
+                params=request.args,
+                data=request.get_data(),
+                headers={"Authorization": request.headers.get("Authorization", "")}
+                | {k: v for k, v in request.headers if k.lower().startswith("x-dashscope")}
+                | {"Content-Type": request.headers.get("Content-Type", "application/json")},
+                timeout=30,
+            )
+            if answer is None:
+                answer = Response(
+                    passed.content,
+                    passed.status_code,
+                    content_type=passed.headers.get("content-type"),
+                )
+        return answer(environ, start_response)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(json.dumps(body), status, mimetype="application/json")
+
+
+def _cut_short(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A 200 whose body stops in the middle: the connection closes before Content-Length."""
+    body = b'{"output": {"task_status": "PENDING", "task_id": "'
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body) + 60))]
+    )
+    return [body]
+
+
+def _sandbox(list_delay: float) -> Iterator[SandboxServer]:
+    server = SandboxServer(
+        SandboxConfig(
+            api_keys=(SANDBOX_KEY,),
+            duration_min=1.0,
+            duration_max=1.5,
+            list_delay=list_delay,
+            seed=8,
+        )
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def slow_list() -> Iterator[SandboxServer]:
+    # New tasks show in the list 2.5 s after they were made: after the reconcile's second look
+    # (2 s after the loss), before its third.
+    yield from _sandbox(2.5)
+
+
+@pytest.fixture
+def provider() -> Iterator[SandboxServer]:
+    yield from _sandbox(0.0)
+
+
+def _run(
+    stack_env: dict[str, str],
+    proxy: Proxy,
+    tag: str,
+    log: Path,
+    source: str,
+    extra: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    env, context = own_stack(
+        stack_env,
+        tag,
+        proxy.base_url,
+        {"WANEDIT_RECONCILE_DELAY": "1", "WANEDIT_RECONCILE_SKEW": "10", **(extra or {})},
+    )
+    worker = Worker(env, log_path=log, cwd=Path.cwd()).start()
+    try:
+        job_id = submit_edit(prompt=f"attack {tag}", images=[source], context=context)
+        done = wait_for_job(job_id, 60, context=context)
+        record = context.redis.hgetall(context.store.job_key(job_id))
+    finally:
+        worker.stop()
+        proxy.stop()
+    return done, record
+
+
+def test_a_failed_list_call_is_not_an_empty_look(
+    stack_env, slow_list, tmp_path, image_file, run_id
+):
+    """The first look is throttled, the second is empty (the task is not listed yet): that is
+    one empty look, not two, so the create is not sent again."""
+
+    def script(kind: str, number: int) -> Any:
+        if kind == "create" and number == 1:
+            return _json({"code": "GatewayTimeout", "message": "upstream timed out"}, 504)
+        if kind == "list" and number == 1:
+            return _json({"code": "Throttling", "message": "Requests throttling triggered."}, 429)
+        return None
+
+    proxy = Proxy(slow_list.base_url, script)
+    done, record = _run(
+        stack_env, proxy, f"attack-429-{run_id}", tmp_path / "w.log", _image(image_file)
+    )
+    assert done["status"] == "succeeded", done["error"]
+    assert record.get("reconciled") == "adopted"
+    assert slow_list.stats()["creates"] == 1, "paid twice"
+
+
+def test_a_create_answer_cut_mid_body_is_reconciled(
+    stack_env, provider, tmp_path, image_file, run_id
+):
+    proxy = Proxy(
+        provider.base_url, lambda kind, n: _cut_short if kind == "create" and n == 1 else None
+    )
+    done, record = _run(
+        stack_env, proxy, f"attack-cut-{run_id}", tmp_path / "w.log", _image(image_file)
+    )
+    assert done["status"] == "succeeded", done["error"]
+    assert record.get("reconciled") == "adopted"
+    assert provider.stats()["creates"] == 1
+
+
+def test_a_refused_list_call_does_not_end_a_paid_job(
+    stack_env, provider, tmp_path, image_file, run_id
+):
+    def script(kind: str, number: int) -> Any:
+        if kind == "create" and number == 1:
+            return Response("<html>504 Gateway Time-out</html>", 504, mimetype="text/html")
+        if kind == "list" and number == 1:
+            return Response("<html>404 Not Found</html>", 404, mimetype="text/html")
+        return None
+
+    proxy = Proxy(provider.base_url, script)
+    done, record = _run(
+        stack_env, proxy, f"attack-404-{run_id}", tmp_path / "w.log", _image(image_file)
+    )
+    assert done["status"] == "succeeded", done["error"]
+    assert record.get("reconciled") == "adopted"
+    assert provider.stats()["creates"] == 1
+
+
+def test_creates_never_answered_in_words_end_the_job_after_a_bounded_number(
+    stack_env, provider, tmp_path, image_file, run_id
+):
+    """A proxy that answers every create with an HTML 403 and never passes it on: each create
+    is unknown, two empty looks prove it made nothing, and after WANEDIT_RETRY_MAX creates sent
+    again the job fails, unbilled, instead of looping for ever."""
+    blocked = Response("<html><h1>403 Forbidden</h1>blocked</html>", 403, mimetype="text/html")
+    proxy = Proxy(
+        provider.base_url,
+        lambda kind, n: blocked if kind == "create" else None,
+        pass_creates=False,
+    )
+    done, _ = _run(
+        stack_env,
+        proxy,
+        f"attack-403-{run_id}",
+        tmp_path / "w.log",
+        _image(image_file),
+        {"WANEDIT_RETRY_MAX": "2"},
+    )
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "Unknown"
+    assert "3 creates were answered without a refusal" in done["error"]["message"]
+    assert (done["usage"] or {}).get("image_count") in (None, 0)
+    assert proxy.counts["create"] == 3
+    assert provider.stats()["creates"] == 0
+
+
+def _image(image_file: Any) -> str:
+    return str(image_file("attack.png"))

@@ -372,8 +372,7 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         decision: Any = Adopt(mine[0])  # adopted before, then interrupted: finish recording it
     else:
         owned = {task_id for task_id, owner in zip(ids, owners, strict=True) if owner}
-        # A peer whose request id names a listed row has its task; any other is still unsure.
-        listed_requests = {t.request_id for t in listed if t.request_id}
+        # A peer with a request id is matched by it, so it is not one of the unsure by time.
         peers = _unsure(ctx, job)
         decision = decide(
             listed,
@@ -381,9 +380,9 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
             sent_at,
             now,
             settings.reconcile_skew,
-            [sent for sent, request_id in peers if request_id not in listed_requests],
+            [sent for sent, request_id in peers if not request_id],
             request_id=job.provider_request_id,
-            claimed={request_id for _, request_id in peers if request_id in listed_requests},
+            claimed={request_id for _, request_id in peers if request_id},
             key_ids={t.api_key_id for t in listed if t.task_id in owned and t.api_key_id},
         )
     if isinstance(decision, Adopt):

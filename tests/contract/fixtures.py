@@ -18,6 +18,23 @@ from typing import Any
 DIRECTORY = Path(__file__).parent / "fixtures"
 COMMENT = "//"
 JSON_TYPE = "application/json"
+# Every key of a task-list row as documented; `start_time` and `end_time` only once known.
+LIST_ROW_KEYS = frozenset(
+    {
+        "task_id",
+        "status",
+        "request_id",
+        "gmt_create",
+        "start_time",
+        "end_time",
+        "model_name",
+        "region",
+        "api_key_id",
+        "caller_uid",
+        "caller_parent_id",
+        "user_api_unique_key",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tests.contract.fixtures import DIRECTORY, Fixture, load, names, parse
+from tests.contract.fixtures import DIRECTORY, LIST_ROW_KEYS, Fixture, load, names, parse
 
 BEIJING = timezone(timedelta(hours=8))
 TIME_MS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$")
@@ -57,20 +57,7 @@ REQUIRED = {
     *ERRORS,
     *QUERIES,
 }
-ROW_KEYS = {
-    "task_id",
-    "status",
-    "request_id",
-    "gmt_create",
-    "start_time",
-    "end_time",
-    "model_name",
-    "region",
-    "api_key_id",
-    "caller_uid",
-    "caller_parent_id",
-    "user_api_unique_key",
-}
+ROW_KEYS = LIST_ROW_KEYS
 
 
 def beijing_ms(text: str) -> int:

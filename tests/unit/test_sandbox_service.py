@@ -11,6 +11,7 @@ from PIL import Image
 from sandbox.errors import ApiError, LostAnswer
 from sandbox.service import DownloadError, Sandbox
 from sandbox.settings import SandboxConfig
+from tests.contract.fixtures import LIST_ROW_KEYS
 
 BASE = "http://sandbox.test"
 
@@ -288,18 +289,7 @@ def test_runtime_config_changes() -> None:
             sandbox.update_config(bad)
 
 
-ROW_KEYS = {
-    "task_id",
-    "status",
-    "request_id",
-    "gmt_create",
-    "model_name",
-    "region",
-    "api_key_id",
-    "caller_uid",
-    "caller_parent_id",
-    "user_api_unique_key",
-}
+ROW_KEYS = LIST_ROW_KEYS - {"start_time", "end_time"}
 
 
 def test_list_rows_by_status() -> None:

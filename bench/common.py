@@ -14,8 +14,6 @@ from typing import Any
 import psutil
 from PIL import Image, ImageDraw
 
-from wanedit.provider_time import BEIJING_UTC_OFFSET, provider_moment
-
 BUCKET = "wanedit-bench"
 INPUT_KEYS = ("inputs/red.png", "inputs/green.png", "inputs/blue.png")
 SAMPLE_EVERY = 0.5
@@ -141,11 +139,6 @@ def s3_client(env: Mapping[str, str]) -> Any:
         region_name=env["AWS_DEFAULT_REGION"],
         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
     )
-
-
-def provider_time(text: str | None, utc_offset: float = BEIJING_UTC_OFFSET) -> float | None:
-    """The provider's ``"YYYY-MM-DD hh:mm:ss.mmm"`` (Beijing time unless told) as unix seconds."""
-    return provider_moment(text, utc_offset)
 
 
 def stream_time(entry_id: str) -> float:

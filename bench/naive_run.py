@@ -20,7 +20,6 @@ from bench.common import (
     Sample,
     Sampler,
     Workload,
-    provider_time,
     s3_client,
     upload_inputs,
 )
@@ -28,6 +27,7 @@ from bench.driver import drive
 from bench.wanedit_run import ROOT, sandbox_config
 from sandbox.server import SandboxServer
 from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+from wanedit.provider_time import provider_moment
 
 PRESIGN_TTL = 6 * 3600
 
@@ -124,8 +124,8 @@ def run_naive(workload: Workload, log_dir: Path, say: Callable[[str], None]) -> 
             samples = sampler.stop()
         for edit in run.edits.values():
             record = client.hgetall(naive.job_key(edit.job_id))
-            edit.provider_scheduled = provider_time(record.get("scheduled_time"))
-            edit.provider_end = provider_time(record.get("end_time"))
+            edit.provider_scheduled = provider_moment(record.get("scheduled_time"))
+            edit.provider_end = provider_moment(record.get("end_time"))
             if edit.status is None:
                 edit.status = "unfinished"
         notes = []

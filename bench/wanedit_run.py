@@ -17,14 +17,13 @@ from bench.common import (
     Sample,
     Sampler,
     Workload,
-    provider_time,
     s3_client,
     upload_inputs,
 )
 from bench.driver import drive
 from sandbox.server import SandboxConfig, SandboxServer
 from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker, patched_env
-from wanedit.provider_time import BEIJING_UTC_OFFSET
+from wanedit.provider_time import BEIJING_UTC_OFFSET, provider_moment
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG_LANES = ("interactive", "batch")
@@ -186,8 +185,8 @@ def _measure(
         job = get_job(edit.job_id)
         times = job.get("provider_times") or {}
         zone = times.get("utc_offset", BEIJING_UTC_OFFSET)
-        edit.provider_scheduled = provider_time(times.get("scheduled_time"), zone)
-        edit.provider_end = provider_time(times.get("end_time"), zone)
+        edit.provider_scheduled = provider_moment(times.get("scheduled_time"), zone)
+        edit.provider_end = provider_moment(times.get("end_time"), zone)
         edit.polls = int(job.get("polls") or 0)
         if edit.status is None:
             edit.status = f"unfinished ({job['status']})"

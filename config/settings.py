@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     reconcile_delay: float = Field(5.0, gt=0, validation_alias=_env("WANEDIT_RECONCILE_DELAY"))
     reconcile_skew: float = Field(30.0, ge=0, validation_alias=_env("WANEDIT_RECONCILE_SKEW"))
     reconcile_tries: int = Field(12, ge=1, validation_alias=_env("WANEDIT_RECONCILE_TRIES"))
+    # How long after a lost create was sent the task list must still show no task before the
+    # edit is created again: a request our client gave up on may still reach the provider.
+    reconcile_settle: float = Field(60.0, ge=0, validation_alias=_env("WANEDIT_RECONCILE_SETTLE"))
     # Hours east of UTC of the provider's time strings (Beijing time, UTC+8); an account in
     # WANEDIT_ACCOUNTS may set its own `utc_offset`.
     provider_utc_offset: float = Field(
@@ -316,6 +319,13 @@ class Settings(BaseSettings):
                 utc_offset=self.provider_utc_offset,
             )
         ]
+
+    @property
+    def create_settle(self) -> float:
+        """Seconds from a lost create's send to the first empty look that may create it again:
+        WANEDIT_RECONCILE_SETTLE, and never less than the create's own connect + read timeout
+        (a request is still in flight, and may still make a task, until then)."""
+        return max(self.reconcile_settle, self.http_connect_timeout + self.http_read_timeout)
 
     def account(self, name: str) -> Account:
         for account in self.accounts:

@@ -395,11 +395,20 @@ def reconcile(self: Task, job_id: str, reserved: bool = False) -> None:
         _record_created(ctx, job, account.name, decision.task_id, job.provider_request_id)
     elif isinstance(decision, Recreate):
         empty = job.empty_looks + 1
-        if empty < EMPTY_LOOKS:
+        settled = sent_at + settings.create_settle
+        if empty < EMPTY_LOOKS or now < settled:
             # One empty list is no proof: the provider may list a task a moment after making
-            # it. Only a second empty look in a row, WANEDIT_RECONCILE_DELAY later, sends it
-            # again (a look that failed is not an empty one).
-            _reconcile_again(ctx, job, "no task in the list yet", {"empty_looks": empty})
+            # it, and a create our client gave up on may still reach it (held in a proxy, a
+            # gateway or a busy server's queue). Only a second empty look in a row, made at
+            # least WANEDIT_RECONCILE_SETTLE after the send, sends it again (a look that
+            # failed is not an empty one).
+            _reconcile_again(
+                ctx,
+                job,
+                "no task in the list yet",
+                {"empty_looks": empty},
+                delay=max(settings.reconcile_delay, settled - now),
+            )
             return
         if job.recreates >= settings.retry_max:
             # Every create was answered with something that is no refusal, and made nothing.
@@ -452,7 +461,12 @@ def _pace(ctx: WorkerContext, account: Account) -> None:
 
 
 def _reconcile_again(
-    ctx: WorkerContext, job: Job, why: str, changes: dict[str, Any] | None = None
+    ctx: WorkerContext,
+    job: Job,
+    why: str,
+    changes: dict[str, Any] | None = None,
+    *,
+    delay: float | None = None,
 ) -> None:
     tries = job.reconcile_tries + 1
     if tries >= ctx.settings.reconcile_tries:
@@ -467,7 +481,7 @@ def _reconcile_again(
         return
     ctx.store.update(job, {"reconcile_tries": tries, **(changes or {})}, while_in=[Status.QUEUED])
     log.info("job %s: reconcile again (%s)", job.id, why)
-    _reconcile_later(ctx, job, ctx.settings.reconcile_delay)
+    _reconcile_later(ctx, job, ctx.settings.reconcile_delay if delay is None else delay)
 
 
 @app.task(name=SWEEP_TASK)

@@ -90,6 +90,9 @@ def chaos_env(
         "WANEDIT_SLOT_LEASE_SECONDS": "10",
         "WANEDIT_RECONCILE_DELAY": "0.5",
         "WANEDIT_RECONCILE_SKEW": "5",
+        # A create is sent again only after an empty look this long after the send: on a busy
+        # two-core machine the sandbox has made tasks 5 s after a create was sent.
+        "WANEDIT_RECONCILE_SETTLE": "20",
         "WANEDIT_SWEEP_INTERVAL": "1",
         "WANEDIT_SWEEP_GRACE": "3",
         "WANEDIT_MAX_LOSSES": "30",
@@ -249,7 +252,8 @@ def test_chaos(
         f"  lost answers reconciled: {dict(reconciled)}",
         f"  remaining window: lost creates' tasks appeared at most {window[0]:.2f} s after the "
         f"send; adopted at least {window[1]:.2f} s after it (list call after "
-        f"WANEDIT_RECONCILE_DELAY {producer_delay} s)",
+        f"WANEDIT_RECONCILE_DELAY {producer_delay} s); sent again only after an empty look "
+        f"WANEDIT_RECONCILE_SETTLE {worker_env['WANEDIT_RECONCILE_SETTLE']} s after the send",
         f"  jobs lost (not terminal): {len(lost)}",
         f"  duplicate provider tasks: {sum(c - 1 for c in duplicates.values())}",
         f"  jobs without exactly one terminal event: {len(bad_events)}",

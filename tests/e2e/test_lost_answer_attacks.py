@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,15 @@ class _Quiet(WSGIRequestHandler):
 
 class Proxy:
     """Passes calls to the sandbox; `script` may answer a call itself. Creates are always passed
-    on first unless `pass_creates` is False, so a scripted create answer is a lost one."""
+    on first unless `pass_creates` is False, so a scripted create answer is a lost one. A
+    scripted create is held `hold` seconds before it is passed on: it reaches the provider after
+    the client gave up on it."""
 
-    def __init__(self, upstream: str, script: Script, *, pass_creates: bool = True) -> None:
+    def __init__(
+        self, upstream: str, script: Script, *, pass_creates: bool = True, hold: float = 0.0
+    ) -> None:
         self.upstream = upstream
+        self.hold = hold
         self.script = script
         self.pass_creates = pass_creates
         self.counts = {"create": 0, "list": 0, "other": 0}
@@ -55,6 +61,8 @@ class Proxy:
             self.counts[kind] += 1
             number = self.counts[kind]
         answer = self.script(kind, number)
+        if answer is not None and kind == "create":
+            time.sleep(self.hold)
         if answer is None or (kind == "create" and self.pass_creates):
             passed = requests.request(
                 request.method,
@@ -131,7 +139,15 @@ def _run(
         stack_env,
         tag,
         proxy.base_url,
-        {"WANEDIT_RECONCILE_DELAY": "1", "WANEDIT_RECONCILE_SKEW": "10", **(extra or {})},
+        {
+            "WANEDIT_RECONCILE_DELAY": "1",
+            "WANEDIT_RECONCILE_SKEW": "10",
+            # A create may be sent again 1.5 s after it was sent (connect + read timeout).
+            "WANEDIT_HTTP_CONNECT_TIMEOUT": "0.5",
+            "WANEDIT_HTTP_READ_TIMEOUT": "1",
+            "WANEDIT_RECONCILE_SETTLE": "0",
+            **(extra or {}),
+        },
     )
     worker = Worker(env, log_path=log, cwd=Path.cwd()).start()
     try:
@@ -164,6 +180,32 @@ def test_a_failed_list_call_is_not_an_empty_look(
     assert done["status"] == "succeeded", done["error"]
     assert record.get("reconciled") == "adopted"
     assert slow_list.stats()["creates"] == 1, "paid twice"
+
+
+def test_a_create_that_reaches_the_provider_after_the_client_gave_up_is_not_sent_again(
+    stack_env, provider, tmp_path, image_file, run_id
+):
+    """The proxy holds the create 4 s and only then passes it on: the client's read timeout
+    (1 s) has long given up, and the list is empty at the reconcile's first two looks (1 s and
+    2 s after the loss). Only an empty look WANEDIT_RECONCILE_SETTLE (6 s) after the send may
+    send the create again; by then the held create has made its task, which is adopted."""
+    proxy = Proxy(
+        provider.base_url,
+        lambda kind, n: _json({}, 200) if kind == "create" and n == 1 else None,
+        hold=4.0,
+    )
+    done, record = _run(
+        stack_env,
+        proxy,
+        f"attack-held-{run_id}",
+        tmp_path / "w.log",
+        _image(image_file),
+        {"WANEDIT_RECONCILE_SETTLE": "6"},
+    )
+    assert done["status"] == "succeeded", done["error"]
+    assert provider.stats()["creates"] == 1, "a create held past the timeout was paid twice"
+    assert record.get("reconciled") == "adopted"
+    assert proxy.counts["create"] == 1
 
 
 def test_a_create_answer_cut_mid_body_is_reconciled(

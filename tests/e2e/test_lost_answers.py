@@ -41,7 +41,14 @@ def test_an_empty_list_right_after_a_lost_answer_is_not_proof(
         stack_env,
         f"lost-{run_id}",
         slow_listing.base_url,
-        {"WANEDIT_RECONCILE_DELAY": "1", "WANEDIT_RECONCILE_SKEW": "10"},
+        {
+            "WANEDIT_RECONCILE_DELAY": "1",
+            "WANEDIT_RECONCILE_SKEW": "10",
+            # Creating again is allowed 1.5 s after the send: the list delay alone is attacked.
+            "WANEDIT_HTTP_CONNECT_TIMEOUT": "0.5",
+            "WANEDIT_HTTP_READ_TIMEOUT": "1",
+            "WANEDIT_RECONCILE_SETTLE": "0",
+        },
     )
     worker = Worker(env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
     try:

@@ -264,3 +264,21 @@ def test_env_file_is_read_unless_switched_off(monkeypatch, tmp_path):
     assert load_settings().queue == "from-other"
     monkeypatch.setenv("WANEDIT_ENV_FILE", "")
     assert load_settings().queue == "wanedit"
+
+
+@pytest.mark.parametrize(
+    ("settle", "connect", "read", "expected"),
+    [
+        ("60", "5", "30", 60.0),  # the defaults: the setting wins
+        ("10", "5", "30", 35.0),  # never before the create's own timeouts have run out
+        ("0", "0.5", "1", 1.5),
+        ("90", "5", "120", 125.0),
+    ],
+)
+def test_create_settle_is_never_shorter_than_the_create_timeouts(
+    monkeypatch: pytest.MonkeyPatch, settle: str, connect: str, read: str, expected: float
+) -> None:
+    monkeypatch.setenv("WANEDIT_RECONCILE_SETTLE", settle)
+    monkeypatch.setenv("WANEDIT_HTTP_CONNECT_TIMEOUT", connect)
+    monkeypatch.setenv("WANEDIT_HTTP_READ_TIMEOUT", read)
+    assert load_settings().create_settle == expected

@@ -25,11 +25,12 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
 demo: $(STAMP)
-	$(BIN)/python -m wanedit.demo
+	$(BIN)/python -m wanedit.sandbox.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

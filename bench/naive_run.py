@@ -25,9 +25,9 @@ from bench.common import (
 )
 from bench.driver import drive
 from bench.wanedit_run import ROOT, sandbox_config
-from sandbox.server import SandboxServer
-from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
 from wanedit.provider_time import provider_moment
+from wanedit.sandbox.server import SandboxServer
+from wanedit.sandbox.stack import SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
 
 PRESIGN_TTL = 6 * 3600
 

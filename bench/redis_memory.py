@@ -18,13 +18,13 @@ from statistics import mean
 
 from PIL import Image
 
-from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+from wanedit.sandbox.stack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
 
 BUCKET = "wanedit-memory"
 
 
 def main(count: int) -> None:
-    from sandbox.server import SandboxConfig, SandboxServer
+    from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
     redis_server = EmbeddedRedis().start()
     s3_server = MotoS3().start()
@@ -48,9 +48,9 @@ def main(count: int) -> None:
     try:
         import boto3
 
-        from config.settings import get_settings
-        from producers import submit_edit, wait_for_job
-        from wanedit.clients import make_redis
+        from wanedit.config.clients import make_redis
+        from wanedit.config.settings import get_settings
+        from wanedit.producers import submit_edit, wait_for_job
 
         get_settings.cache_clear()
         settings = get_settings()

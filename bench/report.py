@@ -163,7 +163,8 @@ def render(
         "n=1.",
         f"- Each design on fresh embedded servers (valkey-server, moto S3, sandbox), one worker "
         f"with `--concurrency {w.worker_concurrency}` (prefork).",
-        "- wanedit: `celery -A workers worker`, fed with `producers.submit_edit`. naive: "
+        "- wanedit: `celery -A wanedit.workers worker`, fed with "
+        "`wanedit.producers.submit_edit`. naive: "
         "`celery -A bench.naive worker`, one task per edit blocking on "
         "`dashscope.ImageSynthesis.call`, plain FIFO queue.",
         "",

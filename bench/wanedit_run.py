@@ -1,4 +1,4 @@
-"""The product under load: a real ``celery -A workers worker`` fed through ``producers``."""
+"""The product under load: a real ``celery -A wanedit.workers worker`` fed through ``producers``."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from bench.common import (
     upload_inputs,
 )
 from bench.driver import drive
-from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker, patched_env
 from wanedit.provider_time import BEIJING_UTC_OFFSET, provider_moment
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker, patched_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG_LANES = ("interactive", "batch")
@@ -49,8 +49,8 @@ def sandbox_config(workload: Workload, keys: tuple[str, ...]) -> SandboxConfig:
 
 
 def _reset_producer() -> None:
-    from config.settings import get_settings
-    from producers.context import reset_context
+    from wanedit.config.settings import get_settings
+    from wanedit.intake.context import reset_context
 
     get_settings.cache_clear()
     reset_context()
@@ -145,8 +145,8 @@ def _measure(
     keys: dict[str, str],
     say: Callable[[str], None],
 ) -> RunResult:
-    from producers import EditRequest, get_job, submit_edit
-    from producers.context import get_context
+    from wanedit.intake.context import get_context
+    from wanedit.producers import EditRequest, get_job, submit_edit
 
     ctx = get_context()
     has_priority = "priority" in EditRequest.model_fields

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.settings import Settings
+from wanedit.config.settings import Settings
+from wanedit.errors import ConfigError
 
 ADMIT_TASK = "wanedit.admit"
 SUBMIT_TASK = "wanedit.submit"
@@ -23,6 +24,17 @@ BATCH_TASK = "wanedit.batch"
 # that a worker is still holding for a scheduled poll.
 VISIBILITY_TIMEOUT = 3 * 3600
 TASK_TIME_LIMIT = 15 * 60
+
+
+def check_worker(settings: Settings) -> None:
+    """What a worker needs before its first task: a key for every account, and no countdown
+    that could outlive the broker's visibility timeout."""
+    settings.check_worker()
+    if longest_wait(settings) >= VISIBILITY_TIMEOUT:
+        raise ConfigError(
+            f"a countdown of {longest_wait(settings):.0f} s would outlive the broker's visibility "
+            f"timeout of {VISIBILITY_TIMEOUT} s (lower the WANEDIT_* intervals)"
+        )
 
 
 def longest_wait(settings: Settings) -> float:

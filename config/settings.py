@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from config.accounts import SINGAPORE_BASE_URL, Account, check_base_url
-from config.listen import ListenRule
-from config.schedules import BatchSchedule
+from wanedit.accounts import SINGAPORE_BASE_URL, Account, check_base_url
+from wanedit.config.listen import ListenRule
+from wanedit.config.schedules import BatchSchedule
 from wanedit.errors import ConfigError
 from wanedit.provider_time import BEIJING_UTC_OFFSET
 from wanedit.storage import S3Location
@@ -357,18 +357,12 @@ class Settings(BaseSettings):
         return S3Location(output.bucket, "wanedit-staging/")
 
     def check_worker(self) -> None:
-        """What a worker needs before its first task: a key for every account."""
+        """What a worker needs before its first task: a key for every account (the broker's
+        limits are checked with them by `wanedit.config.celery.check_worker`)."""
         for account in self.accounts:
             account.key()
         if self.webhook_url:
             self.webhook_key()
-        from config.celery import VISIBILITY_TIMEOUT, longest_wait
-
-        if longest_wait(self) >= VISIBILITY_TIMEOUT:
-            raise ConfigError(
-                f"a countdown of {longest_wait(self):.0f} s would outlive the broker's visibility "
-                f"timeout of {VISIBILITY_TIMEOUT} s (lower the WANEDIT_* intervals)"
-            )
 
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's prefix."""

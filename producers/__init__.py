@@ -1,7 +1,8 @@
 """Producers: validate edit requests, stage their inputs and enqueue them by task name."""
 
-from producers.api import cancel_job, get_job, submit_edit, wait_for_job
 from wanedit.errors import BackendUnavailable, InvalidRequest, JobNotFound
+from wanedit.intake import submit_edit
+from wanedit.producers.api import cancel_job, get_job, wait_for_job
 from wanedit.request import EditRequest
 
 __all__ = [

@@ -2,181 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Collection
-from pathlib import Path
 from typing import Any
 
 import redis
 from kombu.exceptions import OperationalError
 
-from config.celery import ADMIT_TASK, CANCEL_TASK, DELIVER_TASK
-from producers.context import ProducerContext, get_context
-from producers.staging import check_output, stage_images, staged_locations, unstage
-from wanedit.errors import BackendUnavailable, InvalidRequest
-from wanedit.jobs import is_job_id, new_job_id
-from wanedit.request import EditRequest, parse_request, remote_problems
+from wanedit.config.celery import CANCEL_TASK, DELIVER_TASK
+from wanedit.errors import InvalidRequest
+from wanedit.intake.context import ProducerContext, get_context
+from wanedit.intake.submit import nudge, unavailable
 from wanedit.states import Status
-from wanedit.storage import S3Location
 
 log = logging.getLogger("wanedit.producers")
-
-
-def _unavailable(exc: Exception) -> BackendUnavailable:
-    return BackendUnavailable(f"Redis cannot be reached: {exc.__class__.__name__}: {exc}")
-
-
-def submit_edit(
-    request: EditRequest | dict[str, Any] | None = None,
-    /,
-    *,
-    context: ProducerContext | None = None,
-    trusted_files: Collection[str] = (),
-    **fields: Any,
-) -> str:
-    """Validate, stage inputs, record and enqueue one edit; returns the job id.
-
-    Local files are read only below WANEDIT_LOCAL_INPUT_DIRS. `trusted_files` are local files a
-    person named to this process directly (the CLI's `--image`); they may lie anywhere.
-    Raises InvalidRequest (nothing enqueued) or BackendUnavailable (nothing half-written).
-    """
-    if request is not None and fields:
-        raise InvalidRequest(["request: give a request object or keyword fields, not both"])
-    ctx = context or get_context()
-    parsed = parse_request(request if request is not None else fields)
-    trusted = {Path(name).expanduser().resolve() for name in trusted_files}
-    return _enqueue(ctx, parsed, new_job_id(), trusted_files=trusted)
-
-
-def enqueue_message(request: Any, job_id: Any, *, context: ProducerContext | None = None) -> str:
-    """What the `wanedit.enqueue` task does for a backend in another language: `submit_edit`
-    under the caller's job id, without local files. Returns the id of the job that stands
-    (an idempotency key's earlier job, if the key was used before).
-
-    Safe to run twice: a job id that exists already is left as it is. An invalid request is
-    recorded as a failed job under that id (with a job.failed event), then InvalidRequest is
-    raised; a malformed job id cannot be recorded and only raises.
-    """
-    if not is_job_id(job_id):
-        raise InvalidRequest([f"job_id: {str(job_id)[:40]!r} is not 32 lowercase hex digits"])
-    ctx = context or get_context()
-    try:
-        ctx.redis.ping()
-        if ctx.redis.exists(ctx.store.job_key(job_id)):
-            return str(job_id)  # a redelivered message, or an id used before: nothing to do
-    except redis.RedisError as exc:
-        raise _unavailable(exc) from None
-    try:
-        if not isinstance(request, dict):
-            raise InvalidRequest([f"request: must be a JSON object, not {type(request).__name__}"])
-        parsed = parse_request(request)
-        problems = remote_problems(parsed)
-        if problems:
-            raise InvalidRequest(problems)
-        standing = _enqueue(ctx, parsed, job_id)
-    except InvalidRequest as exc:
-        record_rejection(ctx, job_id, "InvalidRequest", str(exc))
-        raise
-    if standing != job_id:
-        # The caller watches its own id: say there where the job is.
-        record_rejection(
-            ctx,
-            job_id,
-            "Duplicate",
-            f"idempotency_key {parsed.idempotency_key!r} names job {standing}; "
-            "nothing was enqueued under this id",
-        )
-    return standing
-
-
-def record_rejection(ctx: ProducerContext, job_id: str, code: str, message: str) -> None:
-    """Record a request that was never enqueued as a failed job, so a caller that chose the job
-    id (and reads jobs or events, not task results) learns why."""
-    try:
-        created, _ = ctx.store.create(job_id, {}, "")
-        if created:
-            job = ctx.store.get(job_id)
-            ctx.store.transition(job, Status.FAILED, {"error": {"code": code, "message": message}})
-    except redis.RedisError as exc:
-        raise _unavailable(exc) from None
-    log.error("job %s: refused: %s: %s", job_id, code, message)
-
-
-def _enqueue(
-    ctx: ProducerContext,
-    parsed: EditRequest,
-    job_id: str,
-    *,
-    trusted_files: Collection[Path] = (),
-) -> str:
-    output = (
-        S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
-    )
-    try:
-        # Fail before staging anything when Redis is away: nothing is left half-written.
-        ctx.redis.ping()
-        if parsed.idempotency_key:
-            existing = ctx.store.find_idempotent(parsed.idempotency_key)
-            if existing:
-                return existing
-    except redis.RedisError as exc:
-        raise _unavailable(exc) from None
-    staging = ctx.settings.staging_location(output)
-    check_output(output, ctx.s3, ctx.known_buckets)
-    sources = stage_images(
-        parsed.images,
-        job_id,
-        staging,
-        ctx.s3,
-        input_dirs=ctx.settings.local_input_dirs,
-        trusted_files=trusted_files,
-    )
-    stored = parsed.model_copy(update={"images": sources, "output": str(output)})
-    record = stored.model_dump(mode="json")
-    size = len(json.dumps(record, separators=(",", ":")).encode())
-    if size > ctx.settings.max_request_bytes:
-        unstage(staged_locations(sources, staging, job_id), ctx.s3)
-        raise InvalidRequest(
-            [
-                f"request: {size} bytes as stored is over WANEDIT_MAX_REQUEST_BYTES "
-                f"({ctx.settings.max_request_bytes}); pass large images as s3:// or https:// "
-                "sources, or as local files and data: URIs, which are staged into S3"
-            ]
-        )
-    try:
-        created, winner = ctx.store.create(
-            job_id,
-            record,
-            str(output),
-            idempotency_key=parsed.idempotency_key,
-            backlog=ctx.admission.backlog_key(parsed.priority),
-        )
-    except redis.RedisError as exc:
-        unstage(staged_locations(sources, staging, job_id), ctx.s3)
-        raise _unavailable(exc) from None
-    if not created:
-        # Another request with the same key won the race: its job stands, ours is undone. (The
-        # same job id won: a redelivered message, whose staged inputs are that job's own.)
-        if winner != job_id:
-            unstage(staged_locations(sources, staging, job_id), ctx.s3)
-        return winner
-    log.info(
-        "job %s: queued (%s, %d images, n=%d)", job_id, parsed.priority, len(sources), parsed.n
-    )
-    _nudge(ctx)
-    return job_id
-
-
-def _nudge(ctx: ProducerContext) -> None:
-    """Wake admission up. The job already waits in the backlog, so a lost nudge loses nothing:
-    the workers' own admission ticks find it."""
-    try:
-        if ctx.admission.should_nudge():
-            ctx.celery.send_task(ADMIT_TASK, queue=ctx.settings.queue)
-    except (OperationalError, redis.RedisError, OSError) as exc:
-        log.warning("admission nudge not sent (%s); the job waits for the next tick", exc)
 
 
 def get_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
@@ -188,7 +27,7 @@ def get_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str,
             job["waiting_for"] = _waiting_for(ctx)
         return job
     except redis.RedisError as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
 
 
 def _waiting_for(ctx: ProducerContext) -> str:
@@ -232,7 +71,7 @@ def quota(*, context: ProducerContext | None = None) -> dict[str, Any]:
             "waiting": ctx.admission.waiting(),
         }
     except redis.RedisError as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
 
 
 def set_daily_cap(images: int | None, *, context: ProducerContext | None = None) -> dict[str, Any]:
@@ -245,8 +84,8 @@ def set_daily_cap(images: int | None, *, context: ProducerContext | None = None)
     try:
         ctx.admission.set_cap(images)
     except redis.RedisError as exc:
-        raise _unavailable(exc) from None
-    _nudge(ctx)
+        raise unavailable(exc) from None
+    nudge(ctx)
     return quota(context=ctx)
 
 
@@ -271,7 +110,7 @@ def cancel_job(job_id: str, *, context: ProducerContext | None = None) -> dict[s
         ctx.celery.send_task(CANCEL_TASK, args=[job_id], queue=ctx.settings.queue)
         return ctx.store.get(job_id).public()
     except (OperationalError, redis.RedisError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
 
 
 def wait_for_job(

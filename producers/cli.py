@@ -10,6 +10,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any, NoReturn
 
 import click
@@ -57,7 +58,31 @@ def _show(action: Callable[[str], dict[str, Any]], job_id: str, as_json: bool) -
     _print_job(job, as_json)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands other parts of wanedit add (the sandbox, the local stack) come in by entry point, so
+# this production CLI never imports them.
+PLUGIN_GROUP = "wanedit.commands"
+
+
+class PluginGroup(click.Group):
+    """A click group that also lists the commands registered under PLUGIN_GROUP, loading one
+    only when it is run or its help is shown."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        plugins = {point.name for point in entry_points(group=PLUGIN_GROUP)}
+        return sorted(set(super().list_commands(ctx)) | plugins)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        for point in entry_points(group=PLUGIN_GROUP, name=name):
+            loaded = point.load()
+            if isinstance(loaded, click.Command):
+                return loaded
+        return None
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="wanedit", prog_name="wanedit")
 def main() -> None:
     """wanedit: Wan 2.5 image edits through Celery workers, results into your S3."""
@@ -123,7 +148,8 @@ def submit(
     as_json: bool,
 ) -> None:
     """Enqueue one edit; print its job id (or, with --wait, the finished job)."""
-    from producers.api import get_job, submit_edit, wait_for_job
+    from wanedit.intake import submit_edit
+    from wanedit.producers.api import get_job, wait_for_job
 
     fields: dict[str, Any] = {
         "prompt": prompt,
@@ -184,7 +210,7 @@ def _local_files(images: tuple[str, ...]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
 def status(job_id: str, as_json: bool) -> None:
     """Show one job."""
-    from producers.api import get_job
+    from wanedit.producers.api import get_job
 
     _show(get_job, job_id, as_json)
 
@@ -194,7 +220,7 @@ def status(job_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
 def cancel(job_id: str, as_json: bool) -> None:
     """Cancel a job (queued: never sent; PENDING at the provider: canceled there)."""
-    from producers.api import cancel_job
+    from wanedit.producers.api import cancel_job
 
     _show(cancel_job, job_id, as_json)
 
@@ -206,8 +232,8 @@ def events(follow: bool, as_json: bool) -> None:
     """Print completion events from the stream."""
     import redis
 
-    from config.settings import get_settings
-    from wanedit.clients import make_redis
+    from wanedit.config.clients import make_redis
+    from wanedit.config.settings import get_settings
     from wanedit.events import read_events
 
     settings = get_settings()
@@ -251,7 +277,7 @@ def schema_command(output: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def quota_command(as_json: bool) -> None:
     """Provider accounts: slots in use, today's images and cost, the cap, the backlog."""
-    from producers.api import quota
+    from wanedit.producers.api import quota
 
     _print_quota(_call(quota), as_json)
 
@@ -262,7 +288,7 @@ def quota_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def cap_command(images: int | None, reset: bool, as_json: bool) -> None:
     """Change the daily image cap for all workers at once (it takes effect immediately)."""
-    from producers.api import set_daily_cap
+    from wanedit.producers.api import set_daily_cap
 
     if (images is None) == (not reset):
         _die("give either --images N or --reset", EXIT_INVALID)
@@ -281,10 +307,10 @@ def top_command(interval: float, once: bool) -> None:
 
     import redis
 
-    from config.settings import get_settings
-    from producers.top import render
-    from wanedit.clients import make_admission, make_metrics, make_redis, read_snapshot
+    from wanedit.config.clients import make_admission, make_metrics, make_redis, read_snapshot
+    from wanedit.config.settings import get_settings
     from wanedit.metrics import Snapshot
+    from wanedit.producers.top import render
 
     try:
         settings = get_settings()
@@ -364,8 +390,8 @@ def batch(
 ) -> None:
     """Enqueue one edit per manifest line (JSONL or CSV, a path or s3://), or per image under
     --prefix. Re-running the same manifest enqueues nothing twice."""
-    from producers.batch import Source, run_batch, wait_for_batch
-    from producers.summary import write_summary
+    from wanedit.intake.batch import Source, run_batch, wait_for_batch
+    from wanedit.producers.summary import write_summary
 
     if (manifest is None) == (prefix is None):
         _die("give either a MANIFEST or --prefix s3://bucket/in/", EXIT_INVALID)
@@ -434,8 +460,8 @@ def _s3_errors() -> tuple[type[Exception], ...]:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def batch_status_command(batch_id: str, summary: bool, as_json: bool) -> None:
     """Show a batch: enqueued, done, failed, invalid lines and an ETA."""
-    from producers.batch import batch_status
-    from producers.summary import write_summary
+    from wanedit.intake.batch import batch_status
+    from wanedit.producers.summary import write_summary
 
     try:
         status = batch_status(batch_id)
@@ -493,8 +519,8 @@ def listen(
     wait_seconds: int,
 ) -> None:
     """Turn storage event notifications into edits (rules: WANEDIT_LISTEN_RULES)."""
-    from producers import listen as listener
-    from producers.context import get_context
+    from wanedit.intake.context import get_context
+    from wanedit.producers import listen as listener
 
     if sum(x is not None for x in (queue_url, redis_list, http_address)) != 1:
         _die("give one of --sqs QUEUE_URL, --redis-list KEY or --http HOST:PORT", EXIT_INVALID)
@@ -511,7 +537,7 @@ def listen(
             sqs = boto3.session.Session().client("sqs")
             made = listener.listen_sqs(ctx, sqs, queue_url, once=once, wait_seconds=wait_seconds)
         elif redis_list is not None:
-            from wanedit.clients import make_redis
+            from wanedit.config.clients import make_redis
 
             settings = ctx.settings
             if redis_url:
@@ -544,15 +570,6 @@ def listen(
     except KeyboardInterrupt:
         return
     click.echo(f"{made} jobs enqueued")
-
-
-def _register_sandbox() -> None:
-    from sandbox.cli import command
-
-    main.add_command(command, name="sandbox")
-
-
-_register_sandbox()
 
 
 if __name__ == "__main__":

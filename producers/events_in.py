@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from config.listen import ListenRule
+from wanedit.config.listen import ListenRule
 from wanedit.errors import InvalidEvent
 from wanedit.storage import S3Location
 

@@ -20,10 +20,10 @@ from typing import Any
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from producers.api import submit_edit
-from producers.context import ProducerContext
-from producers.events_in import parse_events, plan_edits
 from wanedit.errors import BackendUnavailable, InvalidEvent, InvalidRequest
+from wanedit.intake import submit_edit
+from wanedit.intake.context import ProducerContext
+from wanedit.producers.events_in import parse_events, plan_edits
 
 log = logging.getLogger("wanedit.listen")
 

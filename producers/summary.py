@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image
 
-from producers.batch import read_batch
-from producers.context import ProducerContext, get_context
+from wanedit.intake.batch import read_batch
+from wanedit.intake.context import ProducerContext, get_context
 from wanedit.storage import S3Location
 
 log = logging.getLogger("wanedit.producers")

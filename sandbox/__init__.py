@@ -1,4 +1,5 @@
 """A DashScope-compatible sandbox of the Wan 2.5 image-edit API (``wan2.5-i2i-preview``).
 
-``sandbox.server.SandboxServer`` runs it over HTTP; ``sandbox.cli.command`` is ``wanedit sandbox``.
+``wanedit.sandbox.server.SandboxServer`` runs it over HTTP; ``wanedit.sandbox.cli.command``
+is ``wanedit sandbox``.
 """

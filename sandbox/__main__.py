@@ -1,6 +1,6 @@
-"""``python -m sandbox``: the same as ``wanedit sandbox``."""
+"""``python -m wanedit.sandbox``: the same as ``wanedit sandbox``."""
 
-from sandbox.cli import command
+from wanedit.sandbox.cli import command
 
 if __name__ == "__main__":
-    command(prog_name="python -m sandbox")
+    command(prog_name="python -m wanedit.sandbox")

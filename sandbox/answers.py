@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sandbox.accounts import api_key_id, uid
-from sandbox.errors import invalid_parameter
-from sandbox.tasks import CANCELED, FAILED, PENDING, SUCCEEDED, UNKNOWN, Task
+from wanedit.sandbox.accounts import api_key_id, uid
+from wanedit.sandbox.errors import invalid_parameter
+from wanedit.sandbox.tasks import CANCELED, FAILED, PENDING, SUCCEEDED, UNKNOWN, Task
 
 # A fixed elaboration keeps actual_prompt deterministic, like a seeded prompt rewriter.
 PROMPT_EXTENSION = ", highly detailed, natural lighting, consistent with the reference images"

@@ -5,8 +5,8 @@ the header is a sandbox convenience). API errors are flat ``{"code", "message", 
 JSON; result downloads behave like OSS presigned URLs and refuse with an XML body. ``/sandbox/*``
 are the sandbox's own controls and need no API key.
 
-A lost create answer (``sandbox.faults``) in mode ``504`` is an HTML gateway page with neither a
-JSON body nor a request id; in mode ``drop`` the app shuts the client's socket
+A lost create answer (``wanedit.sandbox.faults``) in mode ``504`` is an HTML gateway page with
+neither a JSON body nor a request id; in mode ``drop`` the app shuts the client's socket
 (``environ["werkzeug.socket"]``, set by werkzeug's server) and raises ``ConnectionAbortedError``,
 which werkzeug's request handler treats as a dropped connection: nothing is written, and the
 client sees the connection closed without an answer.
@@ -26,9 +26,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.errors import ApiError, LostAnswer, internal_error, invalid_parameter
-from sandbox.params import decode_json
-from sandbox.service import DownloadError, Sandbox
+from wanedit.sandbox.errors import ApiError, LostAnswer, internal_error, invalid_parameter
+from wanedit.sandbox.params import decode_json
+from wanedit.sandbox.service import DownloadError, Sandbox
 
 log = logging.getLogger(__name__)
 

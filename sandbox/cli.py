@@ -1,12 +1,13 @@
-"""``wanedit sandbox`` (or ``python -m sandbox``): serve the provider sandbox in the foreground."""
+"""``wanedit sandbox`` (or ``python -m wanedit.sandbox``): serve the provider sandbox in the
+foreground."""
 
 from __future__ import annotations
 
 import click
 
-from sandbox.faults import LOST_MODES
-from sandbox.server import SandboxConfig, SandboxServer
-from sandbox.settings import LIST_ORDERS
+from wanedit.sandbox.faults import LOST_MODES
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.settings import LIST_ORDERS
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:

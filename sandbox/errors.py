@@ -88,7 +88,7 @@ class LostAnswer(Exception):
     """A create whose task was made but whose answer the HTTP layer must lose.
 
     ``mode`` is ``"504"`` (an HTML gateway page) or ``"drop"`` (no answer at all); see
-    ``sandbox.faults`` for every mode.
+    ``wanedit.sandbox.faults`` for every mode.
     """
 
     def __init__(self, mode: str) -> None:

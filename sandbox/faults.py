@@ -43,7 +43,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, fields
 
-from sandbox.errors import (
+from wanedit.sandbox.errors import (
     ALGO_ERROR_MESSAGE,
     IMAGE_TIMEOUT_MESSAGE,
     OUTPUT_MODERATION_MESSAGE,

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 from PIL import Image, UnidentifiedImageError
 
-from sandbox.errors import ApiError, download_failed, invalid_parameter, invalid_url
+from wanedit.sandbox.errors import ApiError, download_failed, invalid_parameter, invalid_url
 
 MAX_BYTES = 10 * 1024 * 1024
 MIN_SIDE = 384

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from sandbox.answers import parse_list_time
-from sandbox.errors import invalid_parameter
-from sandbox.tasks import STATUSES, UNKNOWN
+from wanedit.sandbox.answers import parse_list_time
+from wanedit.sandbox.errors import invalid_parameter
+from wanedit.sandbox.tasks import STATUSES, UNKNOWN
 
 DAY = 86400
 MAX_PAGE_SIZE = 100

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.errors import ApiError, invalid_parameter
+from wanedit.sandbox.errors import ApiError, invalid_parameter
 
 MODEL = "wan2.5-i2i-preview"
 PROMPT_MAX_CHARS = 2000

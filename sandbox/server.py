@@ -9,10 +9,10 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sandbox.app import API, SandboxApp
-from sandbox.images import Fetcher
-from sandbox.service import Clock, Sandbox
-from sandbox.settings import SandboxConfig
+from wanedit.sandbox.app import API, SandboxApp
+from wanedit.sandbox.images import Fetcher
+from wanedit.sandbox.service import Clock, Sandbox
+from wanedit.sandbox.settings import SandboxConfig
 
 __all__ = ["SandboxConfig", "SandboxServer"]
 

@@ -4,9 +4,9 @@ One lock guards the task store, the limiters, the random draws and the counters.
 held while fetching input images or rendering results, the two slow steps.
 
 Every behaviour follows docs/dashscope.md (and the API reference beside it):
-quotas per main account (``sandbox.accounts``), the list (``sandbox.listing``), answer bodies
-and Beijing-time strings (``sandbox.answers``), faults and lost create answers
-(``sandbox.faults``).
+quotas per main account (``wanedit.sandbox.accounts``), the list
+(``wanedit.sandbox.listing``), answer bodies and Beijing-time strings
+(``wanedit.sandbox.answers``), faults and lost create answers (``wanedit.sandbox.faults``).
 
 Choices where the real provider's answer is unconfirmed:
 
@@ -36,15 +36,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sandbox import answers, errors, faults, listing
-from sandbox.errors import invalid_parameter
-from sandbox.images import Fetcher, InputImage, load_images
-from sandbox.limits import TokenBucket
-from sandbox.params import SEED_MAX, EditRequest, decode_json, default_size, parse_create
-from sandbox.render import render_png
-from sandbox.settings import RUNTIME_FIELDS, SandboxConfig, check_durations
-from sandbox.signing import UrlSigner
-from sandbox.tasks import PENDING, SUCCEEDED, Task, TaskStore
+from wanedit.sandbox import answers, errors, faults, listing
+from wanedit.sandbox.errors import invalid_parameter
+from wanedit.sandbox.images import Fetcher, InputImage, load_images
+from wanedit.sandbox.limits import TokenBucket
+from wanedit.sandbox.params import SEED_MAX, EditRequest, decode_json, default_size, parse_create
+from wanedit.sandbox.render import render_png
+from wanedit.sandbox.settings import RUNTIME_FIELDS, SandboxConfig, check_durations
+from wanedit.sandbox.signing import UrlSigner
+from wanedit.sandbox.tasks import PENDING, SUCCEEDED, Task, TaskStore
 
 Clock = Callable[[], float]
 RENDER_CACHE_SIZE = 64

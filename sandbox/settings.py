@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta, timezone
 from typing import Any
 
-from sandbox.accounts import Accounts
-from sandbox.faults import FaultRates, check_lost_modes
+from wanedit.sandbox.accounts import Accounts
+from wanedit.sandbox.faults import FaultRates, check_lost_modes
 
 RUNTIME_FIELDS = (
     "http_error_rate",
@@ -32,8 +32,9 @@ class SandboxConfig:
     concurrency slots and queue) and see each other's tasks. A key in no group is its own main
     account. Rates are per second; durations and ``result_ttl`` are seconds. The ``*_rate``
     fault fields are fractions in [0, 1]; ``lost_answer_modes`` are drawn uniformly for lost
-    answers (see ``sandbox.faults``). ``utc_offset_hours`` is the provider's zone, in which the
-    time strings are written and read (Beijing, UTC+8). ``region`` is what list rows carry.
+    answers (see ``wanedit.sandbox.faults``). ``utc_offset_hours`` is the provider's zone, in
+    which the time strings are written and read (Beijing, UTC+8). ``region`` is what list rows
+    carry.
     ``list_order`` is ``"newest"`` (newest first, as the doc's example) or ``"shuffled"`` (a fixed
     random order, so tests can show a client never relies on the order).
     """

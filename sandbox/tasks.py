@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sandbox.faults import Outcome
-from sandbox.images import InputImage
-from sandbox.params import EditRequest
+from wanedit.sandbox.faults import Outcome
+from wanedit.sandbox.images import InputImage
+from wanedit.sandbox.params import EditRequest
 
 PENDING = "PENDING"
 RUNNING = "RUNNING"

@@ -47,7 +47,7 @@ def redis_url() -> Iterator[str]:
     if given:
         yield given
         return
-    from wanedit.devstack import EmbeddedRedis
+    from wanedit.sandbox.stack import EmbeddedRedis
 
     server = EmbeddedRedis().start()
     try:
@@ -59,7 +59,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[dict[str, str]]:
     """moto's S3 server on a free port; yields the AWS_* environment pointing at it."""
-    from wanedit.devstack import MotoS3
+    from wanedit.sandbox.stack import MotoS3
 
     server = MotoS3().start()
     try:

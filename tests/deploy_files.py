@@ -43,8 +43,8 @@ EXTERNAL_ENV = {
 
 @cache
 def setting_names() -> frozenset[str]:
-    """Every environment name config.settings.Settings reads (upper-case validation aliases)."""
-    from config.settings import Settings
+    """Every environment name wanedit.config.settings.Settings reads (upper-case aliases)."""
+    from wanedit.config.settings import Settings
 
     names = set()
     for field in Settings.model_fields.values():
@@ -55,7 +55,7 @@ def setting_names() -> frozenset[str]:
 
 
 def setting_name(field: str) -> str:
-    from config.settings import Settings
+    from wanedit.config.settings import Settings
 
     return str(Settings.model_fields[field].validation_alias.choices[0])  # type: ignore[union-attr]
 
@@ -63,7 +63,7 @@ def setting_name(field: str) -> str:
 @cache
 def cli_envvars() -> frozenset[str]:
     """Environment names the `wanedit` commands read through click (e.g. the sandbox's keys)."""
-    from producers.cli import main
+    from wanedit.producers.cli import main
 
     names = set()
     for command in main.commands.values():
@@ -138,7 +138,7 @@ def _celery(args: list[str], where: str) -> list[str]:
 
 
 def _wanedit(args: list[str], where: str) -> list[str]:
-    from producers.cli import main
+    from wanedit.producers.cli import main
 
     if not args:
         return []
@@ -174,13 +174,13 @@ def _python(args: list[str], where: str) -> list[str]:
         module, rest = args[1], args[2:]
         if importlib.util.find_spec(module) is None:
             return [f"{where}: python -m {module}: no such module"]
-        if module == "wanedit.health":
-            from wanedit.health import UsageError, parse
+        if module == "wanedit.workers.health":
+            from wanedit.workers.health import UsageError, parse
 
             try:
                 parse(rest)
             except UsageError as exc:
-                return [f"{where}: python -m wanedit.health {shlex.join(rest)}: {exc}"]
+                return [f"{where}: python -m wanedit.workers.health {shlex.join(rest)}: {exc}"]
         return []
     return [f"{where}: python {shlex.join(args)}: expected -c CODE or -m MODULE"]
 
@@ -200,7 +200,7 @@ def command_problems(argv: list[str], where: str) -> list[str]:
 
 
 def celery_subcommand(argv: list[str]) -> str | None:
-    """`worker` for `celery -A workers worker ...`; None for anything else."""
+    """`worker` for `celery -A wanedit.workers worker ...`; None for anything else."""
     if not argv or argv[0] != "celery":
         return None
     rest, skip = [], False

@@ -31,7 +31,7 @@ from typing import Any
 
 import redis
 
-from config.accounts import Account
+from wanedit.accounts import Account
 
 PENALTY_MAX = 8
 PENALTY_TTL_MS = 30_000

@@ -1,6 +1,6 @@
 """Celery workers: submit to the provider, poll with countdowns, finish into S3."""
 
-from config.settings import get_settings as _get_settings
+from wanedit.config.settings import get_settings as _get_settings
 from wanedit.errors import ConfigError as _ConfigError
 
 try:
@@ -8,6 +8,6 @@ try:
 except _ConfigError as _exc:  # a bad setting is one line at start-up, not a traceback
     raise SystemExit(f"wanedit: {_exc}") from None
 
-from workers.app import app
+from wanedit.workers.app import app
 
 __all__ = ["app"]

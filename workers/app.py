@@ -1,4 +1,4 @@
-"""The Celery application. `celery -A workers worker` finds it as `workers.app`."""
+"""The Celery application. `celery -A wanedit.workers worker` finds it as `wanedit.workers.app`."""
 
 from __future__ import annotations
 
@@ -19,21 +19,21 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from config.celery import celery_config
-from config.settings import get_settings
+from wanedit.config.celery import celery_config, check_worker
+from wanedit.config.settings import get_settings
 from wanedit.errors import ConfigError
 
 log = logging.getLogger("wanedit.workers")
 app = Celery("wanedit")
 app.conf.update(celery_config(get_settings()))
-app.conf.imports = ("workers.tasks", "workers.intake", "workers.batches")
+app.conf.imports = ("wanedit.workers.tasks", "wanedit.workers.intake", "wanedit.workers.batches")
 
 
 @worker_init.connect
 def _check_settings(**_: Any) -> None:
     """Fail at start-up with one clear line, not at the first task."""
     try:
-        get_settings().check_worker()
+        check_worker(get_settings())
     except ConfigError as exc:
         print(f"wanedit: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -98,8 +98,8 @@ def _serve_metrics(**_: Any) -> None:
     settings = get_settings()
     if settings.metrics_port is None or _metrics_server is not None:
         return
-    from wanedit.clients import make_admission, make_metrics, make_redis, read_snapshot
-    from workers.metrics import serve
+    from wanedit.config.clients import make_admission, make_metrics, make_redis, read_snapshot
+    from wanedit.workers.metrics import serve
 
     client = make_redis(settings)
     metrics, admission = make_metrics(settings, client), make_admission(settings, client)
@@ -124,7 +124,7 @@ def _stop_metrics(**_: Any) -> None:
 def _fresh_clients(**_: Any) -> None:
     """New clients for each pool process, built before its first task: a cold S3 client costs
     about a second, which would otherwise delay the first create after every start or scale-up."""
-    from workers.context import get_context, reset_context
+    from wanedit.workers.context import get_context, reset_context
 
     reset_context()
     try:

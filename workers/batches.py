@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from config.celery import BATCH_TASK
+from wanedit.config.celery import BATCH_TASK
 from wanedit.cron import parse_cron, slot_of
-from workers.app import app
-from workers.context import get_context
+from wanedit.workers.app import app
+from wanedit.workers.context import get_context
 
 log = logging.getLogger("wanedit.workers")
 # Longer than any gap between two beats firing for the same slot.
@@ -26,8 +26,8 @@ def run_scheduled_batch(name: str, slot: str | None = None) -> str | None:
 
     Two beats firing, or a redelivered message, run it once: the first takes a Redis key per
     (name, slot). Returns the batch id, or None when the slot was taken already."""
-    from producers.batch import Source, run_batch
-    from producers.context import get_context as producer_context
+    from wanedit.intake.batch import Source, run_batch
+    from wanedit.intake.context import get_context as producer_context
 
     ctx = get_context()
     schedule = ctx.settings.batch_schedule(name)

@@ -15,13 +15,13 @@ from typing import Any
 
 import requests
 
-from config.celery import DELIVER_TASK
+from wanedit.config.celery import DELIVER_TASK
 from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
 from wanedit.jobs import Job, iso
 from wanedit.urlguard import check_url
 from wanedit.webhooks import Targets, headers, retry_delay
-from workers.app import app
-from workers.context import WorkerContext, get_context
+from wanedit.workers.app import app
+from wanedit.workers.context import WorkerContext, get_context
 
 log = logging.getLogger("wanedit.workers")
 

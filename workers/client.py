@@ -20,8 +20,8 @@ from wanedit.errors import (
     TransientProviderError,
 )
 from wanedit.provider_time import BEIJING_UTC_OFFSET, filter_stamp
-from workers.codes import TRANSIENT_CODES, classify
-from workers.provider import (
+from wanedit.workers.codes import TRANSIENT_CODES, classify
+from wanedit.workers.provider import (
     ListedTask,
     ListPage,
     TaskState,

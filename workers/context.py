@@ -11,13 +11,13 @@ from typing import Any
 import redis
 import requests
 
-from config.settings import Settings, get_settings
 from wanedit.admission import Admission
-from wanedit.clients import make_admission, make_metrics, make_redis, make_s3, make_store
+from wanedit.config.clients import make_admission, make_metrics, make_redis, make_s3, make_store
+from wanedit.config.settings import Settings, get_settings
 from wanedit.jobs import JobStore
 from wanedit.process import PerProcess
-from workers.client import ProviderClient, make_session
-from workers.schedule import Plan, PollPolicy, plan_for
+from wanedit.workers.client import ProviderClient, make_session
+from wanedit.workers.schedule import Plan, PollPolicy, plan_for
 
 DURATION_SAMPLES = 100
 
@@ -97,7 +97,7 @@ def build_context(settings: Settings) -> WorkerContext:
     )
 
 
-# After a fork each child must build its own connections: workers.app resets this.
+# After a fork each child must build its own connections: wanedit.workers.app resets this.
 _context = PerProcess(lambda: build_context(get_settings()))
 get_context = _context.get
 reset_context = _context.reset

@@ -12,14 +12,14 @@ from typing import Any
 
 from celery import Task
 
-from config.celery import ENQUEUE_TASK
-from config.settings import get_settings
-from producers.api import enqueue_message, record_rejection
-from producers.context import get_context
+from wanedit.config.celery import ENQUEUE_TASK
+from wanedit.config.settings import get_settings
 from wanedit.errors import BackendUnavailable, InvalidRequest
+from wanedit.intake import enqueue_message, record_rejection
+from wanedit.intake.context import get_context
 from wanedit.jobs import is_job_id
-from workers.app import app
-from workers.schedule import backoff
+from wanedit.workers.app import app
+from wanedit.workers.schedule import backoff
 
 log = logging.getLogger("wanedit.workers")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from workers.provider import ListedTask
+from wanedit.workers.provider import ListedTask
 
 
 @dataclass(frozen=True)

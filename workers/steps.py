@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from wanedit.jobs import Job
 from wanedit.states import Status
-from workers.provider import TaskState
-from workers.schedule import PollPolicy
+from wanedit.workers.provider import TaskState
+from wanedit.workers.schedule import PollPolicy
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Retry
 
-from config.accounts import Account
-from config.celery import (
+from wanedit.accounts import Account
+from wanedit.config.celery import (
     ADMIT_TASK,
     CANCEL_TASK,
     FINISH_TASK,
@@ -40,14 +40,14 @@ from wanedit.jobs import Job
 from wanedit.request import EditRequest
 from wanedit.states import Status
 from wanedit.storage import S3Location
-from workers.app import app
-from workers.callbacks import notify, redrive
-from workers.client import LIST_WINDOW_MAX
-from workers.context import WorkerContext, get_context
-from workers.provider import ResultItem, task_seconds
-from workers.reconcile import Adopt, Recreate, decide
-from workers.schedule import PollPolicy, backoff
-from workers.steps import (
+from wanedit.workers.app import app
+from wanedit.workers.callbacks import notify, redrive
+from wanedit.workers.client import LIST_WINDOW_MAX
+from wanedit.workers.context import WorkerContext, get_context
+from wanedit.workers.provider import ResultItem, task_seconds
+from wanedit.workers.reconcile import Adopt, Recreate, decide
+from wanedit.workers.schedule import PollPolicy, backoff
+from wanedit.workers.steps import (
     Canceled,
     Fail,
     Finish,
@@ -56,7 +56,7 @@ from workers.steps import (
     next_step,
     redrive_step,
 )
-from workers.transfer import TransientStorageError, copy_result, resolve_image
+from wanedit.workers.transfer import TransientStorageError, copy_result, resolve_image
 
 log = logging.getLogger("wanedit.workers")
 ACTIVE = (Status.SUBMITTED, Status.RUNNING)

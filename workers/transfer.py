@@ -19,7 +19,7 @@ from wanedit.images import MIME_BY_FORMAT, check_size, encode_data_uri
 from wanedit.request import SourceKind, source_kind
 from wanedit.storage import S3Location, output_location
 from wanedit.urlguard import check_url
-from workers.provider import ResultItem
+from wanedit.workers.provider import ResultItem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # S3 user metadata is limited to 2 KB in all, ASCII only.

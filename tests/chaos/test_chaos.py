@@ -23,12 +23,12 @@ import boto3
 import pytest
 from PIL import Image
 
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.chaos.proxy import Outage
 from tests.conftest import make_image
-from wanedit.devstack import SANDBOX_KEY, Beat, Worker, patched_env
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import SANDBOX_KEY, Beat, Worker, patched_env
 from wanedit.storage import S3Location
-from workers.client import ProviderClient, make_session
+from wanedit.workers.client import ProviderClient, make_session
 
 JOBS = 120
 BUCKET = "wanedit-chaos"
@@ -114,8 +114,8 @@ def chaos_env(
 
 
 def _reset() -> None:
-    from config.settings import get_settings
-    from producers.context import reset_context
+    from wanedit.config.settings import get_settings
+    from wanedit.intake.context import reset_context
 
     get_settings.cache_clear()
     reset_context()
@@ -189,8 +189,8 @@ def test_chaos(
     sandbox: SandboxServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    from producers import submit_edit
-    from producers.context import get_context
+    from wanedit.intake.context import get_context
+    from wanedit.producers import submit_edit
 
     worker_env, outage = chaos_env
     logs = tmp_path_factory.mktemp("chaos")

@@ -21,8 +21,8 @@ from wanedit.errors import (
     TerminalProviderError,
     TransientProviderError,
 )
-from workers.client import ProviderClient, make_session
-from workers.provider import parse_finish_event
+from wanedit.workers.client import ProviderClient, make_session
+from wanedit.workers.provider import parse_finish_event
 
 pytestmark = pytest.mark.integration
 MODEL = "wan2.5-i2i-preview"

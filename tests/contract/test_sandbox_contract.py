@@ -22,9 +22,9 @@ import pytest
 import requests
 from PIL import Image
 
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.contract.fixtures import Fixture, load
 from tests.contract.shapes import assert_same_shape
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, Worker, patched_env
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import LOCAL_ENV, SANDBOX_KEY, Worker, patched_env
 
 BUCKET = "wanedit-test"
 # Signs the tests' webhooks; test_secrets looks for it in everything the stack writes.
@@ -67,8 +67,8 @@ def stack_env(
 
 
 def _reset_process_state() -> None:
-    from config.settings import get_settings
-    from producers.context import reset_context
+    from wanedit.config.settings import get_settings
+    from wanedit.intake.context import reset_context
 
     get_settings.cache_clear()
     reset_context()
@@ -91,8 +91,8 @@ def own_stack(
 ) -> tuple[dict[str, str], Any]:
     """A worker environment with a queue, key prefix and event stream of its own (its worker sees
     only its jobs), against the provider at `provider_url`, and a producer context for it."""
-    from config.settings import load_settings
-    from producers.context import build_context
+    from wanedit.config.settings import load_settings
+    from wanedit.intake.context import build_context
 
     env = {
         **stack_env,
@@ -118,6 +118,6 @@ def s3(stack_env: dict[str, str]) -> Any:
 
 @pytest.fixture
 def producer(stack_env: dict[str, str], worker: Worker):
-    from producers.context import get_context
+    from wanedit.intake.context import get_context
 
     return get_context()

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_image
 from tests.e2e.conftest import BUCKET
-from wanedit.devstack import patched_env
+from wanedit.sandbox.stack import patched_env
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +19,9 @@ SLOT = "2026-11-25T02:30:00+00:00"
 @pytest.fixture
 def scheduled(stack_env, worker, s3):
     """The `wanedit.batch` task in this process, with one schedule configured."""
-    from config.settings import get_settings
-    from producers.context import reset_context as reset_producer
-    from workers.context import reset_context as reset_worker
+    from wanedit.config.settings import get_settings
+    from wanedit.intake.context import reset_context as reset_producer
+    from wanedit.workers.context import reset_context as reset_worker
 
     s3.put_object(Bucket=BUCKET, Key="sched/in/1.png", Body=make_image(512, 512, (10, 90, 200)))
     lines = [
@@ -44,7 +44,7 @@ def scheduled(stack_env, worker, s3):
 
     with patched_env({"WANEDIT_BATCH_SCHEDULES": json.dumps([schedule])}):
         reset()
-        from workers.batches import run_scheduled_batch
+        from wanedit.workers.batches import run_scheduled_batch
 
         try:
             yield run_scheduled_batch
@@ -54,7 +54,7 @@ def scheduled(stack_env, worker, s3):
 
 
 def test_two_beats_for_one_slot_run_the_manifest_once(scheduled, producer):
-    from producers.batch import batch_status
+    from wanedit.intake.batch import batch_status
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: scheduled.run("nightly", SLOT), range(2)))

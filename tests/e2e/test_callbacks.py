@@ -16,11 +16,11 @@ import pytest
 import redis
 from standardwebhooks.webhooks import Webhook
 
-from config.celery import SWEEP_TASK
-from producers import cancel_job, get_job, submit_edit, wait_for_job
 from tests.e2e.conftest import WEBHOOK_SECRET
 from tests.receiver import webhook_receiver
+from wanedit.config.celery import SWEEP_TASK
 from wanedit.events import read_events
+from wanedit.producers import cancel_job, get_job, submit_edit, wait_for_job
 from wanedit.states import Status
 
 pytestmark = pytest.mark.integration

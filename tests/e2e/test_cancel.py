@@ -10,20 +10,20 @@ from pathlib import Path
 import pytest
 import requests
 
-from producers import cancel_job, get_job, submit_edit, wait_for_job
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.conftest import make_image
 from tests.e2e.conftest import own_stack
 from tests.e2e.test_pipeline import events_for
-from wanedit.devstack import SANDBOX_KEY, Worker
 from wanedit.images import encode_data_uri
-from workers.client import ProviderClient, make_session
+from wanedit.producers import cancel_job, get_job, submit_edit, wait_for_job
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import SANDBOX_KEY, Worker
+from wanedit.workers.client import ProviderClient, make_session
 
 pytestmark = pytest.mark.integration
 
 
 def test_queued_job_is_canceled_and_never_sent(producer, sandbox):
-    from workers import tasks
+    from wanedit.workers import tasks
 
     job_id = uuid.uuid4().hex
     producer.store.create(job_id, {"prompt": "p", "images": ["https://x/a.png"]}, "s3://b/p/")

@@ -18,7 +18,7 @@ def wanedit(
     stack_env: dict[str, str], *args: str, timeout: float = 90
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "producers.cli", *args],
+        [sys.executable, "-m", "wanedit.producers.cli", *args],
         env={**os.environ, **stack_env},
         capture_output=True,
         text=True,

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from config.celery import ADMIT_TASK
-from config.settings import load_settings
-from producers import InvalidRequest, submit_edit, wait_for_job
-from producers.context import build_context
 from tests.e2e.conftest import BUCKET
-from wanedit.devstack import Worker
+from wanedit.config.celery import ADMIT_TASK
+from wanedit.config.settings import load_settings
 from wanedit.events import read_events
 from wanedit.images import encode_data_uri
+from wanedit.intake.context import build_context
 from wanedit.jobs import new_job_id
+from wanedit.producers import InvalidRequest, submit_edit, wait_for_job
+from wanedit.sandbox.stack import Worker
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60
@@ -109,7 +109,8 @@ def test_cli_reads_files_named_on_its_command_line(stack_env, worker, image_file
     source = image_file("named.png")
     env = {**os.environ, **stack_env, "WANEDIT_LOCAL_INPUT_DIRS": str(tmp_path / "elsewhere")}
     result = subprocess.run(
-        [sys.executable, "-m", "producers.cli", "submit", "--prompt", "p", "--image", str(source),
+        [sys.executable, "-m", "wanedit.producers.cli", "submit", "--prompt", "p",
+         "--image", str(source),
          "--wait", "--timeout", str(TIMEOUT), "--json"],
         env=env, capture_output=True, text=True, timeout=TIMEOUT + 30, check=False,
     )  # fmt: skip

@@ -6,8 +6,8 @@ import json
 import threading
 from typing import Any
 
-from producers import submit_edit
-from producers.context import get_context
+from wanedit.intake.context import get_context
+from wanedit.producers import submit_edit
 
 
 def test_the_same_key_returns_the_same_job(stack_env: dict[str, str], run_id: str) -> None:

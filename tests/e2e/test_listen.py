@@ -15,9 +15,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from producers.api import get_job, wait_for_job
 from tests.conftest import make_image
-from wanedit.devstack import patched_env
+from wanedit.producers.api import get_job, wait_for_job
+from wanedit.sandbox.stack import patched_env
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,9 @@ def listen_env(stack_env: dict[str, str], run_id: str) -> Iterator[dict[str, str
 
 def run_readme(env: dict[str, str]) -> tuple[list[tuple[str, str]], str]:
     """Run the README's block (with `wanedit` as this checkout's CLI); the jobs it logged."""
-    script = f'wanedit() {{ "{sys.executable}" -m producers.cli "$@"; }}\n' + readme_example()
+    script = (
+        f'wanedit() {{ "{sys.executable}" -m wanedit.producers.cli "$@"; }}\n' + readme_example()
+    )
     result = subprocess.run(
         ["bash", "-euc", script],
         env={**os.environ, **env},
@@ -152,7 +154,7 @@ def test_a_minio_access_record_on_a_redis_list(listen_env, worker, redis_url):
     client.rpush(key, "not json")  # dropped with a reason, not retried forever
 
     result = subprocess.run(
-        [sys.executable, "-m", "producers.cli", "listen", "--redis-list", key, "--once"],
+        [sys.executable, "-m", "wanedit.producers.cli", "listen", "--redis-list", key, "--once"],
         env={**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules()},
         cwd=ROOT,
         capture_output=True,
@@ -183,14 +185,15 @@ def _object_created(key: str, etag: str = "e1") -> str:
 def test_the_webhook_receiver_wants_its_token(listen_env, worker):
     import requests
 
-    from wanedit.devstack import free_port
+    from wanedit.sandbox.stack import free_port
 
     boto3.client("s3").put_object(
         Bucket=BUCKET, Key="incoming/hook.png", Body=make_image(512, 512, (5, 50, 5))
     )
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "producers.cli", "listen", "--http", f"127.0.0.1:{port}", "--once"],
+        [sys.executable, "-m", "wanedit.producers.cli", "listen",
+         "--http", f"127.0.0.1:{port}", "--once"],
         env={**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules(),
              "WANEDIT_LISTEN_TOKEN": "hook-token"},
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -222,7 +225,7 @@ def test_the_webhook_receiver_wants_its_token(listen_env, worker):
 
 
 def test_sqs_keeps_a_message_while_redis_is_down_and_drops_an_invalid_one(listen_env, run_id):
-    from wanedit.devstack import free_port
+    from wanedit.sandbox.stack import free_port
 
     boto3.client("s3").put_object(
         Bucket=BUCKET, Key="incoming/later.png", Body=make_image(512, 512, (7, 7, 70))
@@ -231,7 +234,7 @@ def test_sqs_keeps_a_message_while_redis_is_down_and_drops_an_invalid_one(listen
     url = sqs.create_queue(QueueName=f"listen-outage-{run_id}")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="not a notification")
     sqs.send_message(QueueUrl=url, MessageBody=_object_created("incoming/later.png"))
-    command = [sys.executable, "-m", "producers.cli", "listen", "--sqs", url, "--once",
+    command = [sys.executable, "-m", "wanedit.producers.cli", "listen", "--sqs", url, "--once",
                "--wait-seconds", "1"]  # fmt: skip
     env = {**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules()}
 

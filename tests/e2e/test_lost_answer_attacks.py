@@ -18,10 +18,10 @@ import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from producers import submit_edit, wait_for_job
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.e2e.conftest import own_stack
-from wanedit.devstack import SANDBOX_KEY, Worker
+from wanedit.producers import submit_edit, wait_for_job
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import SANDBOX_KEY, Worker
 
 pytestmark = pytest.mark.integration
 CREATE = "/services/aigc/image2image/image-synthesis"

@@ -18,12 +18,12 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.settings import load_settings
-from producers import submit_edit, wait_for_job
-from producers.context import ProducerContext, build_context
 from tests.conftest import make_image
 from tests.e2e.test_secrets import secret_values
-from wanedit.devstack import Worker, free_port
+from wanedit.config.settings import load_settings
+from wanedit.intake.context import ProducerContext, build_context
+from wanedit.producers import submit_edit, wait_for_job
+from wanedit.sandbox.stack import Worker, free_port
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60
@@ -146,7 +146,7 @@ def test_metrics_count_the_jobs_exactly(observed: Observed):
     assert 0 < metrics["wanedit_completion_lag_seconds_sum{}"] < 4 * 10
 
     top = subprocess.run(
-        [sys.executable, "-m", "producers.cli", "top", "--once"],
+        [sys.executable, "-m", "wanedit.producers.cli", "top", "--once"],
         env={**os.environ, **observed.env},
         capture_output=True,
         text=True,
@@ -170,7 +170,7 @@ def test_metrics_count_the_jobs_exactly(observed: Observed):
 def test_top_once_without_redis_exits_3(stack_env):
     env = {**os.environ, **stack_env, "WANEDIT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     top = subprocess.run(
-        [sys.executable, "-m", "producers.cli", "top", "--once"],
+        [sys.executable, "-m", "wanedit.producers.cli", "top", "--once"],
         env=env,
         capture_output=True,
         text=True,

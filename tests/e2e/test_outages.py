@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from producers import get_job, submit_edit
 from tests.chaos.proxy import Outage
-from wanedit.devstack import Worker
+from wanedit.producers import get_job, submit_edit
+from wanedit.sandbox.stack import Worker
 
 DEADLINE = 6.0
 
@@ -53,7 +53,7 @@ def _submit_then_cut(
 ) -> tuple[str, float]:
     """Submit through the far worker's queue; cut S3 once the provider task exists."""
     from tests.e2e.conftest import _reset_process_state
-    from wanedit.devstack import patched_env
+    from wanedit.sandbox.stack import patched_env
 
     with patched_env(
         {
@@ -77,7 +77,7 @@ def _submit_then_cut(
 
 def _wait_for_end(stack_env: dict[str, str], run_id: str, job_id: str) -> dict:
     from tests.e2e.conftest import _reset_process_state
-    from wanedit.devstack import patched_env
+    from wanedit.sandbox.stack import patched_env
 
     with patched_env({"WANEDIT_KEY_PREFIX": f"wanedit-outage-{run_id}"}):
         _reset_process_state()

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from producers import InvalidRequest, get_job, submit_edit, wait_for_job
 from tests.conftest import make_image
 from tests.e2e.conftest import BUCKET
 from wanedit.events import read_events
+from wanedit.producers import InvalidRequest, get_job, submit_edit, wait_for_job
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60
@@ -146,7 +146,7 @@ def test_moderation_refusal_at_create_is_terminal(producer, image_file):
 
 
 def test_redelivered_tasks_do_not_emit_a_second_event(producer, image_file):
-    from workers import tasks
+    from wanedit.workers import tasks
 
     job_id = submit_edit(prompt="Once only", images=[str(image_file("e.png"))])
     job = wait_for_job(job_id, TIMEOUT)

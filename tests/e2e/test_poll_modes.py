@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from config.settings import load_settings
-from producers import submit_edit, wait_for_job
-from producers.context import ProducerContext, build_context
-from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import SANDBOX_KEY, Worker
+from wanedit.config.settings import load_settings
+from wanedit.intake.context import ProducerContext, build_context
+from wanedit.producers import submit_edit, wait_for_job
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import SANDBOX_KEY, Worker
 
 pytestmark = pytest.mark.integration
 

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from producers import get_job, submit_edit, wait_for_job
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.conftest import make_image
 from tests.e2e.conftest import own_stack
-from wanedit.devstack import SANDBOX_KEY, Worker
 from wanedit.images import encode_data_uri
 from wanedit.metrics import Metrics
+from wanedit.producers import get_job, submit_edit, wait_for_job
 from wanedit.provider_time import provider_moment
-from workers.client import ProviderClient, make_session
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import SANDBOX_KEY, Worker
+from wanedit.workers.client import ProviderClient, make_session
 
 pytestmark = pytest.mark.integration
 OTHER_SERVICE_KEY = "sk-other-service"

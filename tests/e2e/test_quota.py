@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from producers import get_job, submit_edit, wait_for_job
-from wanedit.devstack import Worker
+from wanedit.producers import get_job, submit_edit, wait_for_job
+from wanedit.sandbox.stack import Worker
 
 pytestmark = pytest.mark.integration
 BATCH = 30
@@ -87,7 +87,7 @@ def test_limits_hold_across_processes_and_interactive_overtakes(
 
 
 def test_daily_cap_keeps_jobs_queued_and_says_why(producer, image_file):
-    from producers.api import quota, set_daily_cap
+    from wanedit.producers.api import quota, set_daily_cap
 
     source = str(image_file("cap.png"))
     if quota()["images_today"] == 0:

@@ -18,12 +18,12 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from config.settings import Settings
-from producers.api import get_job, submit_edit
-from producers.context import ProducerContext, build_context
 from tests.conftest import make_image
-from wanedit.devstack import SANDBOX_KEY, Worker, patched_env
-from workers.client import MAX_BODY
+from wanedit.config.settings import Settings
+from wanedit.intake.context import ProducerContext, build_context
+from wanedit.producers import get_job, submit_edit
+from wanedit.sandbox.stack import SANDBOX_KEY, Worker, patched_env
+from wanedit.workers.client import MAX_BODY
 
 pytestmark = pytest.mark.integration
 PNG = make_image(512, 512, (30, 60, 90))

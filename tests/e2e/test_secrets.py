@@ -17,14 +17,14 @@ import pytest
 import redis
 from celery.signals import before_task_publish
 
-from config.settings import get_settings, load_settings
-from producers import BackendUnavailable, cancel_job, get_job, submit_edit, wait_for_job
-from producers.context import build_context
 from tests.conftest import make_image
 from tests.e2e.conftest import WEBHOOK_SECRET
 from tests.receiver import webhook_receiver
-from wanedit.devstack import SANDBOX_KEY, EmbeddedRedis, Worker
+from wanedit.config.settings import get_settings, load_settings
 from wanedit.images import encode_data_uri
+from wanedit.intake.context import build_context
+from wanedit.producers import BackendUnavailable, cancel_job, get_job, submit_edit, wait_for_job
+from wanedit.sandbox.stack import SANDBOX_KEY, EmbeddedRedis, Worker
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from config.settings import load_settings
-from producers import submit_edit, wait_for_job
-from producers.context import build_context
-from sandbox.server import SandboxConfig, SandboxServer
-from wanedit.devstack import SANDBOX_KEY, Worker
+from wanedit.config.settings import load_settings
+from wanedit.intake.context import build_context
+from wanedit.producers import submit_edit, wait_for_job
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import SANDBOX_KEY, Worker
 
 pytestmark = pytest.mark.integration
 

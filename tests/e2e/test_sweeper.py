@@ -9,10 +9,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from producers import get_job, submit_edit
 from tests.conftest import make_image
 from tests.e2e.conftest import _reset_process_state
-from wanedit.devstack import Worker, patched_env
+from wanedit.producers import get_job, submit_edit
+from wanedit.sandbox.stack import Worker, patched_env
 
 TERMINAL = ("succeeded", "failed", "canceled")
 
@@ -46,7 +46,7 @@ def sweep_env(stack_env: dict[str, str], run_id: str) -> Iterator[dict[str, str]
 def test_a_lost_poll_is_sent_again_by_the_sweeper(
     sweep_env: dict[str, str], run_id: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from producers.context import get_context
+    from wanedit.intake.context import get_context
 
     log = tmp_path_factory.mktemp("sweeper") / "worker.log"
     worker = Worker(sweep_env, concurrency=2, log_path=log, cwd=Path(__file__).parents[2])

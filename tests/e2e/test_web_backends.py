@@ -15,12 +15,12 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from config.celery import ENQUEUE_TASK
-from producers.api import get_job, wait_for_job
 from tests.conftest import make_image
-from wanedit.devstack import patched_env
+from wanedit.config.celery import ENQUEUE_TASK
 from wanedit.errors import JobNotFound
 from wanedit.jobs import new_job_id
+from wanedit.producers.api import get_job, wait_for_job
+from wanedit.sandbox.stack import patched_env
 
 pytestmark = pytest.mark.integration
 

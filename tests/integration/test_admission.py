@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from config.accounts import Account
+from wanedit.accounts import Account
 from wanedit.admission import Admission
 from wanedit.jobs import JobStore
 from wanedit.states import Status

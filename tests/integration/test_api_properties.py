@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.settings import Settings
-from producers.api import get_job, submit_edit
-from producers.context import ProducerContext, build_context
 from tests.conftest import make_image
 from tests.unit.test_request_properties import invalid_changes, names
 from wanedit import limits
-from wanedit.devstack import SANDBOX_KEY, patched_env
+from wanedit.config.settings import Settings
 from wanedit.errors import InvalidRequest
 from wanedit.images import encode_data_uri
+from wanedit.intake.context import ProducerContext, build_context
+from wanedit.producers import get_job, submit_edit
+from wanedit.sandbox.stack import SANDBOX_KEY, patched_env
 
 pytestmark = pytest.mark.integration
 FEW = settings(
@@ -191,7 +191,7 @@ def test_the_probe_sees_what_a_valid_request_leaves(ctx, files):
 
 def wanedit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "producers.cli", *args],
+        [sys.executable, "-m", "wanedit.producers.cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

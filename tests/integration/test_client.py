@@ -15,7 +15,6 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.conftest import make_image
 from wanedit.errors import (
     MalformedResponse,
@@ -25,7 +24,8 @@ from wanedit.errors import (
     TransientProviderError,
 )
 from wanedit.images import encode_data_uri
-from workers.client import ProviderClient, make_session
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.workers.client import ProviderClient, make_session
 
 pytestmark = pytest.mark.integration
 MODEL = "wan2.5-i2i-preview"

@@ -9,9 +9,9 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from wanedit.devstack import free_port
 from wanedit.metrics import AccountLoad, Snapshot, counters_from, histograms_from, observe
-from workers.metrics import serve
+from wanedit.sandbox.stack import free_port
+from wanedit.workers.metrics import serve
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from PIL import Image
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.contract.fixtures import LIST_ROW_KEYS
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import requests
 from dashscope import ImageSynthesis
 from PIL import Image
 
-from sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
 pytestmark = pytest.mark.integration
 

@@ -13,14 +13,14 @@ import boto3
 import pytest
 from PIL import Image
 
-from sandbox.server import SandboxConfig, SandboxServer
 from tests.conftest import make_image
 from wanedit.errors import TerminalProviderError
 from wanedit.images import encode_data_uri
+from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.storage import S3Location
-from workers.client import ProviderClient, make_session
-from workers.provider import ResultItem, TaskState
-from workers.transfer import copy_result, resolve_image
+from wanedit.workers.client import ProviderClient, make_session
+from wanedit.workers.provider import ResultItem, TaskState
+from wanedit.workers.transfer import copy_result, resolve_image
 
 pytestmark = pytest.mark.integration
 BUCKET = "wanedit-transfer"

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from config.settings import Settings, load_settings
 from tests.receiver import webhook_receiver
-from wanedit.clients import make_admission, make_redis, make_store
+from wanedit.config.clients import make_admission, make_redis, make_store
+from wanedit.config.settings import Settings, load_settings
 from wanedit.events import read_events
 from wanedit.states import Status
-from workers.callbacks import run_delivery
-from workers.client import make_session
-from workers.context import WorkerContext
+from wanedit.workers.callbacks import run_delivery
+from wanedit.workers.client import make_session
+from wanedit.workers.context import WorkerContext
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_" + base64.b64encode(b"integration-test-webhook-key-32b").decode()

@@ -1,4 +1,4 @@
-"""`celery -A workers worker` refuses to start on a missing or bad setting, in one line."""
+"""`celery -A wanedit.workers worker` refuses to start on a missing or bad setting, in one line."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 def start_worker(tmp_path, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "WANEDIT_"))}
     return subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--concurrency", "1"],
+        [sys.executable, "-m", "celery", "-A", "wanedit.workers", "worker", "--concurrency", "1"],
         env={**clean, "WANEDIT_REDIS_URL": "redis://127.0.0.1:1/0", **env},
         cwd=tmp_path,
         capture_output=True,

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from celery.schedules import crontab
 
-from config.celery import BATCH_TASK, batch_beat_entries
-from config.settings import load_settings
+from wanedit.config.celery import BATCH_TASK, batch_beat_entries
+from wanedit.config.settings import load_settings
 from wanedit.cron import parse_cron, slot_of
 from wanedit.errors import ConfigError
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from producers.batch import summarize
+from wanedit.intake.batch import summarize
 
 
 def job(status: str, code: str | None = None, billed: int = 0) -> dict[str, Any]:

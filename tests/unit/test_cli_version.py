@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 from click.testing import CliRunner
 
-from producers.cli import main
+from wanedit.producers.cli import main
 
 
 def test_version_is_the_installed_distributions():

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from config.settings import Settings
 from tests.deploy_files import (
     command_problems,
     compose,
@@ -17,6 +16,7 @@ from tests.deploy_files import (
     setting_name,
     unknown_env,
 )
+from wanedit.config.settings import Settings
 
 SERVICES: dict[str, dict[str, Any]] = compose()["services"]
 
@@ -54,7 +54,9 @@ def running(subcommand: str) -> list[str]:
 def test_every_command_of_our_image_exists_with_its_options() -> None:
     problems = []
     for name, service in OURS.items():
-        problems += command_problems(argv(service) or ["celery", "-A", "workers", "worker"], name)
+        problems += command_problems(
+            argv(service) or ["celery", "-A", "wanedit.workers", "worker"], name
+        )
         test = service.get("healthcheck", {}).get("test")
         if test:
             assert test[0] == "CMD", f"{name}: healthcheck should be exec form ['CMD', ...]"

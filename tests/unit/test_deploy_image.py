@@ -45,7 +45,7 @@ def test_runs_as_a_fixed_non_root_uid() -> None:
 def test_the_default_command_is_a_celery_worker() -> None:
     (cmd,) = final("CMD")
     argv = json.loads(cmd)
-    assert argv[:4] == ["celery", "-A", "workers", "worker"]
+    assert argv[:4] == ["celery", "-A", "wanedit.workers", "worker"]
     assert command_problems(argv, "CMD") == []
 
 
@@ -59,16 +59,23 @@ def test_healthcheck_and_stop_signal() -> None:
 
 def test_copies_every_package_pyproject_installs() -> None:
     include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = {pattern.rstrip("*") for pattern in include}
+    assert include == ["wanedit", "wanedit.*"], "one import name"
+    # wanedit/ links to the top-level folders it packages: each must be in the image too.
+    linked = {
+        str(path.resolve().relative_to(ROOT))
+        for path in (ROOT / "wanedit").iterdir()
+        if path.is_symlink()
+    }
+    assert linked == {"config", "producers", "sandbox", "workers"}
     copied = {
         source
         for kw, args in INSTRUCTIONS
         if kw == "COPY" and not args.startswith("--from=")
         for source in args.split()[:-1]
     }
-    needed = packages | {"pyproject.toml", pyproject()["project"]["readme"]}
+    needed = {"wanedit"} | linked | {"pyproject.toml", pyproject()["project"]["readme"]}
     assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
-    for package in packages:
+    for package in linked | {"wanedit"}:
         assert (ROOT / package / "__init__.py").exists(), package
 
 

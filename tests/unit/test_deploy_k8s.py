@@ -7,8 +7,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from config.celery import TASK_TIME_LIMIT, celery_config
-from config.settings import Settings
 from tests.deploy_files import (
     K8S,
     command_problems,
@@ -23,6 +21,8 @@ from tests.deploy_files import (
     setting_name,
     unknown_env,
 )
+from wanedit.config.celery import TASK_TIME_LIMIT, celery_config
+from wanedit.config.settings import Settings
 
 CONFIG: dict[str, str] = k8s_object("ConfigMap", "wanedit")["data"]
 SECRET: dict[str, str] = k8s_object("Secret", "wanedit")["stringData"]

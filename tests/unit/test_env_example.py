@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from config.settings import Settings
 from tests.deploy_files import ENV_EXAMPLE, ROOT, setting_names, unknown_env
+from wanedit.config.settings import Settings
 
 LINE = re.compile(r"^(?P<comment>#\s*)?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from config.listen import ListenRule
-from producers.events_in import ObjectEvent, parse_events, plan_edits
+from wanedit.config.listen import ListenRule
 from wanedit.errors import InvalidEvent
+from wanedit.producers.events_in import ObjectEvent, parse_events, plan_edits
 
 # AWS's documented sample event (S3 User Guide, "Event message structure"), verbatim.
 AWS_SAMPLE = """{
@@ -213,7 +213,7 @@ def test_rules_are_checked_as_edit_requests(rule, problem):
 
 
 def test_a_bad_rule_in_the_environment_fails_at_start_up(monkeypatch):
-    from config.settings import load_settings
+    from wanedit.config.settings import load_settings
     from wanedit.errors import ConfigError
 
     monkeypatch.setenv(

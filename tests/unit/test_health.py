@@ -1,4 +1,5 @@
-"""`python -m wanedit.health`: the container health checks, against a real HTTP server and files."""
+"""`python -m wanedit.workers.health`: the container health checks, against a real HTTP server
+and files."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from wanedit import health
+from wanedit.workers import health
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -58,7 +59,7 @@ def test_nothing_listening_is_unhealthy(capsys) -> None:
 
 
 def test_the_worker_check_reads_the_metrics_port_setting(server: str, monkeypatch) -> None:
-    from config.settings import get_settings
+    from wanedit.config.settings import get_settings
 
     monkeypatch.setenv("WANEDIT_METRICS_PORT", server.rsplit(":", 1)[1])
     get_settings.cache_clear()
@@ -109,7 +110,7 @@ def test_without_metrics_a_worker_is_pinged_and_an_unreachable_broker_is_one_lin
     env = {**os.environ, "WANEDIT_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     env.pop("WANEDIT_METRICS_PORT", None)
     result = subprocess.run(
-        [sys.executable, "-m", "wanedit.health"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "wanedit.workers.health"], env=env, capture_output=True, text=True
     )
     assert result.returncode == 1
     assert result.stderr.startswith("unhealthy: celery@"), result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.staging import local_path
+from wanedit.intake.staging import local_path
 
 
 @pytest.fixture

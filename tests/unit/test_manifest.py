@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers.manifest import (
+from wanedit.intake.manifest import (
     batch_id_for,
     idempotency_key,
     manifest_format,

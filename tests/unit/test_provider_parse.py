@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wanedit.errors import MalformedResponse
-from workers.provider import ListedTask, parse_created, parse_list_page, parse_task
+from wanedit.workers.provider import ListedTask, parse_created, parse_list_page, parse_task
 
 SUCCEEDED = {
     "request_id": "r1",

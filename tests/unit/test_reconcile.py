@@ -6,9 +6,9 @@ import pytest
 
 from wanedit.jobs import Job
 from wanedit.states import Status
-from workers.provider import ListedTask
-from workers.reconcile import Adopt, Recreate, Wait, decide
-from workers.steps import redrive_step
+from wanedit.workers.provider import ListedTask
+from wanedit.workers.reconcile import Adopt, Recreate, Wait, decide
+from wanedit.workers.steps import redrive_step
 
 SENT = 1000.0
 NOW = 1010.0

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from sandbox.accounts import Accounts, api_key_id, uid
-from sandbox.errors import ApiError
-from sandbox.settings import SandboxConfig
 from tests.unit.test_sandbox_service import FakeClock, create, make, query, rows
+from wanedit.sandbox.accounts import Accounts, api_key_id, uid
+from wanedit.sandbox.errors import ApiError
+from wanedit.sandbox.settings import SandboxConfig
 
 GROUPED = {"api_keys": ("sk-c",), "main_accounts": (("sk-a", "sk-b"),)}
 

@@ -3,7 +3,7 @@
 import click
 import pytest
 
-from sandbox.cli import command
+from wanedit.sandbox.cli import command
 
 
 def params(args: list[str]) -> dict[str, object]:

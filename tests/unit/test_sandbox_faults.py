@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from sandbox.faults import (
+from wanedit.sandbox.faults import (
     ALGO_FAILURE,
     IMAGE_MODERATION,
     IMAGE_TIMEOUT,

@@ -6,8 +6,8 @@ import io
 import pytest
 from PIL import Image
 
-from sandbox.errors import ApiError
-from sandbox.images import decode_data_uri, inspect_image, load_image
+from wanedit.sandbox.errors import ApiError
+from wanedit.sandbox.images import decode_data_uri, inspect_image, load_image
 
 
 def encode(size: tuple[int, int], fmt: str = "JPEG", mode: str = "RGB") -> bytes:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sandbox.limits import TokenBucket
+from wanedit.sandbox.limits import TokenBucket
 
 
 def takes(bucket: TokenBucket, times: list[float]) -> list[bool]:

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from sandbox.answers import format_time, parse_list_time
-from sandbox.errors import ApiError
-from sandbox.listing import DAY, ListQuery, page, parse_query, window
+from wanedit.sandbox.answers import format_time, parse_list_time
+from wanedit.sandbox.errors import ApiError
+from wanedit.sandbox.listing import DAY, ListQuery, page, parse_query, window
 
 BEIJING = timezone(timedelta(hours=8))
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.errors import ApiError
-from sandbox.params import (
+from wanedit.sandbox.errors import ApiError
+from wanedit.sandbox.params import (
     NEGATIVE_PROMPT_MAX_CHARS,
     PROMPT_MAX_CHARS,
     default_size,

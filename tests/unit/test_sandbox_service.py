@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from PIL import Image
 
-from sandbox.errors import ApiError, LostAnswer
-from sandbox.service import DownloadError, Sandbox
-from sandbox.settings import SandboxConfig
 from tests.contract.fixtures import LIST_ROW_KEYS
+from wanedit.sandbox.errors import ApiError, LostAnswer
+from wanedit.sandbox.service import DownloadError, Sandbox
+from wanedit.sandbox.settings import SandboxConfig
 
 BASE = "http://sandbox.test"
 

@@ -2,7 +2,7 @@
 
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.signing import UrlSigner
+from wanedit.sandbox.signing import UrlSigner
 
 PATH = "/results/abc/0.png"
 

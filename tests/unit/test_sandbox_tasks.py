@@ -1,8 +1,8 @@
 """The lazy FIFO scheduling simulation, advanced with explicit times."""
 
-from sandbox.faults import ALGO_FAILURE, Outcome
-from sandbox.params import EditRequest
-from sandbox.tasks import CANCELED, FAILED, PENDING, RUNNING, SUCCEEDED, Task, TaskStore
+from wanedit.sandbox.faults import ALGO_FAILURE, Outcome
+from wanedit.sandbox.params import EditRequest
+from wanedit.sandbox.tasks import CANCELED, FAILED, PENDING, RUNNING, SUCCEEDED, Task, TaskStore
 
 REQUEST = EditRequest(model="wan2.5-i2i-preview", prompt="p", images=("x",), n=1)
 

@@ -6,8 +6,8 @@ import pytest
 
 from wanedit.jobs import Job
 from wanedit.states import Status
-from workers.provider import ResultItem, TaskState, task_seconds
-from workers.schedule import (
+from wanedit.workers.provider import ResultItem, TaskState, task_seconds
+from wanedit.workers.schedule import (
     LOOK_STRETCH,
     PollPolicy,
     adaptive_policy,
@@ -17,7 +17,7 @@ from workers.schedule import (
     plan_for,
     quantile,
 )
-from workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
+from wanedit.workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
 
 POLICY = PollPolicy(first_delay=10, interval=5, max_interval=15)
 

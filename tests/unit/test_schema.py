@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from producers.cli import main
 from wanedit.errors import InvalidRequest
 from wanedit.jobs import is_job_id, new_job_id
+from wanedit.producers.cli import main
 from wanedit.request import EditRequest, parse_request, remote_problems
 
 SCHEMA = EditRequest.model_json_schema()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import load_settings
+from wanedit.config.celery import check_worker
+from wanedit.config.settings import load_settings
 from wanedit.errors import ConfigError
 
 
@@ -58,7 +59,7 @@ def test_dotenv_file_is_read(tmp_path):
 
 def test_missing_api_key_is_one_clear_line():
     with pytest.raises(ConfigError) as raised:
-        load_settings().check_worker()
+        check_worker(load_settings())
     assert "DASHSCOPE_API_KEY is not set" in str(raised.value)
     assert "\n" not in str(raised.value)
 
@@ -158,7 +159,7 @@ def test_bad_accounts(monkeypatch, value, problem):
 def test_account_without_key_stops_the_worker(monkeypatch):
     monkeypatch.setenv("WANEDIT_ACCOUNTS", '[{"name": "sg", "api_key": "k"}, {"name": "bj"}]')
     with pytest.raises(ConfigError, match="account 'bj' is not set"):
-        load_settings().check_worker()
+        check_worker(load_settings())
 
 
 def test_security_defaults_are_strict():
@@ -235,11 +236,11 @@ def test_redis_password_never_in_repr(monkeypatch, url, shown):
 
 
 def test_every_countdown_stays_below_the_visibility_timeout(monkeypatch):
-    from config.celery import VISIBILITY_TIMEOUT, celery_config, longest_wait
+    from wanedit.config.celery import VISIBILITY_TIMEOUT, celery_config, longest_wait
 
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
     settings = load_settings()
-    settings.check_worker()
+    check_worker(settings)
     config = celery_config(settings)
     assert config["broker_transport_options"]["visibility_timeout"] == VISIBILITY_TIMEOUT
     assert config["result_backend_transport_options"]["visibility_timeout"] == VISIBILITY_TIMEOUT
@@ -252,7 +253,7 @@ def test_a_countdown_above_the_visibility_timeout_stops_the_worker(monkeypatch):
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test")
     monkeypatch.setenv("WANEDIT_SLOT_LEASE_SECONDS", str(4 * 3600))
     with pytest.raises(ConfigError, match="visibility timeout"):
-        load_settings().check_worker()
+        check_worker(load_settings())
 
 
 def test_env_file_is_read_unless_switched_off(monkeypatch, tmp_path):

@@ -65,12 +65,12 @@ def test_an_empty_cluster_and_a_missing_redis():
     assert "provider errors  none" in lines
     assert "cost             0" in lines
     assert "task duration    -" in lines
-    from producers.top import render
+    from wanedit.producers.top import render
 
     assert render(Snapshot(), NOW, redis_up=False).splitlines()[-1] == "Redis does not answer"
 
 
 def render_lines(snap: Snapshot) -> list[str]:
-    from producers.top import render
+    from wanedit.producers.top import render
 
     return render(snap, NOW).splitlines()

@@ -9,7 +9,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from config.settings import load_settings
+from wanedit.config.settings import load_settings
 from wanedit.errors import ConfigError, InvalidRequest
 from wanedit.request import parse_request
 from wanedit.webhooks import (

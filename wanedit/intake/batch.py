@@ -18,9 +18,10 @@ from typing import Any
 
 import redis
 
-from producers.api import submit_edit
-from producers.context import ProducerContext, get_context
-from producers.manifest import (
+from wanedit.errors import BackendUnavailable, InvalidRequest, JobNotFound
+from wanedit.intake import submit_edit
+from wanedit.intake.context import ProducerContext, get_context
+from wanedit.intake.manifest import (
     Line,
     batch_id_for,
     idempotency_key,
@@ -28,7 +29,6 @@ from producers.manifest import (
     manifest_format,
     parse_manifest,
 )
-from wanedit.errors import BackendUnavailable, InvalidRequest, JobNotFound
 from wanedit.states import Status
 from wanedit.storage import S3Location
 

@@ -105,7 +105,7 @@ class MotoS3:
 
 
 class Worker:
-    """A real `celery -A workers worker` process with the given environment."""
+    """A real `celery -A wanedit.workers worker` process with the given environment."""
 
     def __init__(
         self,
@@ -134,7 +134,7 @@ class Worker:
 
     def start(self, timeout: float = 60.0) -> Worker:
         command = [
-            sys.executable, "-m", "celery", "-A", "workers", "worker",
+            sys.executable, "-m", "celery", "-A", "wanedit.workers", "worker",
             "--loglevel", "INFO", "--concurrency", str(self.concurrency),
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
@@ -183,7 +183,7 @@ class Worker:
 
 
 class Beat:
-    """A real `celery -A workers beat` process (it sends the sweeper on its schedule)."""
+    """A real `celery -A wanedit.workers beat` process (it sends the sweeper on its schedule)."""
 
     def __init__(self, env: Mapping[str, str], *, workdir: Path, log_path: Path) -> None:
         self.env = {**os.environ, **env}
@@ -193,7 +193,7 @@ class Beat:
 
     def start(self) -> Beat:
         command = [
-            sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO",
+            sys.executable, "-m", "celery", "-A", "wanedit.workers", "beat", "--loglevel", "INFO",
             "--schedule", str(self.workdir / "celerybeat-schedule"),
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:

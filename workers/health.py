@@ -1,8 +1,8 @@
 """Container health checks that cost almost nothing: one local HTTP GET, or one file's age.
 
-    python -m wanedit.health                      # a worker: its /metrics, else a ping of its node
-    python -m wanedit.health URL                  # any HTTP endpoint (Flower, the sandbox)
-    python -m wanedit.health --file PATH --max-age SECONDS   # beat: its schedule was saved lately
+    python -m wanedit.workers.health           # a worker: its /metrics, else a ping of its node
+    python -m wanedit.workers.health URL       # any HTTP endpoint (Flower, the sandbox)
+    python -m wanedit.workers.health --file PATH --max-age SECONDS   # beat: schedule saved lately
 
 Exit status 0 when healthy; otherwise 1 and one line on stderr saying why.
 """
@@ -58,13 +58,13 @@ def check_file(path: str, max_age: float, now: float | None = None) -> None:
 
 def check_worker() -> None:
     """The worker's metrics endpoint when WANEDIT_METRICS_PORT is set, else a control ping."""
-    from config.settings import get_settings
+    from wanedit.config.settings import get_settings
 
     port = get_settings().metrics_port
     if port is not None:
         check_url(f"http://127.0.0.1:{port}/metrics")
         return
-    from workers import app
+    from wanedit.workers import app
 
     node = f"celery@{socket.gethostname()}"
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from wanedit.devstack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+from wanedit.sandbox.stack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
 
 BUCKET = "wanedit-demo"
 HERE = Path.cwd() / ".demo"
@@ -47,7 +47,7 @@ def _sample_inputs(folder: Path) -> list[Path]:
 
 
 def main() -> None:
-    from sandbox.server import SandboxConfig, SandboxServer
+    from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
     HERE.mkdir(exist_ok=True)
     print("wanedit demo: starting an embedded valkey-server, moto S3 and the provider sandbox")
@@ -74,17 +74,17 @@ def main() -> None:
     try:
         import boto3
 
-        from config.settings import get_settings
-        from producers import submit_edit, wait_for_job
-        from wanedit.clients import make_redis
+        from wanedit.config.clients import make_redis
+        from wanedit.config.settings import get_settings
         from wanedit.events import read_events
+        from wanedit.producers import submit_edit, wait_for_job
 
         get_settings.cache_clear()
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         print(f"  redis   {redis_server.url}\n  s3      {s3_server.endpoint}")
         print(f"  sandbox {sandbox.base_url}")
-        print("starting a worker: celery -A workers worker (log: .demo/worker.log)")
+        print("starting a worker: celery -A wanedit.workers worker (log: .demo/worker.log)")
         worker.start()
 
         dress, clock, vase = _sample_inputs(HERE / "inputs")

@@ -8,8 +8,8 @@ import boto3
 import redis
 from botocore.config import Config
 
-from config.settings import Settings
 from wanedit.admission import Admission
+from wanedit.config.settings import Settings
 from wanedit.jobs import JobStore
 from wanedit.metrics import Metrics, Snapshot
 

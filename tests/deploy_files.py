@@ -66,8 +66,10 @@ def cli_envvars() -> frozenset[str]:
     from wanedit.producers.cli import main
 
     names = set()
-    for command in main.commands.values():
-        for param in command.params:
+    with click.Context(main) as ctx:
+        commands = [main.get_command(ctx, name) for name in main.list_commands(ctx)]
+    for command in commands:
+        for param in command.params if command else ():
             envvar = getattr(param, "envvar", None)
             if isinstance(envvar, str):
                 names.add(envvar)
@@ -144,9 +146,12 @@ def _wanedit(args: list[str], where: str) -> list[str]:
         return []
     if args[0].startswith("-"):
         return _bad_options(main, args, where)
-    if args[0] not in main.commands:
+    # Commands come from the group itself and from the `wanedit.commands` entry points.
+    with click.Context(main) as ctx:
+        command = main.get_command(ctx, args[0])
+    if command is None:
         return [f"{where}: wanedit has no command {args[0]!r}"]
-    return _bad_options(main.commands[args[0]], args[1:], where)
+    return _bad_options(command, args[1:], where)
 
 
 def _python_code(code: str, where: str) -> list[str]:

@@ -267,7 +267,6 @@ def test_chaos(
     # At least 10% of the creates lost their answer, and every one was reconciled.
     assert stats["lost_answers"] >= 0.10 * stats["creates"], stats
     assert reconciled["adopted"] >= stats["lost_answers"], dict(reconciled)
-    assert window[0] < window[1]
     assert bad_events == []
     assert bad_png == []
     # Kills here are not poison pills and every lost answer can be reconciled: no job may end

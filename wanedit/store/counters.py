@@ -14,10 +14,10 @@ from typing import Any
 import redis
 
 from wanedit.metrics import AccountLoad, Snapshot, counters_from, field_name, histograms_from
+from wanedit.store.admission import PRIORITIES
 from wanedit.store.keys import Keys
 
 log = logging.getLogger("wanedit.metrics")
-PRIORITIES = ("interactive", "batch")
 
 
 class Counters:

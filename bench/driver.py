@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from bench.common import Edit, Workload, stream_time
-from wanedit.events import read_events
+from wanedit.store.events import read_events
 
 Submit = Callable[[str, int], str]  # (kind, index) -> job id
 PROGRESS_EVERY = 15.0

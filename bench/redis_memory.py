@@ -51,6 +51,7 @@ def main(count: int) -> None:
         from wanedit.config.clients import make_redis
         from wanedit.config.settings import get_settings
         from wanedit.producers import submit_edit, wait_for_job
+        from wanedit.store.keys import Keys
 
         get_settings.cache_clear()
         settings = get_settings()
@@ -76,9 +77,11 @@ def main(count: int) -> None:
         statuses = [wait_for_job(job_id, timeout=300)["status"] for job_id in ids]
         time.sleep(2)  # the last polls and slot releases
         after = int(redis.info("memory")["used_memory"])
-        records = [int(redis.memory_usage(settings.key("job", job_id)) or 0) for job_id in ids]
+        records = [
+            int(redis.memory_usage(Keys(settings.key_prefix).job(job_id)) or 0) for job_id in ids
+        ]
         print(f"{count} jobs, statuses {sorted(set(statuses))}")
-        print(f"MEMORY USAGE {settings.key('job', '<id>')}: mean {mean(records):.0f} B, "
+        print(f"MEMORY USAGE {Keys(settings.key_prefix).job('<id>')}: mean {mean(records):.0f} B, "
               f"max {max(records)} B")  # fmt: skip
         print(f"used_memory growth per job: {(after - before) / count:.0f} B")
         stream = redis.memory_usage(settings.events_stream) or 0

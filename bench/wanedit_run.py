@@ -150,7 +150,7 @@ def _measure(
 
     ctx = get_context()
     has_priority = "priority" in EditRequest.model_fields
-    depth = BacklogDepth(ctx.redis, ctx.settings.key_prefix, ctx.store.job_key)
+    depth = BacklogDepth(ctx.redis, ctx.settings.key_prefix, ctx.store.keys.job)
 
     def probe() -> Sample:
         by_status = sandbox.stats()["tasks_by_status"]

@@ -8,10 +8,11 @@ import boto3
 import redis
 from botocore.config import Config
 
-from wanedit.admission import Admission
 from wanedit.config.settings import Settings
-from wanedit.jobs import JobStore
-from wanedit.metrics import Metrics, Snapshot
+from wanedit.metrics import Snapshot
+from wanedit.store.admission import Admission
+from wanedit.store.counters import Counters
+from wanedit.store.jobs import JobStore
 
 
 def make_redis(settings: Settings) -> redis.Redis:
@@ -59,17 +60,13 @@ def make_admission(settings: Settings, client: redis.Redis) -> Admission:
     )
 
 
-def make_metrics(settings: Settings, client: redis.Redis) -> Metrics:
-    return Metrics(client, settings.key("metrics"))
+def make_metrics(settings: Settings, client: redis.Redis) -> Counters:
+    return Counters(client, key_prefix=settings.key_prefix)
 
 
-def read_snapshot(settings: Settings, metrics: Metrics, admission: Admission) -> Snapshot:
+def read_snapshot(settings: Settings, metrics: Counters, admission: Admission) -> Snapshot:
     """Counters and live gauges for `/metrics` and `wanedit top`, in one round trip."""
     return metrics.snapshot(
-        accounts=[
-            (account.name, admission.key("slots", account.name), account.concurrency)
-            for account in admission.accounts
-        ],
-        backlogs={name: admission.backlog_key(name) for name in ("interactive", "batch")},
+        accounts=[(account.name, account.concurrency) for account in admission.accounts],
         broker_queue=settings.queue,
     )

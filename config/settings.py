@@ -364,10 +364,6 @@ class Settings(BaseSettings):
         if self.webhook_url:
             self.webhook_key()
 
-    def key(self, *parts: str) -> str:
-        """A Redis key under this deployment's prefix."""
-        return ":".join((self.key_prefix, *parts))
-
 
 def _one_line(error: ValidationError) -> str:
     problems = []

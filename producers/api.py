@@ -106,7 +106,7 @@ def cancel_job(job_id: str, *, context: ProducerContext | None = None) -> dict[s
                 # Owed since the transition (the sweeper would send it): send it now.
                 ctx.celery.send_task(DELIVER_TASK, args=[job_id, 0], queue=ctx.settings.queue)
             return ended.public()
-        ctx.store.update(job, {"cancel_requested": True}, while_in=())
+        ctx.store.update(job, {"cancel_requested": True}, while_in=None)
         ctx.celery.send_task(CANCEL_TASK, args=[job_id], queue=ctx.settings.queue)
         return ctx.store.get(job_id).public()
     except (OperationalError, redis.RedisError) as exc:

@@ -234,7 +234,7 @@ def events(follow: bool, as_json: bool) -> None:
 
     from wanedit.config.clients import make_redis
     from wanedit.config.settings import get_settings
-    from wanedit.events import read_events
+    from wanedit.store.events import read_events
 
     settings = get_settings()
     try:

@@ -76,8 +76,8 @@ def main() -> None:
 
         from wanedit.config.clients import make_redis
         from wanedit.config.settings import get_settings
-        from wanedit.events import read_events
         from wanedit.producers import submit_edit, wait_for_job
+        from wanedit.store.events import read_events
 
         get_settings.cache_clear()
         s3 = boto3.client("s3")

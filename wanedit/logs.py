@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from wanedit.jobs import is_job_id
+from wanedit.ids import is_job_id
 
 TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 # Query parameters that sign a URL (S3 presigned, OSS, the sandbox), and bearer tokens.

@@ -1,25 +1,21 @@
-"""Cluster-wide counters in one Redis hash, shared by every worker process and machine.
+"""Cluster-wide counters: their names, what a job's end adds, and how they read back. Pure.
 
-Counters are fields of the hash `{prefix}:metrics`, named `name` or `name|label=value|...`.
-What a job's end adds is computed here (pure) and applied by the job store's transition script,
-in the same atomic step as the terminal status and its event: each job is counted exactly
-once, however often its tasks run. Histograms keep one field per bucket (not cumulative), a
-`_sum` and a `_count`; `/metrics` and `wanedit top` read them back into the same `Snapshot`.
+Counters are fields of one Redis hash (wanedit.store.counters), named `name` or
+`name|label=value|...`. What a job's end adds is computed here and applied by the job store's
+transition script, in the same atomic step as the terminal status and its event: each job is
+counted exactly once, however often its tasks run. Histograms keep one field per bucket (not
+cumulative), a `_sum` and a `_count`; `/metrics` and `wanedit top` read them back into the same
+`Snapshot`.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from wanedit.provider_time import BEIJING_UTC_OFFSET, provider_moment
-
-log = logging.getLogger("wanedit.metrics")
 
 INF = float("inf")
 # Real provider tasks take 30 to 120 s; the sandbox's 0.5 to 6 s. Both get several buckets.
@@ -200,57 +196,3 @@ def counters_from(raw: Mapping[str, str]) -> dict[str, dict[Labels, float]]:
             continue
         counters.setdefault(name, {})[labels] = float(value)
     return counters
-
-
-class Metrics:
-    """Writes counters into the cluster-wide hash, and reads everything back as a Snapshot."""
-
-    def __init__(self, client: redis.Redis, key: str) -> None:
-        self.redis = client
-        self.key = key
-
-    def add(self, increments: Mapping[str, float]) -> None:
-        """One round trip; a metric is never worth failing a task for."""
-        try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                for name, amount in increments.items():
-                    pipe.hincrbyfloat(self.key, name, amount)
-                pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("metrics not recorded (%s): %s", exc.__class__.__name__, exc)
-
-    def provider_error(self, code: str) -> None:
-        self.add({field_name("provider_errors_total", code=code): 1})
-
-    def snapshot(
-        self,
-        *,
-        accounts: list[tuple[str, str, int]],
-        backlogs: Mapping[str, str],
-        broker_queue: str,
-    ) -> Snapshot:
-        """Counters, and the live gauges: `accounts` as (name, slots key, concurrency),
-        `backlogs` priority -> sorted set key, and the Celery queue's list."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self.key)
-            for _name, slots, _concurrency in accounts:
-                pipe.zcard(slots)
-            for key in backlogs.values():
-                pipe.zcard(key)
-            pipe.llen(broker_queue)
-            answers: list[Any] = pipe.execute()
-        raw: Mapping[str, str] = answers[0] or {}
-        loads = answers[1 : 1 + len(accounts)]
-        depths = answers[1 + len(accounts) : 1 + len(accounts) + len(backlogs)]
-        return Snapshot(
-            counters=counters_from(raw),
-            histograms=histograms_from(raw),
-            accounts=[
-                AccountLoad(name, int(count), concurrency)
-                for (name, _slots, concurrency), count in zip(accounts, loads, strict=True)
-            ],
-            queue_depth={
-                priority: int(depth) for priority, depth in zip(backlogs, depths, strict=True)
-            },
-            broker_queue=int(answers[-1]),
-        )

@@ -37,7 +37,7 @@ def run_scheduled_batch(name: str, slot: str | None = None) -> str | None:
         log.warning("batch schedule %s: no slot of %r near %s", name, schedule.cron, now)
         return None
     batch_id = slot_batch_id(name, when)
-    lock = ctx.settings.key("batch-slot", batch_id)
+    lock = ctx.store.keys.batch_slot(batch_id)
     if not ctx.redis.set(lock, now.isoformat(), nx=True, ex=SLOT_LOCK_SECONDS):
         log.info("batch %s: slot already taken; not run again", batch_id)
         return None

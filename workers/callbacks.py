@@ -17,7 +17,7 @@ import requests
 
 from wanedit.config.celery import DELIVER_TASK
 from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
-from wanedit.jobs import Job, iso
+from wanedit.store.record import Job, iso
 from wanedit.urlguard import check_url
 from wanedit.webhooks import Targets, headers, retry_delay
 from wanedit.workers.app import app
@@ -41,7 +41,7 @@ def run_delivery(ctx: WorkerContext, job_id: str, attempt: int) -> float | None:
         job = ctx.store.get(job_id)
     except JobNotFound as exc:  # expired: nothing is owed any more
         log.warning("job %s: no record for its callbacks (%s)", job_id, exc)
-        ctx.redis.zrem(ctx.store.callbacks_key, job_id)
+        ctx.store.forget_callbacks(job_id)
         return None
     if job.event is None or not job.callbacks:
         return None
@@ -62,7 +62,7 @@ def run_delivery(ctx: WorkerContext, job_id: str, attempt: int) -> float | None:
     settings = ctx.settings
     timeout = (settings.http_connect_timeout, settings.http_read_timeout)
     # Two copies of one message (a redelivery racing the sweeper's) make one attempt.
-    claim = settings.key("webhook", job.id, str(attempt))
+    claim = ctx.store.keys.webhook_claim(job.id, attempt)
     if not ctx.redis.set(claim, 1, nx=True, ex=int(sum(timeout)) + 30):
         return None
     return _attempt(ctx, job, targets.webhook_url, attempt, timeout)
@@ -157,7 +157,7 @@ def redrive(ctx: WorkerContext, now: float) -> int:
         try:
             job = ctx.store.get(job_id)
         except JobNotFound:  # expired
-            ctx.redis.zrem(ctx.store.callbacks_key, job_id)
+            ctx.store.forget_callbacks(job_id)
             continue
         ctx.store.record_delivery(job.id, {}, due=now)
         log.warning("job %s: callbacks overdue; sending them again", job.id)

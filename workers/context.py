@@ -11,11 +11,11 @@ from typing import Any
 import redis
 import requests
 
-from wanedit.admission import Admission
 from wanedit.config.clients import make_admission, make_metrics, make_redis, make_s3, make_store
 from wanedit.config.settings import Settings, get_settings
-from wanedit.jobs import JobStore
 from wanedit.process import PerProcess
+from wanedit.store.admission import Admission
+from wanedit.store.jobs import JobStore
 from wanedit.workers.client import ProviderClient, make_session
 from wanedit.workers.schedule import Plan, PollPolicy, plan_for
 
@@ -43,7 +43,7 @@ class WorkerContext:
         return PollPolicy(s.poll_first_delay, s.poll_interval, s.poll_max_interval)
 
     def durations_key(self, account: str) -> str:
-        return self.settings.key("durations", self.settings.model, account)
+        return self.store.keys.durations(self.settings.model, account)
 
     def record_duration(self, account: str, seconds: float) -> None:
         key = self.durations_key(account)

@@ -15,9 +15,9 @@ from celery import Task
 from wanedit.config.celery import ENQUEUE_TASK
 from wanedit.config.settings import get_settings
 from wanedit.errors import BackendUnavailable, InvalidRequest
+from wanedit.ids import is_job_id
 from wanedit.intake import enqueue_message, record_rejection
 from wanedit.intake.context import get_context
-from wanedit.jobs import is_job_id
 from wanedit.workers.app import app
 from wanedit.workers.schedule import backoff
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wanedit.jobs import Job
 from wanedit.states import Status
+from wanedit.store.record import Job, Phase
 from wanedit.workers.provider import TaskState
 from wanedit.workers.schedule import PollPolicy
 
@@ -69,10 +69,8 @@ def next_step(job: Job, task: TaskState, now: float, policy: PollPolicy, deadlin
 def redrive_step(job: Job) -> str | None:
     """What the sweeper sends for a job whose next step is overdue (its message was lost with a
     killed worker, say); None when nothing is owed (admission serves a job never sent)."""
-    if job.status.terminal:
-        return None
-    if job.status is Status.QUEUED:
-        return "reconcile" if job.create_sent_at is not None else None
-    if job.provider_status == "SUCCEEDED":
+    if job.phase is Phase.CREATING:
+        return "reconcile"
+    if job.phase is Phase.FINISHING:
         return "finish"
-    return "poll"
+    return "poll" if job.phase in (Phase.SUBMITTED, Phase.RUNNING) else None

@@ -36,10 +36,10 @@ from wanedit.errors import (
     TerminalProviderError,
     TransientProviderError,
 )
-from wanedit.jobs import Job
 from wanedit.request import EditRequest
 from wanedit.states import Status
 from wanedit.storage import S3Location
+from wanedit.store.record import Job, Phase
 from wanedit.workers.app import app
 from wanedit.workers.callbacks import notify, redrive
 from wanedit.workers.client import LIST_WINDOW_MAX
@@ -95,7 +95,7 @@ def _lost_too_often(task: Task, ctx: WorkerContext, job: Job) -> bool:
     if task.request.called_directly or not task.request.id:
         return False  # run in-process by another task, which did its own counting
     # A retry keeps the message id with one more retry; a redelivery repeats both.
-    key = ctx.settings.key("deliveries", str(task.request.id), str(task.request.retries or 0))
+    key = ctx.store.keys.deliveries(str(task.request.id), task.request.retries or 0)
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.incr(key)
         pipe.expire(key, 86400)
@@ -114,7 +114,7 @@ def _lost_too_often(task: Task, ctx: WorkerContext, job: Job) -> bool:
 
 def _owned_key(ctx: WorkerContext, account: str) -> str:
     """Provider task id -> job id, for every task our creates made on `account`."""
-    return ctx.settings.key("provider-tasks", account)
+    return ctx.store.keys.provider_tasks(account)
 
 
 def _ended(ctx: WorkerContext, job: Job, billed: int | None) -> None:
@@ -234,7 +234,7 @@ def submit(self: Task, job_id: str, account_name: str) -> None:
     if _lost_too_often(self, ctx, job):
         return
     settings = ctx.settings
-    if job.create_sent_at is not None:
+    if job.phase is Phase.CREATING:
         # A create went out before (its answer was lost, or its worker died): look first.
         _reconcile_later(ctx, job, 0.0)
         return
@@ -308,7 +308,7 @@ def _record_created(
     )
     if not recorded:
         # Canceled while the create was in flight: keep the id, and stop the task if we can.
-        ctx.store.update(job, {"provider_task_id": task_id}, while_in=())
+        ctx.store.update(job, {"provider_task_id": task_id}, while_in=None)
         log.warning("job %s: canceled during create; canceling provider task %s", job.id, task_id)
         try:
             _pace(ctx, settings.account(account_name))
@@ -493,7 +493,7 @@ def sweep() -> int:
     ctx = get_context()
     settings = ctx.settings
     lock = ctx.redis.set(
-        settings.key("sweep", "lock"), 1, nx=True, px=max(int(settings.sweep_interval * 800), 1)
+        ctx.store.keys.sweep_lock, 1, nx=True, px=max(int(settings.sweep_interval * 800), 1)
     )
     if not lock:
         return 0
@@ -614,7 +614,7 @@ def watch(account_name: str, tick: bool = False, reserved: bool = False) -> None
 
 def _seen_key(ctx: WorkerContext, account: str) -> str:
     """Provider task id -> when the list watch last saw it (unix seconds)."""
-    return ctx.settings.key("watch-seen", account)
+    return ctx.store.keys.watch_seen(account)
 
 
 def _mark_seen(ctx: WorkerContext, account: str, jobs: list[Job], now: float) -> None:
@@ -652,7 +652,7 @@ def poll(self: Task, job_id: str, reserved: bool = False, chain: bool = True) ->
     job = _load(ctx, job_id)
     if job is None or job.status not in ACTIVE or job.provider_task_id is None:
         return
-    if job.provider_status == "SUCCEEDED":
+    if job.phase is Phase.FINISHING:
         # An earlier poll saw success but may have died before handing over: hand over again.
         finish.apply_async((job_id,))
         return

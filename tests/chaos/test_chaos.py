@@ -233,7 +233,7 @@ def test_chaos(
     events = _terminal_events(ctx)
     bad_events = [job for job in job_ids if events[job] != 1]
     lost = [job for job, status in statuses.items() if status not in TERMINAL]
-    jobs = {job: ctx.redis.hgetall(ctx.store.job_key(job)) for job in job_ids}
+    jobs = {job: ctx.redis.hgetall(ctx.store.keys.job(job)) for job in job_ids}
     bad_png = _bad_outputs(jobs)
     reconciled = Counter(job["reconciled"] for job in jobs.values() if job.get("reconciled"))
     window = _reconcile_margins(jobs, sandbox)
@@ -281,7 +281,7 @@ TERMINAL = {"succeeded", "failed", "canceled"}
 def _settle(ctx: Any, job_ids: list[str], timeout: float) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while True:
-        statuses = {job: str(ctx.redis.hget(ctx.store.job_key(job), "status")) for job in job_ids}
+        statuses = {job: str(ctx.redis.hget(ctx.store.keys.job(job), "status")) for job in job_ids}
         if all(status in TERMINAL for status in statuses.values()):
             return statuses
         if time.monotonic() > deadline:

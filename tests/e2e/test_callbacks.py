@@ -19,9 +19,9 @@ from standardwebhooks.webhooks import Webhook
 from tests.e2e.conftest import WEBHOOK_SECRET
 from tests.receiver import webhook_receiver
 from wanedit.config.celery import SWEEP_TASK
-from wanedit.events import read_events
 from wanedit.producers import cancel_job, get_job, submit_edit, wait_for_job
 from wanedit.states import Status
+from wanedit.store.events import read_events
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60
@@ -140,8 +140,8 @@ def test_the_sweeper_delivers_when_the_worker_died_before_sending(producer, run_
         error = {"code": "WorkerLost", "message": "simulated"}
         assert store.transition(store.get(job_id), Status.FAILED, {"error": error})
         # ... and the worker died here. Its due time is long past the sweeper's grace:
-        producer.redis.zadd(store.callbacks_key, {job_id: time.time() - 3600})
-        producer.redis.delete(producer.settings.key("sweep", "lock"))
+        producer.redis.zadd(store.keys.callbacks, {job_id: time.time() - 3600})
+        producer.redis.delete(producer.store.keys.sweep_lock)
         producer.celery.send_task(SWEEP_TASK, queue=producer.settings.queue)
         job = delivered(job_id)
 

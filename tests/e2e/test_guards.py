@@ -14,12 +14,12 @@ from PIL import Image
 from tests.e2e.conftest import BUCKET
 from wanedit.config.celery import ADMIT_TASK
 from wanedit.config.settings import load_settings
-from wanedit.events import read_events
+from wanedit.ids import new_job_id
 from wanedit.images import encode_data_uri
 from wanedit.intake.context import build_context
-from wanedit.jobs import new_job_id
 from wanedit.producers import InvalidRequest, submit_edit, wait_for_job
 from wanedit.sandbox.stack import Worker
+from wanedit.store.events import read_events
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60
@@ -55,7 +55,7 @@ def test_strict_worker_refuses_private_result_urls_and_local_paths(
             {"prompt": "forged", "images": ["/etc/hostname"], "output": f"s3://{BUCKET}/out/"},
             f"s3://{BUCKET}/out/",
             idempotency_key=None,
-            backlog=ctx.admission.backlog_key("interactive"),
+            backlog=ctx.store.keys.backlog("interactive"),
         )
         ctx.celery.send_task(ADMIT_TASK, queue=ctx.settings.queue)
         job = wait_for_job(job_id, TIMEOUT, context=ctx)
@@ -125,7 +125,7 @@ def test_large_inputs_travel_by_reference_and_requests_are_bounded(producer, s3,
     data_uri = encode_data_uri(path.read_bytes(), "image/png")
     assert len(data_uri) > 4 * producer.settings.max_request_bytes
     job_id = submit_edit(prompt="big inputs", images=[data_uri, str(path)])
-    record = producer.redis.hget(producer.store.job_key(job_id), "request")
+    record = producer.redis.hget(producer.store.keys.job(job_id), "request")
     assert len(record) < 2048
     staged = json.loads(record)["images"]
     assert all(source.startswith(f"s3://{BUCKET}/wanedit-staging/{job_id}/") for source in staged)

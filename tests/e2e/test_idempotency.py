@@ -55,7 +55,7 @@ def _jobs_with_key(key: str) -> list[str]:
     the job from the backlog already, so the records are what count)."""
     ctx = get_context()
     found = []
-    for name in ctx.redis.scan_iter(match=ctx.store.job_key("*"), count=1000):
+    for name in ctx.redis.scan_iter(match=ctx.store.keys.job("*"), count=1000):
         request = ctx.redis.hget(name, "request") or "{}"
         if json.loads(request).get("idempotency_key") == key:
             found.append(str(ctx.redis.hget(name, "id")))

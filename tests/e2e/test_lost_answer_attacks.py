@@ -153,7 +153,7 @@ def _run(
     try:
         job_id = submit_edit(prompt=f"attack {tag}", images=[source], context=context)
         done = wait_for_job(job_id, 60, context=context)
-        record = context.redis.hgetall(context.store.job_key(job_id))
+        record = context.redis.hgetall(context.store.keys.job(job_id))
     finally:
         worker.stop()
         proxy.stop()

@@ -58,7 +58,7 @@ def test_an_empty_list_right_after_a_lost_answer_is_not_proof(
             for trigger in ("[sandbox:lost-504]", "[sandbox:lost-drop]", "[sandbox:lost-500]")
         ]
         done = [wait_for_job(job_id, 60, context=context) for job_id in jobs]
-        records = [context.redis.hgetall(context.store.job_key(job_id)) for job_id in jobs]
+        records = [context.redis.hgetall(context.store.keys.job(job_id)) for job_id in jobs]
     finally:
         worker.stop()
     stats = slow_listing.stats()

@@ -12,8 +12,8 @@ from PIL import Image
 
 from tests.conftest import make_image
 from tests.e2e.conftest import BUCKET
-from wanedit.events import read_events
 from wanedit.producers import InvalidRequest, get_job, submit_edit, wait_for_job
+from wanedit.store.events import read_events
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 60

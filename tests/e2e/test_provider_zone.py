@@ -20,11 +20,11 @@ import pytest
 from tests.conftest import make_image
 from tests.e2e.conftest import own_stack
 from wanedit.images import encode_data_uri
-from wanedit.metrics import Metrics
 from wanedit.producers import get_job, submit_edit, wait_for_job
 from wanedit.provider_time import provider_moment
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.sandbox.stack import SANDBOX_KEY, Worker
+from wanedit.store.counters import Counters
 from wanedit.workers.client import ProviderClient, make_session
 
 pytestmark = pytest.mark.integration
@@ -96,8 +96,8 @@ def test_list_watch_and_reconcile_in_beijing_time_on_a_worker_in_los_angeles(
         ]
         _other_service_creates(beijing_provider, "after")
         done = [wait_for_job(job_id, 90, context=context) for job_id in plain + lost]
-        metrics = Metrics(context.redis, context.settings.key("metrics"))
-        snapshot = metrics.snapshot(accounts=[], backlogs={}, broker_queue=tag)
+        metrics = Counters(context.redis, key_prefix=context.settings.key_prefix)
+        snapshot = metrics.snapshot(accounts=[], broker_queue=tag)
     finally:
         worker.stop()
 
@@ -105,7 +105,7 @@ def test_list_watch_and_reconcile_in_beijing_time_on_a_worker_in_los_angeles(
     assert [job["status"] for job in done] == ["succeeded"] * 4, [job.get("error") for job in done]
     assert stats["lost_answers"] == 2
     assert stats["repeated_prompts"] == {}, "a lost create answer made a second paid task"
-    records = {job_id: context.redis.hgetall(context.store.job_key(job_id)) for job_id in lost}
+    records = {job_id: context.redis.hgetall(context.store.keys.job(job_id)) for job_id in lost}
     assert [record.get("reconciled") for record in records.values()] == ["adopted"] * 2
     # The list watch noticed the ends, long before a 20 s fallback poll could have.
     assert stats["lists"] >= 1

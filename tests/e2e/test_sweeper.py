@@ -74,6 +74,6 @@ def test_a_lost_poll_is_sent_again_by_the_sweeper(
         worker.stop()
     assert job["status"] == "succeeded", job["error"]
     assert "overdue (submitted); sending poll again" in log.read_text()
-    record = ctx.redis.hgetall(ctx.store.job_key(job_id))
+    record = ctx.redis.hgetall(ctx.store.keys.job(job_id))
     assert record["redrives"] == "1"
     assert ctx.store.due_at(job_id) is None  # a terminal job leaves the due index

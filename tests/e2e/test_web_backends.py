@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import make_image
 from wanedit.config.celery import ENQUEUE_TASK
 from wanedit.errors import JobNotFound
-from wanedit.jobs import new_job_id
+from wanedit.ids import new_job_id
 from wanedit.producers.api import get_job, wait_for_job
 from wanedit.sandbox.stack import patched_env
 

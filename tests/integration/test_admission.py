@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from wanedit.accounts import Account
-from wanedit.admission import Admission
-from wanedit.jobs import JobStore
 from wanedit.states import Status
+from wanedit.store.admission import Admission
+from wanedit.store.jobs import JobStore
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def enqueue(store, admission, priority="interactive", n=1) -> str:
         job_id,
         {"prompt": "p", "images": [], "n": n, "priority": priority},
         "s3://b/p/",
-        backlog=admission.backlog_key(priority),
+        backlog=admission.keys.backlog(priority),
     )
     store.clock.advance(0.01)  # distinct arrival times
     return job_id

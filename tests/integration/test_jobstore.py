@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from wanedit.errors import JobNotFound
-from wanedit.events import read_events
-from wanedit.jobs import JobStore
 from wanedit.states import Status
+from wanedit.store.events import read_events
+from wanedit.store.jobs import JobStore
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def test_create_sets_status_timestamp_and_ttl(store):
     assert job.status is Status.QUEUED
     assert job.timestamps["queued"] > 0
     assert job.metadata == {"a": 1}
-    assert 0 < store.redis.ttl(store.job_key(job.id)) <= 3600
+    assert 0 < store.redis.ttl(store.keys.job(job.id)) <= 3600
 
 
 def test_transitions_are_compare_and_set(store):
@@ -123,7 +123,7 @@ def test_event_is_json_in_the_data_field(store):
 
 def test_get_many_reads_in_chunks_in_order_and_skips_expired_jobs(store):
     ids = [new_job(store) for _ in range(23)]
-    store.redis.delete(store.job_key(ids[7]))  # expired
+    store.redis.delete(store.keys.job(ids[7]))  # expired
     calls: list[int] = []
     execute = store.redis.pipeline
 

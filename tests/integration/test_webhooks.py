@@ -14,8 +14,8 @@ from standardwebhooks.webhooks import Webhook
 from tests.receiver import webhook_receiver
 from wanedit.config.clients import make_admission, make_redis, make_store
 from wanedit.config.settings import Settings, load_settings
-from wanedit.events import read_events
 from wanedit.states import Status
+from wanedit.store.events import read_events
 from wanedit.workers.callbacks import run_delivery
 from wanedit.workers.client import make_session
 from wanedit.workers.context import WorkerContext
@@ -153,5 +153,5 @@ def test_the_secret_is_not_in_the_job_record(ctx):
     with webhook_receiver() as receiver:
         job_id = ended_job(ctx, {"callback_url": receiver.url})
         run_delivery(ctx, job_id, 0)
-    stored = str(ctx.redis.hgetall(ctx.store.job_key(job_id)))
+    stored = str(ctx.redis.hgetall(ctx.store.keys.job(job_id)))
     assert SECRET not in stored and SECRET.removeprefix("whsec_") not in stored

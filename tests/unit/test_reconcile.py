@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wanedit.jobs import Job
 from wanedit.states import Status
+from wanedit.store.record import Job
 from wanedit.workers.provider import ListedTask
 from wanedit.workers.reconcile import Adopt, Recreate, Wait, decide
 from wanedit.workers.steps import redrive_step

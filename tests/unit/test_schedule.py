@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wanedit.jobs import Job
 from wanedit.states import Status
+from wanedit.store.record import Job
 from wanedit.workers.provider import ResultItem, TaskState, task_seconds
 from wanedit.workers.schedule import (
     LOOK_STRETCH,

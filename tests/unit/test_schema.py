@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from wanedit.errors import InvalidRequest
-from wanedit.jobs import is_job_id, new_job_id
+from wanedit.ids import is_job_id, new_job_id
 from wanedit.producers.cli import main
 from wanedit.request import EditRequest, parse_request, remote_problems
 

@@ -31,6 +31,7 @@ from wanedit.intake.manifest import (
 )
 from wanedit.states import Status
 from wanedit.storage import S3Location
+from wanedit.store.keys import BatchKeys
 
 log = logging.getLogger("wanedit.producers")
 PROGRESS_EVERY = 100  # lines between updates of the batch's progress hash
@@ -84,17 +85,6 @@ def _prefix_lines(ctx: ProducerContext, prefix: str, fields: dict[str, Any]) -> 
             yield Line(number, hashlib.sha256(text.encode()).hexdigest(), fields=line)
 
 
-class BatchKeys:
-    def __init__(self, prefix: str, batch_id: str) -> None:
-        base = f"{prefix}:batch:{batch_id}"
-        self.info, self.jobs, self.lines, self.invalid = (
-            base,
-            f"{base}:jobs",
-            f"{base}:lines",
-            f"{base}:invalid",
-        )
-
-
 def run_batch(
     source: Source,
     *,
@@ -109,7 +99,7 @@ def run_batch(
     batch_id = batch_id or batch_id_for(source.location, source.digest(ctx))
     base = S3Location.parse_prefix(output) if output else ctx.settings.output_location
     job_output = str(S3Location.parse_prefix(f"{base}{batch_id}/"))
-    keys = BatchKeys(ctx.settings.key_prefix, batch_id)
+    keys = ctx.store.keys.batch(batch_id)
     try:
         ctx.redis.hset(
             keys.info,
@@ -172,7 +162,7 @@ def _enqueue_line(
 def batch_jobs(batch_id: str, context: ProducerContext | None = None) -> list[dict[str, Any]]:
     """The batch's jobs that still exist (records expire), in enqueue order, read in chunks."""
     ctx = context or get_context()
-    keys = BatchKeys(ctx.settings.key_prefix, batch_id)
+    keys = ctx.store.keys.batch(batch_id)
     return [job.public() for job in ctx.store.get_many(_job_ids(ctx, keys.jobs))]
 
 
@@ -193,7 +183,7 @@ def batch_status(batch_id: str, *, context: ProducerContext | None = None) -> di
 
 def read_batch(batch_id: str, ctx: ProducerContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The batch's status and its jobs, from one read of the job records."""
-    keys = BatchKeys(ctx.settings.key_prefix, batch_id)
+    keys = ctx.store.keys.batch(batch_id)
     try:
         info = _text(ctx.redis.hgetall(keys.info))
         if not info:

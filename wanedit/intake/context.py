@@ -8,12 +8,12 @@ from typing import Any
 import redis
 from celery import Celery
 
-from wanedit.admission import Admission
 from wanedit.config.celery import celery_config
 from wanedit.config.clients import make_admission, make_redis, make_s3, make_store
 from wanedit.config.settings import Settings, get_settings
-from wanedit.jobs import JobStore
 from wanedit.process import PerProcess
+from wanedit.store.admission import Admission
+from wanedit.store.jobs import JobStore
 
 
 @dataclass

@@ -14,9 +14,9 @@ from kombu.exceptions import OperationalError
 
 from wanedit.config.celery import ADMIT_TASK
 from wanedit.errors import BackendUnavailable, InvalidRequest
+from wanedit.ids import is_job_id, new_job_id
 from wanedit.intake.context import ProducerContext, get_context
 from wanedit.intake.staging import check_output, stage_images, staged_locations, unstage
-from wanedit.jobs import is_job_id, new_job_id
 from wanedit.request import EditRequest, parse_request, remote_problems
 from wanedit.states import Status
 from wanedit.storage import S3Location
@@ -64,7 +64,7 @@ def enqueue_message(request: Any, job_id: Any, *, context: ProducerContext | Non
     ctx = context or get_context()
     try:
         ctx.redis.ping()
-        if ctx.redis.exists(ctx.store.job_key(job_id)):
+        if ctx.store.exists(job_id):
             return str(job_id)  # a redelivered message, or an id used before: nothing to do
     except redis.RedisError as exc:
         raise unavailable(exc) from None
@@ -151,7 +151,7 @@ def _enqueue(
             record,
             str(output),
             idempotency_key=parsed.idempotency_key,
-            backlog=ctx.admission.backlog_key(parsed.priority),
+            backlog=ctx.store.keys.backlog(parsed.priority),
         )
     except redis.RedisError as exc:
         unstage(staged_locations(sources, staging, job_id), ctx.s3)

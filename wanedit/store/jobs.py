@@ -1,0 +1,233 @@
+"""Job records in Redis, changed only by compare-and-set transitions.
+
+A job is one hash (its fields are declared in wanedit.store.record). Every change of status
+runs one Lua script that checks the current status, writes the fields and, for a terminal
+status, appends the completion event to the stream: the transition and its event are one
+atomic step, so a redelivered task can never emit a second event for the same job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from wanedit.errors import JobNotFound
+from wanedit.metrics import terminal_increments
+from wanedit.provider_time import BEIJING_UTC_OFFSET
+from wanedit.states import TERMINAL, Status, sources_for
+from wanedit.store.indexes import Indexes
+from wanedit.store.keys import Keys
+from wanedit.store.record import Job, build_event, encode_fields
+from wanedit.store.scripts import Scripts
+from wanedit.webhooks import Targets
+
+log = logging.getLogger("wanedit.jobs")
+IDEMPOTENCY_TTL = 24 * 3600
+
+
+def _missing(job_id: str) -> JobNotFound:
+    return JobNotFound(f"job {job_id!r} does not exist (never created, or expired)")
+
+
+class JobStore(Indexes):
+    """Reads and changes job records; every change is one atomic script call."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        key_prefix: str,
+        events_stream: str,
+        events_maxlen: int,
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+        targets: Callable[[Mapping[str, Any]], Targets] | None = None,
+        provider_utc_offset: float = BEIJING_UTC_OFFSET,
+    ) -> None:
+        self.redis = client
+        self.keys = Keys(key_prefix)
+        self.events_stream = events_stream
+        self.events_maxlen = events_maxlen
+        self.ttl = ttl_seconds
+        self.clock = clock
+        # Who is told when a job ends (from its request and the settings); None: nobody.
+        self.targets = targets
+        # Provider times are its local time: the completion lag needs them as UTC.
+        self.provider_utc_offset = provider_utc_offset
+        self.scripts = Scripts(client, self.keys)
+
+    def create(
+        self,
+        job_id: str,
+        request: Mapping[str, Any],
+        output_uri: str,
+        *,
+        idempotency_key: str | None = None,
+        backlog: str | None = None,
+    ) -> tuple[bool, str]:
+        """Record a queued job (and put it in `backlog`, a sorted set, in arrival order); with an
+        idempotency key already used, return that job's id instead."""
+        now = self.clock()
+        score = int(now * 1000)
+        fields = {
+            "id": job_id,
+            "status": Status.QUEUED.value,
+            "request": dict(request),
+            "output_uri": output_uri,
+            "metadata": request.get("metadata"),
+            "priority": request.get("priority", "interactive"),
+            "n": request.get("n", 1),
+            "backlog_score": score,
+            "t_queued": now,
+            "polls": 0,
+        }
+        return self.scripts.create(
+            job_id,
+            ttl=self.ttl,
+            idempotency_key=idempotency_key,
+            idempotency_ttl=IDEMPOTENCY_TTL,
+            backlog=backlog,
+            score=score,
+            fields=encode_fields(fields),
+        )
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.redis.exists(self.keys.job(job_id)))
+
+    def find_idempotent(self, key: str) -> str | None:
+        value = self.redis.get(self.keys.idempotency(key))
+        return str(value) if value else None
+
+    def get(self, job_id: str) -> Job:
+        data: Any = self.redis.hgetall(self.keys.job(job_id))
+        if not data:
+            raise _missing(job_id)
+        return Job.from_hash(data)
+
+    def get_many(self, job_ids: Iterable[str], *, chunk: int = 500) -> Iterator[Job]:
+        """The jobs that exist among `job_ids`, in order, read `chunk` at a time in one round
+        trip each (a batch of 100,000 jobs is 200 round trips, not 100,000)."""
+        pending: list[str] = []
+        for job_id in job_ids:
+            pending.append(job_id)
+            if len(pending) >= chunk:
+                yield from self._read(pending)
+                pending = []
+        if pending:
+            yield from self._read(pending)
+
+    def _read(self, job_ids: list[str]) -> Iterator[Job]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self.keys.job(job_id))
+            found: list[Any] = pipe.execute()
+        for data in found:
+            if data:
+                yield Job.from_hash(data)
+
+    def transition(
+        self,
+        job: Job,
+        target: Status,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        allowed_from: Iterable[Status] | None = None,
+    ) -> bool:
+        """Move `job` to `target` if its stored status still allows it; False if it did not."""
+        changes = dict(changes or {})
+        now = self.clock()
+        changes[f"t_{target.value}"] = now
+        sources = sources_for(target) if allowed_from is None else frozenset(allowed_from)
+        event = build_event(job, target, changes, now) if target in TERMINAL else None
+        counts = None
+        if event is not None:
+            counts = terminal_increments(job, target.value, changes, now, self.provider_utc_offset)
+        callbacks_due = None
+        if event is not None and self.targets is not None:
+            targets = self.targets(job.request)
+            if targets.any:
+                changes["callbacks"] = asdict(targets)
+                if targets.webhook_url:
+                    changes["webhook_status"] = "pending"
+                if targets.on_complete:
+                    changes["on_complete_status"] = "pending"
+                callbacks_due = now
+        ok, previous = self.scripts.transition(
+            job.id,
+            expected=sources,
+            target=target,
+            ttl=self.ttl,
+            stream=self.events_stream,
+            maxlen=self.events_maxlen,
+            event=event,
+            callbacks_due=callbacks_due,
+            increments=counts,
+            fields=encode_fields(changes),
+        )
+        if ok == -1:
+            raise _missing(job.id)
+        if ok:
+            # The one line per change of state, whichever process made it.
+            log.info(
+                "job %s: %s -> %s",
+                job.id,
+                previous,
+                target.value,
+                extra={"job_id": job.id, "from_status": previous, "to_status": target.value},
+            )
+        return bool(ok)
+
+    def update(
+        self, job: Job, changes: Mapping[str, Any], *, while_in: Iterable[Status] | None
+    ) -> bool:
+        """Change fields without changing status, only while the job is in one of `while_in`
+        (None: whatever its status)."""
+        expected = None if while_in is None else frozenset(while_in)
+        if expected is not None and not expected:
+            raise ValueError("while_in names no status: pass None to allow any")
+        ok, _ = self.scripts.transition(
+            job.id,
+            expected=expected,
+            target=None,
+            ttl=self.ttl,
+            stream=self.events_stream,
+            maxlen=self.events_maxlen,
+            fields=encode_fields(changes),
+        )
+        if ok == -1:
+            raise _missing(job.id)
+        return bool(ok)
+
+    def mark_create(self, job_id: str) -> bool:
+        """Note that a create is about to be sent for this queued job; False if one was noted
+        before (it may have reached the provider), so the caller reconciles instead."""
+        return self.scripts.mark_create(job_id, now=self.clock())
+
+    def clear_create(self, job: Job) -> bool:
+        """The provider surely made no task: the next create may go."""
+        changes = {"create_sent_at": None, "provider_request_id": None}
+        return self.update(job, changes, while_in=[Status.QUEUED])
+
+    def record_delivery(
+        self,
+        job_id: str,
+        changes: Mapping[str, Any],
+        *,
+        attempts: int | None = None,
+        due: float | None = None,
+        done: bool = False,
+    ) -> bool:
+        """Write delivery fields; with `attempts`, only if the job still has that many webhook
+        attempts (a redelivered attempt finds one more and is dropped). `due` books the next
+        attempt in the callbacks index, `done` takes the job out of it."""
+        ok = self.scripts.delivery(
+            job_id, attempts=attempts, due=due, done=done, fields=encode_fields(changes)
+        )
+        if ok == -1:
+            raise _missing(job_id)
+        return bool(ok)

@@ -1,0 +1,250 @@
+"""The Lua scripts, loaded by name from `lua/`, each behind a typed wrapper.
+
+A wrapper takes keyword arguments, builds the script's KEYS from `Keys` and encodes its ARGV:
+absent values are None here (Redis has no nil argument, so a script receives them empty), and
+statuses come from the `Status` enum. Each `.lua` file says its KEYS, ARGV and answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import redis
+
+from wanedit.states import Status
+from wanedit.store.keys import Keys
+
+# Scripts that read the time start with now.lua.
+_CLOCKED = frozenset({"admit", "claim", "reserve"})
+NAMES = (
+    "transition",
+    "create",
+    "mark_create",
+    "delivery",
+    "admit",
+    "claim",
+    "release",
+    "reserve",
+    "penalize",
+    "book",
+    "woke",
+)
+
+
+@cache
+def source(name: str) -> str:
+    """The text of a script as it is sent to Redis."""
+    lua = files("wanedit.store").joinpath("lua")
+    body = lua.joinpath(f"{name}.lua").read_text()
+    return lua.joinpath("now.lua").read_text() + body if name in _CLOCKED else body
+
+
+Arg = str | int | float
+
+
+def _opt(value: Arg | None) -> Arg:
+    return "" if value is None else value
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class AccountTerms:
+    """What admission needs to know of an account."""
+
+    name: str
+    concurrency: int
+    interval_ms: float  # between two submissions
+
+
+class Scripts:
+    """Every script registered on one client (Redis caches them by hash)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.keys = keys
+        self._run = {name: client.register_script(source(name)) for name in NAMES}
+
+    def transition(
+        self,
+        job_id: str,
+        *,
+        expected: Iterable[Status] | None,
+        target: Status | None,
+        ttl: int,
+        stream: str,
+        maxlen: int,
+        event: Mapping[str, Any] | None = None,
+        callbacks_due: float | None = None,
+        increments: Mapping[str, float] | None = None,
+        fields: Sequence[str] = (),
+    ) -> tuple[int, str]:
+        """Write `fields` (and `target`) while the job's status is one of `expected` (None: any
+        status); with `event`, end the job. Returns (-1 no job | 0 refused | 1 done, the status
+        it had)."""
+        keys = self.keys
+        ok, previous = self._run["transition"](
+            keys=[keys.job(job_id), stream, keys.due, keys.callbacks, keys.metrics],
+            args=[
+                _flag(expected is not None),
+                ",".join(sorted(status.value for status in expected or ())),
+                "" if target is None else target.value,
+                ttl,
+                _json(event) if event else "",
+                maxlen,
+                _opt(callbacks_due),
+                _json(increments) if increments else "",
+                *fields,
+            ],
+        )
+        return int(ok), str(previous)
+
+    def create(
+        self,
+        job_id: str,
+        *,
+        ttl: int,
+        idempotency_key: str | None,
+        idempotency_ttl: int,
+        backlog: str | None,
+        score: int,
+        fields: Sequence[str],
+    ) -> tuple[bool, str]:
+        """Record a job (and put it in `backlog` at `score`). Returns (created, the job's id:
+        this one, or the one the idempotency key made first)."""
+        keys = [self.keys.job(job_id)]
+        if idempotency_key is not None:
+            keys.append(self.keys.idempotency(idempotency_key))
+        if backlog is not None:
+            keys.append(backlog)
+        created, existing = self._run["create"](
+            keys=keys,
+            args=[
+                job_id,
+                ttl,
+                idempotency_ttl,
+                score,
+                _flag(idempotency_key is not None),
+                _flag(backlog is not None),
+                *fields,
+            ],
+        )
+        return bool(created), str(existing)
+
+    def mark_create(self, job_id: str, *, now: float) -> bool:
+        """Note a create about to be sent for a queued job; False if one was noted before."""
+        args: list[Arg] = [now, Status.QUEUED.value]
+        return bool(self._run["mark_create"](keys=[self.keys.job(job_id)], args=args))
+
+    def delivery(
+        self,
+        job_id: str,
+        *,
+        attempts: int | None,
+        due: float | None,
+        done: bool,
+        fields: Sequence[str],
+    ) -> int:
+        """Write delivery fields (only if the job has `attempts` webhook attempts, when given);
+        book the next attempt at `due` or, `done`, leave the callbacks index. Returns -1 when
+        there is no job, 0 when the attempts differ, 1 once written."""
+        index = "done" if done else ("keep" if due is None else "book")
+        return int(
+            self._run["delivery"](
+                keys=[self.keys.job(job_id), self.keys.callbacks],
+                args=[_flag(attempts is not None), _opt(attempts), index, _opt(due), *fields],
+            )
+        )
+
+    def admit(
+        self,
+        *,
+        day: str,
+        accounts: Sequence[AccountTerms],
+        lease_ms: int,
+        batch_max_wait_ms: int,
+        default_cap: int,
+        max_admits: int,
+        horizon_ms: int,
+        now_ms: int | None,
+    ) -> tuple[list[Any], str, int, int]:
+        """One admission run (see admit.lua): (job, account, delay ms, ...), what blocked,
+        jobs waiting, slots reclaimed."""
+        keys = self.keys
+        key_list = [
+            keys.backlog("interactive"),
+            keys.backlog("batch"),
+            keys.spend(day),
+            keys.cap,
+            keys.paused,
+        ]
+        args: list[Any] = [
+            keys.job_prefix,
+            len(accounts),
+            lease_ms,
+            batch_max_wait_ms,
+            default_cap,
+            max_admits,
+            horizon_ms,
+            day,
+            Status.QUEUED.value,
+        ]
+        for account in accounts:
+            key_list += [
+                keys.slots(account.name),
+                keys.rate(account.name, "submit"),
+                keys.penalty(account.name, "submit"),
+            ]
+            args += [account.name, account.concurrency, account.interval_ms]
+        args.append(_opt(now_ms))
+        flat, reason, waiting, reclaimed = self._run["admit"](keys=key_list, args=args)
+        return list(flat), str(reason), int(waiting), int(reclaimed)
+
+    def claim(self, job_id: str, *, account: str, lease_ms: int, now_ms: int | None) -> bool:
+        """Renew the job's lease; False if it no longer holds a slot on `account`."""
+        keys = [self.keys.slots(account), self.keys.job(job_id)]
+        args: list[Arg] = [job_id, account, lease_ms, _opt(now_ms)]
+        return bool(self._run["claim"](keys=keys, args=args))
+
+    def release(self, job_id: str, *, account: str, billed: int | None) -> bool:
+        """Give the slot back (True if this call did); settle the spend once `billed` is known."""
+        keys = [self.keys.slots(account), self.keys.job(job_id)]
+        args: list[Arg] = [job_id, -1 if billed is None else billed, self.keys.spend_prefix]
+        return bool(self._run["release"](keys=keys, args=args))
+
+    def reserve(
+        self,
+        *,
+        account: str,
+        kind: str,
+        interval_ms: float,
+        tolerance_ms: float,
+        now_ms: int | None,
+    ) -> float:
+        """Reserve the account's next `kind` call; returns the wait in ms."""
+        keys = [self.keys.rate(account, kind), self.keys.penalty(account, kind)]
+        args = [interval_ms, tolerance_ms, _opt(now_ms)]
+        return float(self._run["reserve"](keys=keys, args=args))
+
+    def penalize(self, *, account: str, kind: str, most: int, ttl_ms: int) -> int:
+        """Double the account's `kind` spacing (up to `most` times) for `ttl_ms`."""
+        keys = [self.keys.penalty(account, kind)]
+        return int(self._run["penalize"](keys=keys, args=[most, ttl_ms]))
+
+    def book(self, name: str, *, at_ms: int, ttl_ms: int) -> bool:
+        """Book a wake-up at `at_ms` unless one is booked as soon or sooner."""
+        return bool(self._run["book"](keys=[self.keys.wake(name)], args=[at_ms, ttl_ms]))
+
+    def woke(self, name: str, *, now_ms: int) -> None:
+        """Forget a wake-up's booking once it runs (not a sooner one booked since)."""
+        self._run["woke"](keys=[self.keys.wake(name)], args=[now_ms])

@@ -1,4 +1,4 @@
-"""The figures of one run and the issue's targets, computed from its measurements only. Pure."""
+"""The figures of one run and their targets, computed from its measurements only. Pure."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class Target:
 
 
 def targets(f: Figures) -> list[Target]:
-    """The issue's targets, with thresholds from this run's own mean task duration."""
+    """The targets, with thresholds from this run's own mean task duration."""
     mean = f.mean_task
     lat_limit = 1.5 * mean + 1.0 if mean else None
     lag_limit = 0.1 * mean if mean else None

@@ -175,7 +175,7 @@ def render(
     ]
     if "wanedit" in figures:
         out += [
-            "## Targets from the issue (wanedit)",
+            "## Targets (wanedit)",
             "",
             "| target | rule | measured | result |",
             "|---|---|---|---|",

@@ -1,4 +1,4 @@
-"""`wanedit batch` on the running stack: the README's nightly manifest, from S3, end to end."""
+"""`wanedit batch` on the running stack: the documented nightly manifest, from S3, end to end."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from tests.e2e.conftest import BUCKET
 from tests.e2e.test_cli import wanedit
 
 pytestmark = pytest.mark.integration
-README = Path(__file__).parents[2] / "README.md"
+PAGE = Path(__file__).parents[2] / "docs" / "batches.md"
 
 
-def readme_block(name: str) -> str:
+def page_block(name: str) -> str:
     block = re.search(
-        rf"<!-- {name} -->\n```\w+\n(.*?)```\n<!-- /{name} -->", README.read_text(), re.S
+        rf"<!-- {name} -->\n```\w+\n(.*?)```\n<!-- /{name} -->", PAGE.read_text(), re.S
     )
-    assert block, f"the README lost its {name} block"
+    assert block, f"docs/batches.md lost its {name} block"
     return block.group(1)
 
 
@@ -40,15 +40,15 @@ def _job_count(producer) -> int:
     return sum(1 for _ in producer.redis.scan_iter(f"{producer.settings.key_prefix}:job:*"))
 
 
-def test_the_readme_nightly_batch_runs_once_and_writes_its_summary(stack_env, worker, producer, s3):
-    manifest = readme_block("nightly-manifest")
+def test_the_nightly_batch_runs_once_and_writes_its_summary(stack_env, worker, producer, s3):
+    manifest = page_block("nightly-manifest")
     assert len(manifest.splitlines()) == 5
     for number, color in enumerate([(200, 80, 40), (40, 160, 90), (30, 60, 200), (220, 200, 20)]):
         s3.put_object(
             Bucket=BUCKET, Key=f"nightly/in/{number + 1}.png", Body=make_image(512, 512, color)
         )
     s3.put_object(Bucket=BUCKET, Key="nightly/manifest.jsonl", Body=manifest.encode())
-    run, status = [shlex.split(line) for line in readme_block("nightly-commands").splitlines()]
+    run, status = [shlex.split(line) for line in page_block("nightly-commands").splitlines()]
     assert run[0] == status[0] == "wanedit"
 
     jobs_before = _job_count(producer)

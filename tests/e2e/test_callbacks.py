@@ -150,22 +150,23 @@ def test_the_sweeper_delivers_when_the_worker_died_before_sending(producer, run_
     assert Webhook(WEBHOOK_SECRET).verify(got.body, got.headers) == event_of(producer, job_id)
 
 
-def test_the_readme_flask_receiver_verifies_and_takes_the_event(
+def test_the_documented_flask_receiver_verifies_and_takes_the_event(
     producer, image_file, capsys: pytest.CaptureFixture[str]
 ):
-    """The README's receiver, run as printed, gets a real delivery and refuses a forgery."""
+    """The documented receiver, run as printed, gets a real delivery and refuses a forgery."""
     import re
     import threading
 
     import requests
     from werkzeug.serving import make_server
 
-    text = (Path(__file__).parents[2] / "README.md").read_text()
+    page = Path(__file__).parents[2] / "docs" / "callbacks.md"
+    text = page.read_text()
     found = re.search(r"here in Flask:\n\n```python\n(.*?)```", text, re.S)
-    assert found, "the README lost its Flask receiver"
-    namespace: dict[str, Any] = {"__name__": "readme_receiver"}
+    assert found, "docs/callbacks.md lost its Flask receiver"
+    namespace: dict[str, Any] = {"__name__": "documented_receiver"}
     assert os.environ["WANEDIT_WEBHOOK_SECRET"] == WEBHOOK_SECRET
-    exec(compile(found.group(1), "README.md", "exec"), namespace)
+    exec(compile(found.group(1), str(page), "exec"), namespace)
     server = make_server("127.0.0.1", 0, namespace["app"])
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/wanedit"
@@ -178,7 +179,7 @@ def test_the_readme_flask_receiver_verifies_and_takes_the_event(
         )
         assert forged.status_code == 400
         job_id = submit_edit(
-            prompt="readme hook", images=[str(image_file("r.png"))], callback_url=url
+            prompt="documented hook", images=[str(image_file("r.png"))], callback_url=url
         )
         assert wait_for_job(job_id, TIMEOUT)["status"] == "succeeded"
         job = delivered(job_id)

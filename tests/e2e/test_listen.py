@@ -22,19 +22,19 @@ from wanedit.sandbox.stack import patched_env
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
-BUCKET = "photos"  # the README's example bucket
+BUCKET = "photos"  # the example bucket of docs/storage-events.md
 JOB_LINE = re.compile(r"job ([0-9a-f]{32}): from (s3://\S.*) \(")
 
 
-def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Storage events", 1)[1]
-    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+def example() -> str:
+    """The first bash block of docs/storage-events.md."""
+    text = (ROOT / "docs" / "storage-events.md").read_text()
+    return text.split("```bash\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.fixture(scope="module")
 def listen_env(stack_env: dict[str, str], run_id: str) -> Iterator[dict[str, str]]:
-    """A bucket whose every upload is notified to an SQS queue, as the README sets it up."""
+    """A bucket whose every upload is notified to an SQS queue, as the docs set it up."""
     env = {**stack_env, "AWS_ENDPOINT_URL_SQS": stack_env["AWS_ENDPOINT_URL_S3"]}
     with patched_env(env):
         s3, sqs = boto3.client("s3"), boto3.client("sqs")
@@ -52,11 +52,9 @@ def listen_env(stack_env: dict[str, str], run_id: str) -> Iterator[dict[str, str
         yield {**env, "QUEUE_URL": url}
 
 
-def run_readme(env: dict[str, str]) -> tuple[list[tuple[str, str]], str]:
-    """Run the README's block (with `wanedit` as this checkout's CLI); the jobs it logged."""
-    script = (
-        f'wanedit() {{ "{sys.executable}" -m wanedit.producers.cli "$@"; }}\n' + readme_example()
-    )
+def run_documented(env: dict[str, str]) -> tuple[list[tuple[str, str]], str]:
+    """Run the documented block (with `wanedit` as this checkout's CLI); the jobs it logged."""
+    script = f'wanedit() {{ "{sys.executable}" -m wanedit.producers.cli "$@"; }}\n' + example()
     result = subprocess.run(
         ["bash", "-euc", script],
         env={**os.environ, **env},
@@ -87,7 +85,7 @@ def test_an_upload_becomes_an_edit_and_its_outputs_start_nothing(listen_env, wor
         Bucket=BUCKET, Key="incoming/cat photo.png", Body=make_image(600, 400, (9, 99, 9))
     )
 
-    jobs, stdout = run_readme(listen_env)
+    jobs, stdout = run_documented(listen_env)
 
     # moto sent a real notification (key URL-encoded, after an s3:TestEvent), now deleted.
     assert [source for _, source in jobs] == [f"s3://{BUCKET}/incoming/cat photo.png"]
@@ -101,7 +99,7 @@ def test_an_upload_becomes_an_edit_and_its_outputs_start_nothing(listen_env, wor
 
     # The worker's outputs and a manual upload under edited/ were notified too: no edits.
     s3.put_object(Bucket=BUCKET, Key="edited/by-hand.png", Body=make_image(512, 512, (1, 2, 3)))
-    jobs, stdout = run_readme(listen_env)
+    jobs, stdout = run_documented(listen_env)
     assert jobs == []
     assert stdout.strip() == "0 jobs enqueued"
     assert queue_depth(listen_env) == 0
@@ -121,14 +119,14 @@ def test_the_same_notification_twice_is_one_job(listen_env, worker):
     for _ in range(2):  # the same event, delivered twice
         sqs.send_message(QueueUrl=listen_env["QUEUE_URL"], MessageBody=bodies[0])
 
-    jobs, _ = run_readme(listen_env)
+    jobs, _ = run_documented(listen_env)
 
     assert len(jobs) == 2
     assert jobs[0] == jobs[1]
     assert queue_depth(listen_env, received_only=True) == 0
     assert wait_for_job(jobs[0][0], 60)["status"] == "succeeded"
     # Its outputs' notifications start nothing either.
-    assert run_readme(listen_env)[0] == []
+    assert run_documented(listen_env)[0] == []
     assert queue_depth(listen_env) == 0
 
 
@@ -155,7 +153,7 @@ def test_a_minio_access_record_on_a_redis_list(listen_env, worker, redis_url):
 
     result = subprocess.run(
         [sys.executable, "-m", "wanedit.producers.cli", "listen", "--redis-list", key, "--once"],
-        env={**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules()},
+        env={**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _documented_rules()},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -170,8 +168,8 @@ def test_a_minio_access_record_on_a_redis_list(listen_env, worker, redis_url):
     assert wait_for_job(jobs[0][0], 60)["status"] == "succeeded"
 
 
-def _readme_rules() -> str:
-    return readme_example().split("WANEDIT_LISTEN_RULES='", 1)[1].split("'", 1)[0]
+def _documented_rules() -> str:
+    return example().split("WANEDIT_LISTEN_RULES='", 1)[1].split("'", 1)[0]
 
 
 def _object_created(key: str, etag: str = "e1") -> str:
@@ -194,7 +192,7 @@ def test_the_webhook_receiver_wants_its_token(listen_env, worker):
     process = subprocess.Popen(
         [sys.executable, "-m", "wanedit.producers.cli", "listen",
          "--http", f"127.0.0.1:{port}", "--once"],
-        env={**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules(),
+        env={**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _documented_rules(),
              "WANEDIT_LISTEN_TOKEN": "hook-token"},
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -236,7 +234,7 @@ def test_sqs_keeps_a_message_while_redis_is_down_and_drops_an_invalid_one(listen
     sqs.send_message(QueueUrl=url, MessageBody=_object_created("incoming/later.png"))
     command = [sys.executable, "-m", "wanedit.producers.cli", "listen", "--sqs", url, "--once",
                "--wait-seconds", "1"]  # fmt: skip
-    env = {**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _readme_rules()}
+    env = {**os.environ, **listen_env, "WANEDIT_LISTEN_RULES": _documented_rules()}
 
     down = subprocess.run(
         command,

@@ -1,5 +1,6 @@
-"""Enqueueing from web backends: the README's FastAPI view, and the `wanedit.enqueue` message a
-backend in another language pushes with its own Redis client, run against a real worker."""
+"""Enqueueing from web backends, as docs/web-backends.md shows it: the FastAPI view, and the
+`wanedit.enqueue` message a backend in another language pushes with its own Redis client, run
+against a real worker."""
 
 from __future__ import annotations
 
@@ -24,18 +25,18 @@ from wanedit.sandbox.stack import patched_env
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).parents[2] / "README.md"
+PAGE = Path(__file__).parents[2] / "docs" / "web-backends.md"
 
 
-def readme_view() -> Any:
-    """The FastAPI app exactly as the README shows it."""
-    text = README.read_text()
+def documented_view() -> Any:
+    """The FastAPI app exactly as docs/web-backends.md shows it."""
+    text = PAGE.read_text()
     block = re.search(
         r"<!-- fastapi-view -->\n```python\n(.*?)```\n<!-- /fastapi-view -->", text, re.S
     )
-    assert block, "the README lost its fastapi-view block"
+    assert block, "docs/web-backends.md lost its fastapi-view block"
     namespace: dict[str, Any] = {}
-    exec(compile(block.group(1), str(README), "exec"), namespace)
+    exec(compile(block.group(1), str(PAGE), "exec"), namespace)
     return namespace["app"]
 
 
@@ -44,7 +45,7 @@ def data_uri() -> str:
 
 
 def envelope(queue: str, job_id: str, request: dict[str, Any]) -> str:
-    """The message as the README documents it for Go and Node backends, field for field."""
+    """The message as the docs give it to Go and Node backends, field for field."""
     message_id = str(uuid.uuid4())
     body = [[], {"job_id": job_id, "request": request},
             {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]  # fmt: skip
@@ -93,8 +94,8 @@ def events_of(producer: Any, job_id: str) -> list[str]:
     return [fields["type"] for _, fields in entries if fields["job_id"] == job_id]
 
 
-def test_readme_fastapi_view_submits_and_returns_the_job_id(producer):
-    client = TestClient(readme_view())
+def test_documented_fastapi_view_submits_and_returns_the_job_id(producer):
+    client = TestClient(documented_view())
     answer = client.post("/edits", json={"prompt": "Add a scarf", "images": [data_uri()]})
     assert answer.status_code == 202, answer.text
     job = wait_for_job(answer.json()["job_id"], 60)
@@ -105,14 +106,14 @@ def test_readme_fastapi_view_submits_and_returns_the_job_id(producer):
     assert refused.json() == {"detail": ["n: 9 is outside 1 to 4 images"]}
 
 
-def test_readme_fastapi_view_answers_503_when_redis_is_down(stack_env):
+def test_documented_fastapi_view_answers_503_when_redis_is_down(stack_env):
     from tests.e2e.conftest import _reset_process_state
 
     with patched_env({"WANEDIT_REDIS_URL": "redis://127.0.0.1:1/0"}):
         _reset_process_state()
         try:
             started = time.monotonic()
-            answer = TestClient(readme_view()).post(
+            answer = TestClient(documented_view()).post(
                 "/edits", json={"prompt": "p", "images": [data_uri()]}
             )
             elapsed = time.monotonic() - started

@@ -1,14 +1,11 @@
-"""Reconciling a create whose answer was lost, and what the sweeper re-drives: tables."""
+"""Reconciling a create whose answer was lost: tables."""
 
 from __future__ import annotations
 
 import pytest
 
-from wanedit.jobs import Job
-from wanedit.states import Status
+from wanedit.workers.policy.reconcile import Adopt, Recreate, Wait, decide, wait_before_recreate
 from wanedit.workers.provider import ListedTask
-from wanedit.workers.reconcile import Adopt, Recreate, Wait, decide
-from wanedit.workers.steps import redrive_step
 
 SENT = 1000.0
 NOW = 1010.0
@@ -94,21 +91,16 @@ def test_rank_for_the_later_sender() -> None:
     assert decide(listed, set(), 1000.4, NOW, skew=5.0, unsure=[SENT]) == Adopt("b")
 
 
-def job(status: Status, **fields: object) -> Job:
-    return Job(id="j1", status=status, request={}, output_uri="s3://b/o/", **fields)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize(
-    ("record", "step"),
+    ("empty_looks", "now", "wait"),
     [
-        (job(Status.QUEUED), None),
-        (job(Status.QUEUED, create_sent_at=5.0), "reconcile"),
-        (job(Status.SUBMITTED, provider_task_id="t"), "poll"),
-        (job(Status.RUNNING, provider_task_id="t", provider_status="RUNNING"), "poll"),
-        (job(Status.RUNNING, provider_task_id="t", provider_status="SUCCEEDED"), "finish"),
-        (job(Status.SUCCEEDED), None),
-        (job(Status.FAILED, create_sent_at=5.0), None),
+        (1, 1010.0, 20.0),  # one empty look is no proof, nor a look before the settle time
+        (1, 1100.0, 5.0),
+        (2, 1010.0, 20.0),  # two, but before the settle time: wait for it
+        (2, 1028.0, 5.0),  # the settle time is near: never sooner than the look delay
+        (2, 1030.0, None),  # two empty looks, settled: send it again
+        (3, 1100.0, None),
     ],
 )
-def test_redrive_step(record: Job, step: str | None) -> None:
-    assert redrive_step(record) == step
+def test_a_lost_create_goes_again_after_two_empty_looks_once_settled(empty_looks, now, wait):
+    assert wait_before_recreate(empty_looks, SENT, now, settle=30.0, look_delay=5.0) == wait

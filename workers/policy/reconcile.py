@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from wanedit.workers.provider import ListedTask
 
+# Task-list looks in a row that must show no task before a lost create is sent again.
+EMPTY_LOOKS = 2
+
 
 @dataclass(frozen=True)
 class Adopt:
@@ -91,3 +94,19 @@ def decide(
     if len(candidates) == len(peers):
         return Adopt(candidates[peers.index(sent_at)].task_id)
     return Wait(tuple(task.task_id for task in candidates))
+
+
+def wait_before_recreate(
+    empty_looks: int, sent_at: float, now: float, *, settle: float, look_delay: float
+) -> float | None:
+    """Seconds until the next look when a look found no task; None when the create may go again.
+
+    One empty list is no proof: the provider may list a task a moment after making it, and a
+    create our client gave up on may still reach it (held in a proxy, a gateway or a busy
+    server's queue). Only the `EMPTY_LOOKS`-th empty look in a row (`empty_looks` counts this
+    one), made at least `settle` after the send, lets it go again (a look that failed is not an
+    empty one)."""
+    settled = sent_at + settle
+    if empty_looks < EMPTY_LOOKS or now < settled:
+        return max(look_delay, settled - now)
+    return None

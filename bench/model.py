@@ -6,7 +6,7 @@ C=5 slots, task durations uniform in 2 to 6 s, creates at least 1/R = 0.2 s apar
 is looked at with one list call; each task seen ended costs one more query (its results) and
 its slot takes the next create `overhead` seconds after the look (the median measured by
 `python -m bench.gaps`). Looks come either every `fraction x mean` ("even"), or when
-`wanedit.workers.schedule.look_delay` (the code the workers run) says so ("hazard").
+`wanedit.workers.policy.schedule.look_delay` (the code the workers run) says so ("hazard").
 The model has no start or end: it is the steady state, where the benchmark also loses about
 1% of slot time at the two ends of a 200-edit run. It prints, per policy and fraction: the share
 of slot time busy, queries per edit, and the p95 of the time from a task's end to the look that
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 
-from wanedit.workers.schedule import look_budget, look_delay
+from wanedit.workers.policy.schedule import look_budget, look_delay
 
 SLOTS, LOW, HIGH, SPACING = 5, 2.0, 6.0, 0.2
 

@@ -39,12 +39,6 @@ def _check_settings(**_: Any) -> None:
         raise SystemExit(2) from None
 
 
-@worker_ready.connect
-def _start_admission(**_: Any) -> None:
-    """Jobs may already wait in the backlog: look at once rather than at the next nudge."""
-    app.send_task("wanedit.admit")
-
-
 @celeryd_init.connect
 def _json_from_the_start(instance: Any = None, **_: Any) -> None:
     """JSON logs: every line on the output is a JSON object, from the first one. No start-up

@@ -20,7 +20,7 @@ from wanedit.errors import (
     TransientProviderError,
 )
 from wanedit.provider_time import BEIJING_UTC_OFFSET, filter_stamp
-from wanedit.workers.codes import TRANSIENT_CODES, classify
+from wanedit.workers.policy.codes import TRANSIENT_CODES, classify
 from wanedit.workers.provider import (
     ListedTask,
     ListPage,

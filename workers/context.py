@@ -17,7 +17,8 @@ from wanedit.process import PerProcess
 from wanedit.store.admission import Admission
 from wanedit.store.jobs import JobStore
 from wanedit.workers.client import ProviderClient, make_session
-from wanedit.workers.schedule import Plan, PollPolicy, plan_for
+from wanedit.workers.policy.retry import RetryPolicy
+from wanedit.workers.policy.schedule import Plan, PollPolicy, plan_for
 
 DURATION_SAMPLES = 100
 
@@ -41,6 +42,12 @@ class WorkerContext:
         """The schedule used until enough task durations have been observed."""
         s = self.settings
         return PollPolicy(s.poll_first_delay, s.poll_interval, s.poll_max_interval)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The one backoff and retry budget of every retry path."""
+        s = self.settings
+        return RetryPolicy(base=s.retry_base, cap=s.retry_cap, budget=s.retry_max)
 
     def durations_key(self, account: str) -> str:
         return self.store.keys.durations(self.settings.model, account)

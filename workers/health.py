@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Callable
 from functools import partial
 
+from wanedit.errors import ConfigError
+
 TIMEOUT = 5.0
 
 
@@ -64,7 +66,7 @@ def check_worker() -> None:
     if port is not None:
         check_url(f"http://127.0.0.1:{port}/metrics")
         return
-    from wanedit.workers import app
+    from wanedit.workers.app import app
 
     node = f"celery@{socket.gethostname()}"
     try:
@@ -102,7 +104,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         check()
-    except Unhealthy as exc:
+    except (Unhealthy, ConfigError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -19,7 +19,7 @@ from wanedit.ids import is_job_id
 from wanedit.intake import enqueue_message, record_rejection
 from wanedit.intake.context import get_context
 from wanedit.workers.app import app
-from wanedit.workers.schedule import backoff
+from wanedit.workers.policy.retry import RetryPolicy
 
 log = logging.getLogger("wanedit.workers")
 
@@ -36,8 +36,11 @@ def enqueue(self: Task, job_id: str, request: dict[str, Any]) -> None:
     except BackendUnavailable as exc:
         settings = get_settings()
         attempt = self.request.retries or 0
-        if attempt < settings.retry_max:
-            delay = backoff(attempt, base=settings.retry_base, cap=settings.retry_cap)
+        policy = RetryPolicy(
+            base=settings.retry_base, cap=settings.retry_cap, budget=settings.retry_max
+        )
+        if not policy.spent(attempt):
+            delay = policy.delay(attempt)
             log.info("job %s: enqueue: %s, retry %d in %.1fs", job_id, exc, attempt + 1, delay)
             raise self.retry(countdown=delay, exc=None) from None
         try:

@@ -16,9 +16,9 @@ from wanedit.config.clients import make_admission, make_redis, make_store
 from wanedit.config.settings import Settings, load_settings
 from wanedit.states import Status
 from wanedit.store.events import read_events
-from wanedit.workers.callbacks import run_delivery
 from wanedit.workers.client import make_session
 from wanedit.workers.context import WorkerContext
+from wanedit.workers.steps.deliver import run_delivery
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_" + base64.b64encode(b"integration-test-webhook-key-32b").decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wanedit.workers.codes import classify
+from wanedit.workers.policy.codes import classify
 
 CASES = [
     # (http status, code, message, retry, throttled, max_retries)

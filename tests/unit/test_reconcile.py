@@ -1,14 +1,19 @@
-"""Reconciling a create whose answer was lost, and what the sweeper re-drives: tables."""
+"""Reconciling a create whose answer was lost: tables."""
 
 from __future__ import annotations
 
 import pytest
 
-from wanedit.states import Status
-from wanedit.store.record import Job
+from wanedit.workers.policy.reconcile import (
+    Adopt,
+    Recreate,
+    Wait,
+    decide,
+    give_up,
+    wait_before_recreate,
+    window,
+)
 from wanedit.workers.provider import ListedTask
-from wanedit.workers.reconcile import Adopt, Recreate, Wait, decide
-from wanedit.workers.steps import redrive_step
 
 SENT = 1000.0
 NOW = 1010.0
@@ -94,21 +99,56 @@ def test_rank_for_the_later_sender() -> None:
     assert decide(listed, set(), 1000.4, NOW, skew=5.0, unsure=[SENT]) == Adopt("b")
 
 
-def job(status: Status, **fields: object) -> Job:
-    return Job(id="j1", status=status, request={}, output_uri="s3://b/o/", **fields)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("empty_looks", "now", "wait"),
+    [
+        (1, 1010.0, 20.0),  # one empty look is no proof, nor a look before the settle time
+        (1, 1100.0, 5.0),
+        (2, 1010.0, 20.0),  # two, but before the settle time: wait for it
+        (2, 1028.0, 5.0),  # the settle time is near: never sooner than the look delay
+        (2, 1030.0, None),  # two empty looks, settled: send it again
+        (3, 1100.0, None),
+    ],
+)
+def test_a_lost_create_goes_again_after_two_empty_looks_once_settled(empty_looks, now, wait):
+    assert wait_before_recreate(empty_looks, SENT, now, settle=30.0, look_delay=5.0) == wait
 
 
 @pytest.mark.parametrize(
-    ("record", "step"),
+    ("now", "settle", "expected"),
     [
-        (job(Status.QUEUED), None),
-        (job(Status.QUEUED, create_sent_at=5.0), "reconcile"),
-        (job(Status.SUBMITTED, provider_task_id="t"), "poll"),
-        (job(Status.RUNNING, provider_task_id="t", provider_status="RUNNING"), "poll"),
-        (job(Status.RUNNING, provider_task_id="t", provider_status="SUCCEEDED"), "finish"),
-        (job(Status.SUCCEEDED), None),
-        (job(Status.FAILED, create_sent_at=5.0), None),
+        # without a settle time the window runs to now, widened by the skew
+        (1010.0, None, (995.0, 1015.0)),
+        # a look before the settle time has passed: to now
+        (1010.0, 20.0, (995.0, 1015.0)),
+        # a late look: a task this create made carries a submit time within the settle time,
+        # so the tasks others made since then are not candidates
+        (1300.0, 20.0, (995.0, 1025.0)),
     ],
 )
-def test_redrive_step(record: Job, step: str | None) -> None:
-    assert redrive_step(record) == step
+def test_the_window_ends_at_the_settle_time(
+    now: float, settle: float | None, expected: tuple[float, float]
+) -> None:
+    assert window(SENT, now, 5.0, settle) == expected
+
+
+def test_a_late_look_does_not_count_tasks_made_after_the_settle_time() -> None:
+    later = [t("late", SENT + 100.0)]
+    assert decide(later, set(), SENT, SENT + 300.0, 5.0) == Adopt("late")
+    assert decide(later, set(), SENT, SENT + 300.0, 5.0, settle=20.0) == Recreate()
+
+
+@pytest.mark.parametrize(
+    ("tries", "now", "expected"),
+    [
+        (11, SENT + 100.0, False),  # looks left
+        (12, SENT + 100.0, True),  # out of looks, settled
+        (12, SENT + 10.0, False),  # out of looks, but a peer may still decide it
+        (40, SENT + 59.9, False),
+        (40, SENT + 60.0, True),
+    ],
+)
+def test_an_undecided_reconcile_gives_up_only_once_settled(
+    tries: int, now: float, expected: bool
+) -> None:
+    assert give_up(tries, 12, SENT, now, 60.0) is expected

@@ -1,4 +1,4 @@
-"""Poll schedule, backoff and the poll decision, as tables with a fixed clock."""
+"""Poll schedule and the poll decision, as tables with a fixed clock."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import pytest
 
 from wanedit.states import Status
 from wanedit.store.record import Job
-from wanedit.workers.provider import ResultItem, TaskState, task_seconds
-from wanedit.workers.schedule import (
+from wanedit.workers.policy.poll import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
+from wanedit.workers.policy.schedule import (
     LOOK_STRETCH,
     PollPolicy,
     adaptive_policy,
-    backoff,
     look_budget,
     look_delay,
     plan_for,
     quantile,
 )
-from wanedit.workers.steps import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
+from wanedit.workers.provider import ResultItem, TaskState, task_seconds
 
 POLICY = PollPolicy(first_delay=10, interval=5, max_interval=15)
 
@@ -27,14 +26,6 @@ POLICY = PollPolicy(first_delay=10, interval=5, max_interval=15)
 )
 def test_poll_delays_grow_to_the_cap(polls_done, delay):
     assert POLICY.delay(polls_done) == pytest.approx(delay)
-
-
-@pytest.mark.parametrize(
-    ("attempt", "rand", "expected"),
-    [(0, 0.0, 1.0), (0, 1.0, 2.0), (1, 0.5, 3.0), (3, 0.0, 8.0), (10, 1.0, 60.0), (10, 0.0, 30.0)],
-)
-def test_backoff_has_equal_jitter_and_a_cap(attempt, rand, expected):
-    assert backoff(attempt, base=2, cap=60, rand=lambda: rand) == pytest.approx(expected)
 
 
 def job(status=Status.SUBMITTED, polls=0, submitted=1000.0) -> Job:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wanedit.states import Status
-from wanedit.store.record import Job, Phase
+from wanedit.workers.policy.schedule import PollPolicy
 from wanedit.workers.provider import TaskState
-from wanedit.workers.schedule import PollPolicy
+
+if TYPE_CHECKING:
+    from wanedit.store.record import Job
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,3 @@ def next_step(job: Job, task: TaskState, now: float, policy: PollPolicy, deadlin
         )
     delay = min(policy.delay(job.polls + 1), max(deadline - now, 0.0))
     return PollAgain(delay=delay, mark_running=task.status == "RUNNING")
-
-
-def redrive_step(job: Job) -> str | None:
-    """What the sweeper sends for a job whose next step is overdue (its message was lost with a
-    killed worker, say); None when nothing is owed (admission serves a job never sent)."""
-    if job.phase is Phase.CREATING:
-        return "reconcile"
-    if job.phase is Phase.FINISHING:
-        return "finish"
-    return "poll" if job.phase in (Phase.SUBMITTED, Phase.RUNNING) else None

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from wanedit.workers.provider import ListedTask
 
+# Task-list looks in a row that must show no task before a lost create is sent again.
+EMPTY_LOOKS = 2
+
 
 @dataclass(frozen=True)
 class Adopt:
@@ -36,9 +39,22 @@ class Wait:
 Decision = Adopt | Recreate | Wait
 
 
-def window(sent_at: float, now: float, skew: float) -> tuple[float, float]:
-    """The submit times a task made by a create sent at `sent_at` can carry."""
-    return sent_at - skew, now + skew
+def window(
+    sent_at: float, now: float, skew: float, settle: float | None = None
+) -> tuple[float, float]:
+    """The submit times a task made by a create sent at `sent_at` can carry: from the send to
+    now, or to `settle` after the send (a create that took effect later than that would be
+    made twice anyway: the edit is created again after it), widened by the clock skew."""
+    high = now if settle is None else min(now, sent_at + settle)
+    return sent_at - skew, high + skew
+
+
+def give_up(tries: int, max_tries: int, sent_at: float, now: float, settle: float) -> bool:
+    """Whether a reconcile that could not decide ends its job (CreateOutcomeUnknown): only
+    after `max_tries` looks, and never before the settle time has passed, since until then
+    a peer's create may still take effect, or a peer that made nothing may still be sent
+    again, and either may decide this one."""
+    return tries >= max_tries and now >= sent_at + settle
 
 
 def decide(
@@ -52,6 +68,7 @@ def decide(
     request_id: str | None = None,
     claimed: Collection[str] = (),
     key_ids: Collection[str] = (),
+    settle: float | None = None,
 ) -> Decision:
     """Adopt the unowned task in the window, recreate if there is none, else wait.
 
@@ -72,7 +89,7 @@ def decide(
         return Adopt(exact[0].task_id)
     # No row carries it: the id may have been a gateway's own, so the rows are matched by time
     # as if there were none (a wrong "no task" would pay twice).
-    low, high = window(sent_at, now, skew)
+    low, high = window(sent_at, now, skew, settle)
     unowned = [
         task
         for task in listed
@@ -91,3 +108,19 @@ def decide(
     if len(candidates) == len(peers):
         return Adopt(candidates[peers.index(sent_at)].task_id)
     return Wait(tuple(task.task_id for task in candidates))
+
+
+def wait_before_recreate(
+    empty_looks: int, sent_at: float, now: float, *, settle: float, look_delay: float
+) -> float | None:
+    """Seconds until the next look when a look found no task; None when the create may go again.
+
+    One empty list is no proof: the provider may list a task a moment after making it, and a
+    create our client gave up on may still reach it (held in a proxy, a gateway or a busy
+    server's queue). Only the `EMPTY_LOOKS`-th empty look in a row (`empty_looks` counts this
+    one), made at least `settle` after the send, lets it go again (a look that failed is not an
+    empty one)."""
+    settled = sent_at + settle
+    if empty_looks < EMPTY_LOOKS or now < settled:
+        return max(look_delay, settled - now)
+    return None

@@ -1,4 +1,4 @@
-"""Telling others that a job ended: a Celery task sent by name, and a signed webhook.
+"""Telling others that a job ended: a Celery task of theirs sent by name, and a signed webhook.
 
 The terminal transition recorded what is owed (`on_complete_status`, `webhook_status`) and put
 the job in the callbacks index in the same atomic step; this task pays it. Each webhook attempt
@@ -15,24 +15,22 @@ from typing import Any
 
 import requests
 
-from wanedit.config.celery import DELIVER_TASK
 from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
 from wanedit.store.record import Job, iso
 from wanedit.urlguard import check_url
-from wanedit.webhooks import Targets, headers, retry_delay
-from wanedit.workers.app import app
-from wanedit.workers.context import WorkerContext, get_context
+from wanedit.webhooks import Targets, headers
+from wanedit.workers import next as send
+from wanedit.workers.context import WorkerContext
 
 log = logging.getLogger("wanedit.workers")
 
 
-@app.task(name=DELIVER_TASK)
-def deliver(job_id: str, attempt: int = 0) -> None:
+def deliver(ctx: WorkerContext, job_id: str, attempt: int) -> None:
     """Send an ended job's event to its callbacks; `attempt` is the number of webhook attempts
-    made before this one."""
-    delay = run_delivery(get_context(), job_id, attempt)
+    made before this one. A failed attempt sends the next one as its own message."""
+    delay = run_delivery(ctx, job_id, attempt)
     if delay is not None:
-        deliver.apply_async((job_id, attempt + 1), countdown=delay)
+        send.deliver(job_id, attempt + 1, countdown=delay)
 
 
 def run_delivery(ctx: WorkerContext, job_id: str, attempt: int) -> float | None:
@@ -47,9 +45,7 @@ def run_delivery(ctx: WorkerContext, job_id: str, attempt: int) -> float | None:
         return None
     targets = Targets(**job.callbacks)
     if targets.on_complete and job.on_complete_status == "pending":
-        app.send_task(
-            targets.on_complete, args=[json.loads(job.event)], queue=targets.on_complete_queue
-        )
+        send.on_complete(targets.on_complete, json.loads(job.event), targets.on_complete_queue)
         ctx.store.record_delivery(job.id, {"on_complete_status": "sent"})
         log.info(
             "job %s: sent %s to queue %s", job.id, targets.on_complete, targets.on_complete_queue
@@ -108,14 +104,8 @@ def _attempt(
     delay = None
     if final is None:
         first_at = job.timestamps.get(job.status.value, now)
-        delay = retry_delay(
-            len(attempts),
-            first_at=first_at,
-            now=now,
-            deadline=settings.webhook_deadline,
-            base=settings.retry_base,
-            cap=settings.retry_cap,
-            rand=ctx.rand(),
+        delay = ctx.retry_policy.delay_before(
+            len(attempts) - 1, now=now, deadline=first_at + settings.webhook_deadline, rand=ctx.rand
         )
         if delay is None:
             final = "failed"
@@ -147,7 +137,7 @@ def _attempt(
 def notify(ctx: WorkerContext, job: Job) -> None:
     """After a terminal transition: deliver now what it recorded as owed."""
     if ctx.settings.callback_targets(job.request).any:
-        deliver.apply_async((job.id, 0))
+        send.deliver(job.id, 0)
 
 
 def redrive(ctx: WorkerContext, now: float) -> int:
@@ -161,6 +151,6 @@ def redrive(ctx: WorkerContext, now: float) -> int:
             continue
         ctx.store.record_delivery(job.id, {}, due=now)
         log.warning("job %s: callbacks overdue; sending them again", job.id)
-        deliver.apply_async((job.id, len(job.webhook_attempts)))
+        send.deliver(job.id, len(job.webhook_attempts))
         sent += 1
     return sent

@@ -1,11 +1,10 @@
-"""When to poll next and how long to back off. Pure: time and randomness are passed in."""
+"""When to poll next and when the list watch looks. Pure: durations and times are passed in."""
 
 from __future__ import annotations
 
 import math
-import random
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 
@@ -61,18 +60,6 @@ def adaptive_policy(
     interval = min(max(lag_fraction * mean, min_interval), max_interval)
     first = min(max(quantile(ordered, 0.05), min_interval), max_first_delay)
     return PollPolicy(first_delay=first, interval=interval, max_interval=interval, growth=1.0)
-
-
-def backoff(
-    attempt: int,
-    *,
-    base: float,
-    cap: float,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Exponential backoff with equal jitter: half fixed, half random, never above `cap`."""
-    ceiling = min(cap, base * 2 ** max(attempt, 0))
-    return ceiling / 2 + ceiling / 2 * rand()
 
 
 def look_delay(

@@ -1,0 +1,1 @@
+"""Pure decisions of the workers: no Celery, Redis, boto3 or requests; tested as tables."""

@@ -536,9 +536,9 @@ def listen(
         if not ctx.settings.listen_rules:
             _die("WANEDIT_LISTEN_RULES is empty: no upload would become an edit", EXIT_INVALID)
         if queue_url is not None:
-            import boto3
+            from wanedit.config.clients import aws_session
 
-            sqs = boto3.session.Session().client("sqs")
+            sqs = aws_session(ctx.settings).client("sqs")
             made = listener.listen_sqs(ctx, sqs, queue_url, once=once, wait_seconds=wait_seconds)
         elif redis_list is not None:
             from wanedit.config.clients import make_redis

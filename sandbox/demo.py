@@ -10,7 +10,14 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from wanedit.sandbox.stack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+from wanedit.sandbox.stack import (
+    LOCAL_ENV,
+    SANDBOX_KEY,
+    EmbeddedRedis,
+    MotoS3,
+    Worker,
+    refuse_shared_redis,
+)
 
 BUCKET = "wanedit-demo"
 HERE = Path.cwd() / ".demo"
@@ -49,6 +56,7 @@ def _sample_inputs(folder: Path) -> list[Path]:
 def main() -> None:
     from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
+    refuse_shared_redis()  # everything below talks to the embedded server only
     HERE.mkdir(exist_ok=True)
     print("wanedit demo: starting an embedded valkey-server, moto S3 and the provider sandbox")
     redis_server = EmbeddedRedis().start()

@@ -3,6 +3,8 @@ provider sandbox and a real Celery worker, all on free loopback ports. Needs the
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import signal
 import socket
@@ -13,12 +15,82 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 SANDBOX_KEY = "sk-sandbox"
 # Everything here runs on 127.0.0.1, so workers must be let fetch from loopback addresses.
 # Local runs (the demo, the tests, the benchmark) talk to servers on 127.0.0.1, and read no
 # `.env`: one written for `docker compose` must not point them elsewhere.
 LOCAL_ENV = {"WANEDIT_ALLOW_PRIVATE_URLS": "true", "WANEDIT_ENV_FILE": ""}
+
+
+# The port a Redis of this machine's own (another program's, or a developer's) listens on.
+SHARED_REDIS_PORT = 6379
+
+
+class SharedRedisRefused(RuntimeError):
+    """A local run (the tests, the demo, `wanedit dev`) was about to use the machine's Redis."""
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("", "localhost", "localhost.localdomain"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def is_shared_redis(host: str | None, port: int | str | None) -> bool:
+    """Whether host and port name the Redis of this machine on its usual port (unset: the
+    defaults redis-py uses, localhost and 6379)."""
+    return _loopback(host or "") and int(port or SHARED_REDIS_PORT) == SHARED_REDIS_PORT
+
+
+def is_shared_redis_url(url: str) -> bool:
+    if url.startswith("unix://"):
+        return False
+    parts = urlsplit(url)
+    return is_shared_redis(parts.hostname, parts.port)
+
+
+def _refusal(where: str) -> SharedRedisRefused:
+    return SharedRedisRefused(
+        f"refusing to use the Redis on {where}: the tests, `make demo` and `wanedit dev` start "
+        "their own embedded server and never write into another program's Redis (point "
+        "WANEDIT_REDIS_URL at the embedded server; WANEDIT_TEST_REDIS_URL may name a server of "
+        "your own on another port)"
+    )
+
+
+def check_own_redis(url: str) -> str:
+    """The URL, unless it names the machine's own Redis on 6379: then SharedRedisRefused."""
+    if is_shared_redis_url(url):
+        parts = urlsplit(url)
+        raise _refusal(f"{parts.hostname or 'localhost'}:{parts.port or SHARED_REDIS_PORT}")
+    return url
+
+
+def refuse_shared_redis() -> None:
+    """From now on every Redis client this process makes (job store, Celery broker, anything
+    built on redis-py) for loopback port 6379 raises SharedRedisRefused when it is made, before
+    it connects. The tests and the local stack call it once, first."""
+    import redis
+
+    made = redis.ConnectionPool.__init__
+    if getattr(made, "refuses_shared_redis", False):
+        return
+
+    @functools.wraps(made)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
+        host, port = kwargs.get("host", "localhost"), kwargs.get("port", SHARED_REDIS_PORT)
+        if "path" not in kwargs and is_shared_redis(host, port):
+            raise _refusal(f"{host}:{port}")
+        made(self, *args, **kwargs)
+
+    guarded.refuses_shared_redis = True  # type: ignore[attr-defined]
+    redis.ConnectionPool.__init__ = guarded  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -133,6 +205,7 @@ class Worker:
             self._log = None
 
     def start(self, timeout: float = 60.0) -> Worker:
+        check_own_redis(self.env.get("WANEDIT_REDIS_URL", ""))
         command = [
             sys.executable, "-m", "celery", "-A", "wanedit.workers", "worker",
             "--loglevel", "INFO", "--concurrency", str(self.concurrency),
@@ -192,6 +265,7 @@ class Beat:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Beat:
+        check_own_redis(self.env.get("WANEDIT_REDIS_URL", ""))
         command = [
             sys.executable, "-m", "celery", "-A", "wanedit.workers", "beat", "--loglevel", "INFO",
             "--schedule", str(self.workdir / "celerybeat-schedule"),

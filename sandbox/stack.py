@@ -176,6 +176,65 @@ class MotoS3:
         self._server.stop()
 
 
+class LocalServers:
+    """The embedded valkey-server, moto's S3 server (with the output bucket made) and the
+    provider sandbox, on free loopback ports, and the environment that points wanedit at them."""
+
+    def __init__(self, bucket: str, *, duration: tuple[float, float] = (2.0, 5.0)) -> None:
+        self.bucket = bucket
+        self.duration = duration
+        self.redis: EmbeddedRedis | None = None
+        self.s3: MotoS3 | None = None
+        self.sandbox: Any = None
+
+    def start(self) -> LocalServers:
+        from wanedit.sandbox.server import SandboxConfig, SandboxServer
+
+        try:
+            self.redis = EmbeddedRedis().start()
+            self.s3 = MotoS3().start()
+            low, high = self.duration
+            config = SandboxConfig(api_keys=(SANDBOX_KEY,), duration_min=low, duration_max=high)
+            self.sandbox = SandboxServer(config).start()
+            self._make_bucket()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _make_bucket(self) -> None:
+        import boto3
+
+        assert self.s3 is not None
+        aws = self.s3.env()
+        boto3.session.Session(
+            aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+            region_name=aws["AWS_DEFAULT_REGION"],
+        ).client("s3", endpoint_url=self.s3.endpoint).create_bucket(Bucket=self.bucket)
+
+    def env(self, prefix: str = "edits/") -> dict[str, str]:
+        """Settings for producers and workers alike, with polls paced for short tasks."""
+        assert self.redis and self.s3 and self.sandbox, "start() first"
+        return {
+            **self.s3.env(),
+            **LOCAL_ENV,
+            "WANEDIT_REDIS_URL": check_own_redis(self.redis.url),
+            "WANEDIT_OUTPUT_URI": f"s3://{self.bucket}/{prefix}",
+            "DASHSCOPE_API_KEY": SANDBOX_KEY,
+            "DASHSCOPE_HTTP_BASE_URL": self.sandbox.base_url,
+            "WANEDIT_POLL_FIRST_DELAY": "2",
+            "WANEDIT_POLL_INTERVAL": "1",
+            "WANEDIT_POLL_MAX_INTERVAL": "2",
+        }
+
+    def stop(self) -> None:
+        for server in (self.sandbox, self.s3, self.redis):
+            if server is not None:
+                server.stop()
+        self.sandbox = self.s3 = self.redis = None
+
+
 class Worker:
     """A real `celery -A wanedit.workers worker` process with the given environment."""
 

@@ -96,15 +96,17 @@ def test_it_imports_beside_a_users_own_config_package(venv: Path, tmp_path: Path
     )
     probe = textwrap.dedent(
         """
+        import importlib
         import json
-        import config.settings
         import wanedit
         import wanedit.config.settings
         from wanedit.producers import submit_edit
+        # The user's own top-level package of that name, from the working directory.
+        user = importlib.import_module("config.settings")
         print(json.dumps({
             "submit_edit": submit_edit.__module__,
-            "user_config": config.settings.__file__,
-            "user_settings": config.settings.Settings.INSTALLED_APPS,
+            "user_config": user.__file__,
+            "user_settings": user.Settings.INSTALLED_APPS,
             "wanedit": wanedit.__file__,
             "wanedit_config": wanedit.config.settings.__file__,
         }))

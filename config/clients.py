@@ -25,8 +25,29 @@ def make_redis(settings: Settings) -> redis.Redis:
     )
 
 
+def aws_session(settings: Settings) -> boto3.session.Session:
+    """A boto3 session with the AWS_* settings given explicitly where they are set (so a
+    `.env` file reaches boto3 too); what is unset is left to boto3's own chain."""
+    key_id, secret, token = (
+        value.get_secret_value() if value else None
+        for value in (
+            settings.aws_access_key_id,
+            settings.aws_secret_access_key,
+            settings.aws_session_token,
+        )
+    )
+    if not (key_id and secret):
+        key_id = secret = token = None  # a session token alone means nothing
+    return boto3.session.Session(
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        aws_session_token=token or None,
+        region_name=settings.aws_region or None,
+    )
+
+
 def make_s3(settings: Settings) -> Any:
-    """An S3 client from boto3's own chain (AWS_* variables, AWS_ENDPOINT_URL_S3 included)."""
+    """An S3 client from the AWS_* settings, else boto3's own chain."""
     config = Config(
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
@@ -34,7 +55,8 @@ def make_s3(settings: Settings) -> Any:
         s3={"addressing_style": settings.s3_addressing_style},
         signature_version="s3v4",
     )
-    return boto3.session.Session().client("s3", config=config)
+    endpoint = settings.aws_endpoint_url_s3 or None
+    return aws_session(settings).client("s3", config=config, endpoint_url=endpoint)
 
 
 def make_store(settings: Settings, client: redis.Redis) -> JobStore:

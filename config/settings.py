@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wanedit.accounts import SINGAPORE_BASE_URL, Account, check_base_url
@@ -92,7 +99,21 @@ class Settings(BaseSettings):
     events_maxlen: int = Field(100_000, ge=1, validation_alias=_env("WANEDIT_EVENTS_MAXLEN"))
     job_ttl_seconds: int = Field(7 * 86400, ge=60, validation_alias=_env("WANEDIT_JOB_TTL_SECONDS"))
 
-    # Storage. Credentials and endpoint come from boto3's own chain (AWS_*).
+    # Storage. The AWS_* names are boto3's own; they are read here too so that a `.env` file
+    # reaches boto3 (which reads only the process environment). Unset, boto3's own chain
+    # (profiles, instance roles) decides, as it always does.
+    aws_access_key_id: SecretStr | None = Field(None, validation_alias=_env("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
+    )
+    aws_session_token: SecretStr | None = Field(None, validation_alias=_env("AWS_SESSION_TOKEN"))
+    aws_region: str | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "AWS_REGION", "aws_region", "AWS_DEFAULT_REGION", "aws_default_region"
+        ),
+    )
+    aws_endpoint_url_s3: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL_S3"))
     output_uri: str | None = Field(None, validation_alias=_env("WANEDIT_OUTPUT_URI"))
     staging_uri: str | None = Field(None, validation_alias=_env("WANEDIT_STAGING_URI"))
     image_transport: Literal["presigned", "inline"] = Field(
@@ -191,6 +212,13 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("WANEDIT_LOG_FORMAT"))
 
+    @model_validator(mode="after")
+    def _aws_key_pair(self) -> Settings:
+        key_id, secret = self.aws_access_key_id, self.aws_secret_access_key
+        if bool(key_id and key_id.get_secret_value()) != bool(secret and secret.get_secret_value()):
+            raise ValueError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together")
+        return self
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
@@ -232,9 +260,10 @@ class Settings(BaseSettings):
         return decode_secret(self.webhook_secret.get_secret_value())
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        # The Redis URL may carry a password; SecretStr fields already print as '**********'.
+        # URLs may carry a password; SecretStr fields already print as '**********'.
         for name, value in super().__repr_args__():
-            yield name, redact_url(value) if name == "redis_url" else value
+            urls = ("redis_url", "aws_endpoint_url_s3")
+            yield name, redact_url(value) if name in urls and value else value
 
     @field_validator("local_input_dirs", mode="before")
     @classmethod
@@ -372,7 +401,7 @@ def _one_line(error: ValidationError) -> str:
         name = str(loc[0]).upper() if loc else "settings"
         name += "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
         message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{name}: {message}")
+        problems.append(f"{name}: {message}" if loc else message)  # a check across settings
     return "invalid settings: " + "; ".join(problems)
 
 

@@ -442,16 +442,20 @@ def batch(
     except BackendUnavailable as exc:
         _die(str(exc), EXIT_UNAVAILABLE)
     except _s3_errors() as exc:
-        _die(f"S3: {exc}", EXIT_UNAVAILABLE)
+        from wanedit.s3errors import classify_s3_error
+
+        failure = classify_s3_error(exc)
+        code = EXIT_INVALID if failure.request_fault else EXIT_UNAVAILABLE
+        _die(f"S3: {failure.describe(str(manifest or prefix))}", code)
     _print_batch(status, as_json)
     if status["invalid"] or (wait and (status["failed"] or status["running"])):
         sys.exit(EXIT_FAILED)
 
 
 def _s3_errors() -> tuple[type[Exception], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from wanedit.s3errors import S3_EXCEPTIONS  # botocore loads only when a batch runs
 
-    return (BotoCoreError, ClientError)
+    return S3_EXCEPTIONS
 
 
 @main.command(name="batch-status")
@@ -532,9 +536,9 @@ def listen(
         if not ctx.settings.listen_rules:
             _die("WANEDIT_LISTEN_RULES is empty: no upload would become an edit", EXIT_INVALID)
         if queue_url is not None:
-            import boto3
+            from wanedit.config.clients import aws_session
 
-            sqs = boto3.session.Session().client("sqs")
+            sqs = aws_session(ctx.settings).client("sqs")
             made = listener.listen_sqs(ctx, sqs, queue_url, once=once, wait_seconds=wait_seconds)
         elif redis_list is not None:
             from wanedit.config.clients import make_redis

@@ -18,12 +18,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import redis
-from botocore.exceptions import BotoCoreError, ClientError
 
 from wanedit.errors import BackendUnavailable, InvalidEvent, InvalidRequest
 from wanedit.intake import submit_edit
 from wanedit.intake.context import ProducerContext
 from wanedit.producers.events_in import parse_events, plan_edits
+from wanedit.s3errors import S3_EXCEPTIONS, S3Problem, classify_s3_error
 
 log = logging.getLogger("wanedit.listen")
 
@@ -37,14 +37,17 @@ class Outcome:
 
 
 def _exists(ctx: ProducerContext, bucket: str, key: str) -> bool:
+    """Whether the uploaded object is still there; InvalidRequest when it can never be read."""
     try:
         ctx.s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+    except S3_EXCEPTIONS as exc:
+        failure = classify_s3_error(exc)
+        if failure.problem is S3Problem.MISSING:
             return False
-        raise BackendUnavailable(f"S3 HEAD s3://{bucket}/{key} failed: {exc}") from None
-    except BotoCoreError as exc:
-        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from None
+        subject = f"s3://{bucket}/{key}"
+        if not failure.request_fault:
+            raise BackendUnavailable(failure.describe(subject)) from None
+        raise InvalidRequest([failure.describe(subject)]) from None
     return True
 
 
@@ -58,10 +61,10 @@ def handle(ctx: ProducerContext, body: str | bytes) -> Outcome:
     jobs, problems = [], []
     for edit in plan_edits(events, ctx.settings.listen_rules):
         event = edit.event
-        if not _exists(ctx, event.bucket, event.key):
-            log.info("%s: gone before its edit was enqueued; skipped", event.source)
-            continue
         try:
+            if not _exists(ctx, event.bucket, event.key):
+                log.info("%s: gone before its edit was enqueued; skipped", event.source)
+                continue
             job_id = submit_edit(edit.request, context=ctx)
         except InvalidRequest as exc:
             problems.append(f"{event.source}: {exc}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from wanedit.sandbox.stack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker
+from wanedit.sandbox.stack import LocalServers, Worker, refuse_shared_redis
 
 BUCKET = "wanedit-demo"
 HERE = Path.cwd() / ".demo"
@@ -47,27 +47,14 @@ def _sample_inputs(folder: Path) -> list[Path]:
 
 
 def main() -> None:
-    from wanedit.sandbox.server import SandboxConfig, SandboxServer
-
+    refuse_shared_redis()  # everything below talks to the embedded server only
     HERE.mkdir(exist_ok=True)
     print("wanedit demo: starting an embedded valkey-server, moto S3 and the provider sandbox")
-    redis_server = EmbeddedRedis().start()
-    s3_server = MotoS3().start()
-    sandbox = SandboxServer(
-        SandboxConfig(api_keys=(SANDBOX_KEY,), duration_min=2.0, duration_max=5.0)
-    ).start()
+    servers = LocalServers(BUCKET, duration=(2.0, 5.0)).start()
     env = {
-        **s3_server.env(),
-        **LOCAL_ENV,
+        **servers.env(),
         # The demo's inputs are drawn here; the Python API reads local files only below these.
         "WANEDIT_LOCAL_INPUT_DIRS": str((HERE / "inputs").resolve()),
-        "WANEDIT_REDIS_URL": redis_server.url,
-        "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/edits/",
-        "DASHSCOPE_API_KEY": SANDBOX_KEY,
-        "DASHSCOPE_HTTP_BASE_URL": sandbox.base_url,
-        "WANEDIT_POLL_FIRST_DELAY": "2",
-        "WANEDIT_POLL_INTERVAL": "1",
-        "WANEDIT_POLL_MAX_INTERVAL": "2",
     }
     os.environ.update(env)
     worker = Worker(env, concurrency=2, log_path=HERE / "worker.log")
@@ -81,9 +68,8 @@ def main() -> None:
 
         get_settings.cache_clear()
         s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        print(f"  redis   {redis_server.url}\n  s3      {s3_server.endpoint}")
-        print(f"  sandbox {sandbox.base_url}")
+        print(f"  redis   {env['WANEDIT_REDIS_URL']}\n  s3      {env['AWS_ENDPOINT_URL_S3']}")
+        print(f"  sandbox {env['DASHSCOPE_HTTP_BASE_URL']}")
         print("starting a worker: celery -A wanedit.workers worker (log: .demo/worker.log)")
         worker.start()
 
@@ -125,9 +111,7 @@ def main() -> None:
             print(f"  {entry_id} {json.dumps(event)}")
     finally:
         worker.stop()
-        sandbox.stop()
-        s3_server.stop()
-        redis_server.stop()
+        servers.stop()
     print(
         "\ndone: the output images are in .demo/outputs/ (the servers were embedded and are gone)"
     )

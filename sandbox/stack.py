@@ -3,6 +3,8 @@ provider sandbox and a real Celery worker, all on free loopback ports. Needs the
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import signal
 import socket
@@ -13,12 +15,82 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 SANDBOX_KEY = "sk-sandbox"
 # Everything here runs on 127.0.0.1, so workers must be let fetch from loopback addresses.
 # Local runs (the demo, the tests, the benchmark) talk to servers on 127.0.0.1, and read no
 # `.env`: one written for `docker compose` must not point them elsewhere.
 LOCAL_ENV = {"WANEDIT_ALLOW_PRIVATE_URLS": "true", "WANEDIT_ENV_FILE": ""}
+
+
+# The port a Redis of this machine's own (another program's, or a developer's) listens on.
+SHARED_REDIS_PORT = 6379
+
+
+class SharedRedisRefused(RuntimeError):
+    """A local run (the tests, the demo, `wanedit dev`) was about to use the machine's Redis."""
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("", "localhost", "localhost.localdomain"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def is_shared_redis(host: str | None, port: int | str | None) -> bool:
+    """Whether host and port name the Redis of this machine on its usual port (unset: the
+    defaults redis-py uses, localhost and 6379)."""
+    return _loopback(host or "") and int(port or SHARED_REDIS_PORT) == SHARED_REDIS_PORT
+
+
+def is_shared_redis_url(url: str) -> bool:
+    if url.startswith("unix://"):
+        return False
+    parts = urlsplit(url)
+    return is_shared_redis(parts.hostname, parts.port)
+
+
+def _refusal(where: str) -> SharedRedisRefused:
+    return SharedRedisRefused(
+        f"refusing to use the Redis on {where}: the tests, `make demo` and `wanedit dev` start "
+        "their own embedded server and never write into another program's Redis (point "
+        "WANEDIT_REDIS_URL at the embedded server; WANEDIT_TEST_REDIS_URL may name a server of "
+        "your own on another port)"
+    )
+
+
+def check_own_redis(url: str) -> str:
+    """The URL, unless it names the machine's own Redis on 6379: then SharedRedisRefused."""
+    if is_shared_redis_url(url):
+        parts = urlsplit(url)
+        raise _refusal(f"{parts.hostname or 'localhost'}:{parts.port or SHARED_REDIS_PORT}")
+    return url
+
+
+def refuse_shared_redis() -> None:
+    """From now on every Redis client this process makes (job store, Celery broker, anything
+    built on redis-py) for loopback port 6379 raises SharedRedisRefused when it is made, before
+    it connects. The tests and the local stack call it once, first."""
+    import redis
+
+    made = redis.ConnectionPool.__init__
+    if getattr(made, "refuses_shared_redis", False):
+        return
+
+    @functools.wraps(made)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> None:
+        host, port = kwargs.get("host", "localhost"), kwargs.get("port", SHARED_REDIS_PORT)
+        if "path" not in kwargs and is_shared_redis(host, port):
+            raise _refusal(f"{host}:{port}")
+        made(self, *args, **kwargs)
+
+    guarded.refuses_shared_redis = True  # type: ignore[attr-defined]
+    redis.ConnectionPool.__init__ = guarded  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -104,6 +176,65 @@ class MotoS3:
         self._server.stop()
 
 
+class LocalServers:
+    """The embedded valkey-server, moto's S3 server (with the output bucket made) and the
+    provider sandbox, on free loopback ports, and the environment that points wanedit at them."""
+
+    def __init__(self, bucket: str, *, duration: tuple[float, float] = (2.0, 5.0)) -> None:
+        self.bucket = bucket
+        self.duration = duration
+        self.redis: EmbeddedRedis | None = None
+        self.s3: MotoS3 | None = None
+        self.sandbox: Any = None
+
+    def start(self) -> LocalServers:
+        from wanedit.sandbox.server import SandboxConfig, SandboxServer
+
+        try:
+            self.redis = EmbeddedRedis().start()
+            self.s3 = MotoS3().start()
+            low, high = self.duration
+            config = SandboxConfig(api_keys=(SANDBOX_KEY,), duration_min=low, duration_max=high)
+            self.sandbox = SandboxServer(config).start()
+            self._make_bucket()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _make_bucket(self) -> None:
+        import boto3
+
+        assert self.s3 is not None
+        aws = self.s3.env()
+        boto3.session.Session(
+            aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+            region_name=aws["AWS_DEFAULT_REGION"],
+        ).client("s3", endpoint_url=self.s3.endpoint).create_bucket(Bucket=self.bucket)
+
+    def env(self, prefix: str = "edits/") -> dict[str, str]:
+        """Settings for producers and workers alike, with polls paced for short tasks."""
+        assert self.redis and self.s3 and self.sandbox, "start() first"
+        return {
+            **self.s3.env(),
+            **LOCAL_ENV,
+            "WANEDIT_REDIS_URL": check_own_redis(self.redis.url),
+            "WANEDIT_OUTPUT_URI": f"s3://{self.bucket}/{prefix}",
+            "DASHSCOPE_API_KEY": SANDBOX_KEY,
+            "DASHSCOPE_HTTP_BASE_URL": self.sandbox.base_url,
+            "WANEDIT_POLL_FIRST_DELAY": "2",
+            "WANEDIT_POLL_INTERVAL": "1",
+            "WANEDIT_POLL_MAX_INTERVAL": "2",
+        }
+
+    def stop(self) -> None:
+        for server in (self.sandbox, self.s3, self.redis):
+            if server is not None:
+                server.stop()
+        self.sandbox = self.s3 = self.redis = None
+
+
 class Worker:
     """A real `celery -A wanedit.workers worker` process with the given environment."""
 
@@ -133,6 +264,7 @@ class Worker:
             self._log = None
 
     def start(self, timeout: float = 60.0) -> Worker:
+        check_own_redis(self.env.get("WANEDIT_REDIS_URL", ""))
         command = [
             sys.executable, "-m", "celery", "-A", "wanedit.workers", "worker",
             "--loglevel", "INFO", "--concurrency", str(self.concurrency),
@@ -192,6 +324,7 @@ class Beat:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Beat:
+        check_own_redis(self.env.get("WANEDIT_REDIS_URL", ""))
         command = [
             sys.executable, "-m", "celery", "-A", "wanedit.workers", "beat", "--loglevel", "INFO",
             "--schedule", str(self.workdir / "celerybeat-schedule"),

@@ -11,9 +11,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from wanedit.sandbox.stack import check_own_redis, refuse_shared_redis
+
 # Every test reads its settings from the environment it sets, never from a developer's `.env`
 # (worker processes inherit this).
 os.environ["WANEDIT_ENV_FILE"] = ""
+# The tests start their own Redis: a client for the machine's Redis on 6379 (another
+# program's) fails the test that makes it, with a message saying so, before anything is sent.
+refuse_shared_redis()
 
 
 def make_image(width: int, height: int, color: tuple[int, int, int], fmt: str = "PNG") -> bytes:
@@ -45,7 +50,7 @@ def redis_url() -> Iterator[str]:
     """A real Redis-compatible server: WANEDIT_TEST_REDIS_URL, else an embedded valkey-server."""
     given = os.environ.get("WANEDIT_TEST_REDIS_URL")
     if given:
-        yield given
+        yield check_own_redis(given)
         return
     from wanedit.sandbox.stack import EmbeddedRedis
 

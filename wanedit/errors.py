@@ -5,14 +5,22 @@ WaneditError
  +-- InvalidRequest         an edit request breaks the enqueue contract; nothing was enqueued
  +-- InvalidEvent           a storage event notification could not be understood
  +-- JobNotFound            no job record exists under that id
- +-- BackendUnavailable     Redis or S3 cannot be reached by a producer
+ +-- BackendUnavailable     Redis or S3 cannot be reached by a producer (try again later)
  +-- ProviderError          the provider answered with an error (code, message, HTTP status)
  |    +-- TransientProviderError   worth retrying with backoff (throttling, 5xx, timeouts)
- |    |    +-- OutcomeUnknown       a create whose answer was lost (must not be re-sent blindly)
  |    |    +-- MalformedResponse    an answer that could not be understood
  |    +-- TerminalProviderError    retrying cannot help (bad input, moderation, auth, billing)
- +-- StorageError           copying a result into S3 failed
+ |    +-- OutcomeUnknown           a create whose answer was lost: neither retried nor failed
+ +-- StorageError           S3 failed while a worker read an input or wrote a result
+ |    +-- TransientStorageError    S3 unreachable, throttling or a server error: retry
+ |    +-- TerminalStorageError     missing, denied or refused: retrying cannot help
  +-- UrlNotAllowed          a URL a worker would fetch is not http(s) or not a public address
+
+The kinds are disjoint: no transient class is a terminal one, and OutcomeUnknown is neither
+(a create that may have made a task is reconciled against the provider's task list, never
+sent again blindly and never failed at once). Code that chooses between retrying and failing
+catches the kinds, so the order of its `except` clauses cannot turn one into another;
+ProviderError and StorageError catch every kind of their family.
 """
 
 from __future__ import annotations
@@ -43,11 +51,11 @@ class JobNotFound(WaneditError):
 
 
 class BackendUnavailable(WaneditError):
-    """Redis or S3 cannot be reached; nothing was half-written."""
+    """Redis or S3 cannot be reached by a producer; nothing was half-written."""
 
 
 class ProviderError(WaneditError):
-    """The provider answered with an error code and message."""
+    """The provider answered with an error code and message (the base of its three kinds)."""
 
     def __init__(
         self,
@@ -80,16 +88,24 @@ class TerminalProviderError(ProviderError):
     """A provider error that retrying cannot fix."""
 
 
-class StorageError(WaneditError):
-    """Copying a result image into S3 failed."""
-
-
-class OutcomeUnknown(TransientProviderError):
+class OutcomeUnknown(ProviderError):
     """A create may have reached the provider but its answer was lost: never blindly re-send."""
 
 
 class MalformedResponse(TransientProviderError):
     """The provider's answer could not be understood (not JSON, missing or mistyped fields)."""
+
+
+class StorageError(WaneditError):
+    """S3 failed while a worker read an input or wrote a result (the base of its two kinds)."""
+
+
+class TransientStorageError(StorageError):
+    """S3 could not be reached, throttled us or answered with a server error: retry."""
+
+
+class TerminalStorageError(StorageError):
+    """The object or bucket is missing, or S3 refused the request: retrying cannot help."""
 
 
 class UrlNotAllowed(WaneditError):

@@ -158,7 +158,8 @@ def settings_secrets(settings: Any) -> list[str]:
     for account in settings.accounts:
         if account.api_key is not None:
             found.append(account.api_key.get_secret_value())
-    for secret in (settings.webhook_secret, settings.listen_token):
+    aws = (settings.aws_secret_access_key, settings.aws_session_token)
+    for secret in (settings.webhook_secret, settings.listen_token, *aws):
         if secret is not None:
             value = secret.get_secret_value()
             found += [value, value.removeprefix("whsec_")]

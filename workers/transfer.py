@@ -7,16 +7,18 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 
 from wanedit.errors import (
     StorageError,
     TerminalProviderError,
+    TerminalStorageError,
     TransientProviderError,
+    TransientStorageError,
     UrlNotAllowed,
 )
 from wanedit.images import MIME_BY_FORMAT, check_size, encode_data_uri
 from wanedit.request import SourceKind, source_kind
+from wanedit.s3errors import S3_EXCEPTIONS, classify_s3_error
 from wanedit.storage import S3Location, output_location
 from wanedit.urlguard import check_url
 from wanedit.workers.provider import ResultItem
@@ -24,20 +26,13 @@ from wanedit.workers.provider import ResultItem
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # S3 user metadata is limited to 2 KB in all, ASCII only.
 METADATA_PROMPT_MAX = 1500
-NOT_FOUND = ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403")
 MAX_REDIRECTS = 5
 
 
-class TransientStorageError(StorageError):
-    """S3 could not be reached or answered with a server error: retry with backoff."""
-
-
-def _storage_error(exc: Exception, what: str) -> StorageError:
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in NOT_FOUND:
-            return StorageError(f"{what}: {code}")
-    return TransientStorageError(f"{what}: {exc.__class__.__name__}: {str(exc)[:200]}")
+def _storage_error(exc: Exception, subject: str) -> StorageError:
+    failure = classify_s3_error(exc)
+    kind = TransientStorageError if failure.transient else TerminalStorageError
+    return kind(failure.describe(subject))
 
 
 def resolve_image(source: str, s3: Any, transport: str, presign_ttl: int) -> str:
@@ -70,8 +65,8 @@ def resolve_image(source: str, s3: Any, transport: str, presign_ttl: int) -> str
                 ExpiresIn=presign_ttl,
             )
         )
-    except (ClientError, BotoCoreError) as exc:
-        raise _storage_error(exc, f"reading input {source}") from None
+    except S3_EXCEPTIONS as exc:
+        raise _storage_error(exc, f"input {source}") from None
 
 
 class _PngStream(io.RawIOBase):
@@ -190,6 +185,6 @@ def copy_result(
             raise TerminalProviderError("InvalidResult", f"result {index}: {exc}") from None
         except requests.RequestException as exc:
             raise TransientProviderError("DownloadFailed", f"result {index}: {exc}") from None
-        except (ClientError, BotoCoreError) as exc:
-            raise _storage_error(exc, f"writing {target}") from None
+        except S3_EXCEPTIONS as exc:
+            raise _storage_error(exc, f"result {index} destination {target}") from None
     return target

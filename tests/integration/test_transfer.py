@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import make_image
-from wanedit.errors import TerminalProviderError
+from wanedit.errors import TerminalProviderError, TerminalStorageError, TransientStorageError
 from wanedit.images import encode_data_uri
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
+from wanedit.sandbox.stack import free_port
 from wanedit.storage import S3Location
 from wanedit.workers.client import ProviderClient, make_session
 from wanedit.workers.provider import ResultItem, TaskState
@@ -208,3 +209,47 @@ def test_a_redirect_cannot_escape_the_guard(s3, redirector, path, reason):
         copy(s3, ResultItem(url=redirector + path), 6)
     assert raised.value.code == "UrlNotAllowed"
     assert reason in raised.value.message
+
+
+def _client(endpoint: str, **credentials: str) -> object:
+    from botocore.config import Config
+
+    session = boto3.session.Session(region_name="us-east-1", **credentials)
+    return session.client(
+        "s3",
+        endpoint_url=endpoint,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def test_a_missing_input_object_is_a_terminal_storage_error(s3):
+    source = f"s3://{BUCKET}/in/none.png"
+    with pytest.raises(TerminalStorageError) as raised:
+        resolve_image(source, s3, "inline", 600)
+    assert str(raised.value) == f"input {source} does not exist (NoSuchKey)"
+
+
+def test_an_unreachable_s3_is_a_transient_storage_error():
+    nobody = f"http://127.0.0.1:{free_port()}"
+    s3 = _client(nobody, aws_access_key_id="a", aws_secret_access_key="b")
+    with pytest.raises(TransientStorageError) as raised:
+        resolve_image(f"s3://{BUCKET}/in/a.png", s3, "inline", 600)
+    assert "S3 is unavailable for input" in str(raised.value)
+    assert "EndpointConnectionError" in str(raised.value)
+
+
+def test_a_missing_destination_bucket_is_a_terminal_storage_error(s3, sandbox):
+    state = run_task(sandbox, encode_data_uri(make_image(512, 512, (1, 2, 3)), "image/png"))
+    with pytest.raises(TerminalStorageError) as raised:
+        copy_result(
+            state.results[0],
+            0,
+            job_id="job1",
+            provider_task_id="task1",
+            prefix=S3Location("no-such-bucket", "out/"),
+            s3=s3,
+            downloads=make_session(),
+            timeout=(2, 10),
+            allow_private=True,
+        )
+    assert "no-such-bucket/out/job1/0.png does not exist (NoSuchBucket)" in str(raised.value)

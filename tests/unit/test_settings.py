@@ -283,3 +283,70 @@ def test_create_settle_is_never_shorter_than_the_create_timeouts(
     monkeypatch.setenv("WANEDIT_HTTP_CONNECT_TIMEOUT", connect)
     monkeypatch.setenv("WANEDIT_HTTP_READ_TIMEOUT", read)
     assert load_settings().create_settle == expected
+
+
+AWS_NAMES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_S3",
+)
+
+
+@pytest.fixture
+def no_aws_env(monkeypatch):
+    for name in AWS_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_aws_settings_are_read_from_dotenv_and_never_shown(tmp_path, no_aws_env):
+    (tmp_path / ".env").write_text(
+        "AWS_ACCESS_KEY_ID=AKIADOTENVKEYID\n"
+        "AWS_SECRET_ACCESS_KEY=dotenv-secret-value\n"
+        "AWS_SESSION_TOKEN=dotenv-session-token\n"
+        "AWS_DEFAULT_REGION=eu-west-3\n"
+        "AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000\n"
+    )
+    settings = load_settings()
+    assert settings.aws_access_key_id is not None
+    assert settings.aws_access_key_id.get_secret_value() == "AKIADOTENVKEYID"
+    assert settings.aws_region == "eu-west-3"
+    assert settings.aws_endpoint_url_s3 == "http://127.0.0.1:9000"
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    for secret in ("AKIADOTENVKEYID", "dotenv-secret-value", "dotenv-session-token"):
+        assert secret not in shown
+
+
+def test_aws_region_prefers_aws_region(monkeypatch, no_aws_env):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-1")
+    assert load_settings().aws_region == "ap-southeast-1"
+
+
+def test_aws_settings_are_optional(no_aws_env):
+    settings = load_settings()
+    assert (settings.aws_access_key_id, settings.aws_region, settings.aws_endpoint_url_s3) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_an_aws_key_id_without_its_secret_is_one_clear_line(monkeypatch, no_aws_env):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAONLYTHEID")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together" in str(raised.value)
+    assert "AKIAONLYTHEID" not in str(raised.value)
+
+
+def test_the_aws_secrets_are_redacted_from_logs(monkeypatch, no_aws_env):
+    from wanedit.logs import settings_secrets
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIDENTIFIER")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret-access-key")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "the-session-token")
+    secrets = settings_secrets(load_settings())
+    assert {"the-secret-access-key", "the-session-token"} <= set(secrets)

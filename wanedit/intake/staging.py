@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from wanedit import limits
 from wanedit.errors import BackendUnavailable, InvalidRequest
 from wanedit.images import ImageInfo, decode_data_uri, inspect_image
 from wanedit.request import SourceKind, source_kind
+from wanedit.s3errors import S3_EXCEPTIONS, S3Failure, S3Problem, classify_s3_error
 from wanedit.storage import S3Location
 
 
@@ -66,19 +65,24 @@ def _read_local(source: str, field: str, path: Path) -> bytes:
         return handle.read(limits.IMAGE_BYTES_MAX + 1)
 
 
+def _unavailable(failure: S3Failure, subject: str) -> BackendUnavailable:
+    """S3 cannot serve us now, or not as configured: not the request's fault, nothing kept."""
+    return BackendUnavailable(failure.describe(subject))
+
+
 def _check_s3(source: str, field: str, s3: Any) -> None:
     location = S3Location.parse_object(source)
     try:
         head = s3.head_object(Bucket=location.bucket, Key=location.key)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+    except S3_EXCEPTIONS as exc:
+        failure = classify_s3_error(exc)
+        if failure.problem is S3Problem.MISSING:
             raise ValueError(f"{field}: {source} does not exist") from None
-        if code in ("403", "AccessDenied"):
+        if failure.problem is S3Problem.DENIED:
             raise ValueError(f"{field}: {source} is not readable with our credentials") from None
-        raise BackendUnavailable(f"S3 answered {code} for {source}") from None
-    except BotoCoreError as exc:
-        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from None
+        if failure.request_fault:
+            raise ValueError(f"{field}: {failure.describe(source)}") from None
+        raise _unavailable(failure, source) from None
     size = int(head.get("ContentLength", 0))
     if size > limits.IMAGE_BYTES_MAX:
         raise ValueError(f"{field}: {size / 1048576:.1f} MB is over the provider's limit of 10 MB")
@@ -90,17 +94,18 @@ def check_output(output: S3Location, s3: Any, known: set[str]) -> None:
         return
     try:
         s3.head_bucket(Bucket=output.bucket)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchBucket", "NotFound"):
-            raise InvalidRequest([f"output: bucket {output.bucket!r} does not exist"]) from None
-        if code in ("403", "AccessDenied"):
+    except S3_EXCEPTIONS as exc:
+        failure = classify_s3_error(exc)
+        bucket = f"bucket {output.bucket!r}"
+        if failure.problem is S3Problem.MISSING:
+            raise InvalidRequest([f"output: {bucket} does not exist"]) from None
+        if failure.problem is S3Problem.DENIED:
             raise InvalidRequest(
-                [f"output: bucket {output.bucket!r} is not accessible with our credentials"]
+                [f"output: {bucket} is not accessible with our credentials"]
             ) from None
-        raise BackendUnavailable(f"S3 answered {code} for bucket {output.bucket}") from None
-    except BotoCoreError as exc:
-        raise BackendUnavailable(f"S3 cannot be reached: {exc}") from None
+        if failure.request_fault:
+            raise InvalidRequest([f"output: {failure.describe(bucket)}"]) from None
+        raise _unavailable(failure, f"s3://{output.bucket}") from None
     known.add(output.bucket)
 
 
@@ -164,16 +169,19 @@ def stage_images(
             )
             written.append(target)
             sources[upload.index] = str(target)
-    except (ClientError, BotoCoreError) as exc:
+    except S3_EXCEPTIONS as exc:
         unstage(written, s3)
-        raise BackendUnavailable(f"staging inputs into {staging} failed: {exc}") from None
+        failure = classify_s3_error(exc)
+        if not failure.request_fault:
+            raise _unavailable(failure, f"staging inputs into {staging}") from None
+        raise InvalidRequest([f"staging: {failure.describe(str(staging))}"]) from None
     return sources
 
 
 def unstage(locations: list[S3Location], s3: Any) -> None:
     """Best-effort removal of staged inputs of a request that was not enqueued."""
     for location in locations:
-        with contextlib.suppress(ClientError, BotoCoreError):
+        with contextlib.suppress(*S3_EXCEPTIONS):
             s3.delete_object(Bucket=location.bucket, Key=location.key)
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from wanedit.errors import StorageError, TerminalProviderError, TransientProviderError
+from wanedit.errors import (
+    TerminalProviderError,
+    TerminalStorageError,
+    TransientProviderError,
+    TransientStorageError,
+)
 from wanedit.states import Status
 from wanedit.storage import S3Location
 from wanedit.store.record import Job
@@ -14,7 +19,7 @@ from wanedit.workers.policy.billing import billed_so_far
 from wanedit.workers.provider import ResultItem
 from wanedit.workers.steps.common import Delivery, RetryLater, ended, fail, load, lost_too_often
 from wanedit.workers.steps.deliver import notify
-from wanedit.workers.transfer import TransientStorageError, copy_result
+from wanedit.workers.transfer import copy_result
 
 log = logging.getLogger("wanedit.workers")
 
@@ -57,7 +62,7 @@ def finish(ctx: WorkerContext, job_id: str, delivery: Delivery) -> RetryLater | 
             outputs.append({"index": index, "uri": str(target)})
     except (TransientStorageError, TransientProviderError) as exc:
         return _retry_or_fail(ctx, job, exc, delivery)
-    except StorageError as exc:
+    except TerminalStorageError as exc:
         fail(ctx, job, "StorageError", str(exc), billed=billed)
         return None
 

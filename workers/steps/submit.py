@@ -8,9 +8,10 @@ from wanedit.errors import (
     ConfigError,
     OutcomeUnknown,
     ProviderError,
-    StorageError,
     TerminalProviderError,
+    TerminalStorageError,
     TransientProviderError,
+    TransientStorageError,
 )
 from wanedit.request import EditRequest
 from wanedit.states import Status
@@ -32,7 +33,7 @@ from wanedit.workers.steps.common import (
     retry_or_fail,
     rewatch,
 )
-from wanedit.workers.transfer import TransientStorageError, resolve_image
+from wanedit.workers.transfer import resolve_image
 
 log = logging.getLogger("wanedit.workers")
 
@@ -78,7 +79,7 @@ def _submit(
         ]
     except TransientStorageError as exc:
         return retry_or_fail(ctx, job, exc, delivery, throttled=False)
-    except (StorageError, ConfigError, ValueError) as exc:
+    except (TerminalStorageError, ConfigError, ValueError) as exc:
         fail(ctx, job, "InputUnavailable", str(exc), billed=billed_so_far(job))
         return None
     if not ctx.store.mark_create(job.id):

@@ -1,0 +1,66 @@
+"""Exit statuses of the `wanedit` commands, and the one place errors become them.
+
+0 succeeded (or enqueued without --wait); 1 failed, canceled or timed out (or no such job);
+2 invalid request or settings (nothing enqueued); 3 Redis or S3 unreachable (nothing enqueued).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import NoReturn, ParamSpec, TypeVar
+
+import click
+
+from wanedit.errors import BackendUnavailable, ConfigError, InvalidRequest, JobNotFound
+
+EXIT_FAILED, EXIT_INVALID, EXIT_UNAVAILABLE = 1, 2, 3
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def die(message: str, code: int) -> NoReturn:
+    """Print `wanedit: message` on stderr and exit with `code`."""
+    click.echo(f"wanedit: {message}", err=True)
+    sys.exit(code)
+
+
+def _backend_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    # Imported when an error is on its way out, so `wanedit --version` stays quick.
+    import redis
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (redis.RedisError,), (BotoCoreError, ClientError)
+
+
+def exit_codes(command: Callable[P, R]) -> Callable[P, R]:
+    """Run a command; a wanedit error ends it with one line on stderr and its exit status,
+    never a traceback. Ctrl-C ends it quietly."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            sys.exit(0)
+        except InvalidRequest as exc:
+            for problem in exc.problems:
+                click.echo(f"wanedit: invalid request: {problem}", err=True)
+            sys.exit(EXIT_INVALID)
+        except ConfigError as exc:
+            die(str(exc), EXIT_INVALID)
+        except JobNotFound as exc:
+            die(str(exc), EXIT_FAILED)
+        except BackendUnavailable as exc:
+            die(str(exc), EXIT_UNAVAILABLE)
+        except Exception as exc:
+            redis_errors, s3_errors = _backend_errors()
+            if isinstance(exc, redis_errors):
+                die(f"Redis cannot be reached: {exc}", EXIT_UNAVAILABLE)
+            if isinstance(exc, s3_errors):
+                die(f"S3: {exc}", EXIT_UNAVAILABLE)
+            raise
+
+    return run

@@ -37,14 +37,12 @@ def _backend_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception
 
 def exit_codes(command: Callable[P, R]) -> Callable[P, R]:
     """Run a command; a wanedit error ends it with one line on stderr and its exit status,
-    never a traceback. Ctrl-C ends it quietly."""
+    never a traceback."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except KeyboardInterrupt:
-            sys.exit(0)
         except InvalidRequest as exc:
             for problem in exc.problems:
                 click.echo(f"wanedit: invalid request: {problem}", err=True)
@@ -62,5 +60,19 @@ def exit_codes(command: Callable[P, R]) -> Callable[P, R]:
             if isinstance(exc, s3_errors):
                 die(f"S3: {exc}", EXIT_UNAVAILABLE)
             raise
+
+    return run
+
+
+def until_interrupted(command: Callable[P, None]) -> Callable[P, None]:
+    """For commands that run until stopped (`top`, `events --follow`, `listen`): Ctrl-C is
+    how they end, with status 0 and no traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except KeyboardInterrupt:
+            return
 
     return run

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from wanedit.producers.cli.exits import EXIT_FAILED, EXIT_INVALID, die, exit_codes
+from wanedit.producers.cli.exits import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    die,
+    exit_codes,
+    until_interrupted,
+)
 
 
 def print_job(job: dict[str, Any], as_json: bool) -> None:
@@ -165,6 +171,7 @@ def cancel(job_id: str, as_json: bool) -> None:
 @click.option("--follow", is_flag=True, help="Keep waiting for new events.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @exit_codes
+@until_interrupted
 def events(follow: bool, as_json: bool) -> None:
     """Print completion events from the stream."""
     from wanedit.config.clients import make_redis

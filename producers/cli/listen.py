@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wanedit.producers.cli.exits import EXIT_INVALID, die, exit_codes
+from wanedit.producers.cli.exits import EXIT_INVALID, die, exit_codes, until_interrupted
 
 
 @click.command()
@@ -25,6 +25,7 @@ from wanedit.producers.cli.exits import EXIT_INVALID, die, exit_codes
     help="Long-poll wait for --sqs and --redis-list.",
 )
 @exit_codes
+@until_interrupted
 def listen(
     queue_url: str | None,
     redis_list: str | None,

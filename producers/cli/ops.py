@@ -10,7 +10,13 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from wanedit.producers.cli.exits import EXIT_INVALID, EXIT_UNAVAILABLE, die, exit_codes
+from wanedit.producers.cli.exits import (
+    EXIT_INVALID,
+    EXIT_UNAVAILABLE,
+    die,
+    exit_codes,
+    until_interrupted,
+)
 
 
 def quota_table(data: dict[str, Any]) -> Table:
@@ -78,6 +84,7 @@ def cap(images: int | None, reset: bool, as_json: bool) -> None:
 )
 @click.option("--once", is_flag=True, help="Print the numbers once and exit (for scripts).")
 @exit_codes
+@until_interrupted
 def top(interval: float, once: bool) -> None:
     """Live numbers of the whole cluster, as /metrics has them: slots, backlog, jobs, errors,
     images, cost, task durations. Refreshes in place; Ctrl-C quits."""

@@ -9,7 +9,7 @@ from botocore.exceptions import EndpointConnectionError
 from click.testing import CliRunner
 
 from wanedit.errors import BackendUnavailable, ConfigError, InvalidRequest, JobNotFound
-from wanedit.producers.cli.exits import exit_codes
+from wanedit.producers.cli.exits import exit_codes, until_interrupted
 
 
 def run(error: BaseException | None) -> tuple[int, str, str]:
@@ -39,7 +39,6 @@ def run(error: BaseException | None) -> tuple[int, str, str]:
         (BackendUnavailable("Redis cannot be reached: boom"), 3, "wanedit: Redis cannot be"),
         (redis.ConnectionError("refused"), 3, "wanedit: Redis cannot be reached: refused\n"),
         (EndpointConnectionError(endpoint_url="http://s3"), 3, "wanedit: S3: Could not connect"),
-        (KeyboardInterrupt(), 0, ""),
     ],
 )
 def test_errors_become_exit_statuses(error, code, stderr):
@@ -54,3 +53,21 @@ def test_an_unexpected_error_is_not_hidden():
     assert exit_code == 1
     result = CliRunner().invoke(click.command()(exit_codes(lambda: 1 / 0)), [])
     assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_ctrl_c_ends_a_long_running_command_quietly_and_aborts_any_other():
+    @click.command()
+    @exit_codes
+    @until_interrupted
+    def follow() -> None:
+        raise KeyboardInterrupt
+
+    @click.command()
+    @exit_codes
+    def submit() -> None:
+        raise KeyboardInterrupt
+
+    assert CliRunner().invoke(follow, []).exit_code == 0
+    aborted = CliRunner().invoke(submit, [])
+    assert aborted.exit_code == 1
+    assert "Aborted!" in aborted.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wanedit.config.settings import Settings
+from wanedit.cron import parse_cron
 from wanedit.errors import ConfigError
 
 ADMIT_TASK = "wanedit.admit"
@@ -52,20 +53,11 @@ def longest_wait(settings: Settings) -> float:
 
 def batch_beat_entries(settings: Settings) -> dict[str, Any]:
     """One beat entry per scheduled batch; the task itself makes sure one run per slot."""
-    from celery.schedules import crontab
-
     entries = {}
     for schedule in settings.batch_schedules:
-        minute, hour, day, month, weekday = schedule.cron.split()
         entries[f"wanedit-batch-{schedule.name}"] = {
             "task": BATCH_TASK,
-            "schedule": crontab(
-                minute=minute,
-                hour=hour,
-                day_of_week=weekday,
-                day_of_month=day,
-                month_of_year=month,
-            ),
+            "schedule": parse_cron(schedule.cron),
             "args": [schedule.name],
         }
     return entries

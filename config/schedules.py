@@ -11,7 +11,8 @@ from wanedit.storage import S3Location
 
 
 class BatchSchedule(BaseModel):
-    """A manifest run by celery beat at the times a 5-field crontab (UTC) names."""
+    """A manifest run by celery beat at the times a crontab (UTC) names: 5 fields, as
+    Celery reads them (`30 2 * * mon-fri`), or a shorthand such as `@daily`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -14,16 +14,29 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+from botocore.exceptions import BotoCoreError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_never,
+    wait_exponential,
+)
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
 
 from wanedit.errors import BackendUnavailable, InvalidEvent, InvalidRequest
 from wanedit.intake import submit_edit
 from wanedit.intake.context import ProducerContext
 from wanedit.producers.events_in import parse_events, plan_edits
 from wanedit.s3errors import S3_EXCEPTIONS, S3Problem, classify_s3_error
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 log = logging.getLogger("wanedit.listen")
 
@@ -79,57 +92,120 @@ def _report(source: str, outcome: Outcome) -> None:
         log.error("%s: dropped: %s", source, outcome.dropped)
 
 
+# While Redis, S3 or the queue is down, a listener waits 1 s, 2 s, 4 s ... up to this long and
+# tries again; with --once it gives up at the first outage, so a script sees exit status 3.
+OUTAGE_WAIT_MAX = 60.0
+
+
+def _log_outage(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("listener: %s; trying again in %.0f s", error, wait)
+
+
+def outages(once: bool, sleep: Callable[[float], None] = time.sleep) -> Retrying:
+    """The listeners' retry policy: BackendUnavailable is waited out with exponential
+    backoff (never, with `once`); any other error ends the listener."""
+    return Retrying(
+        retry=retry_if_exception_type(BackendUnavailable),
+        wait=wait_exponential(multiplier=1, max=OUTAGE_WAIT_MAX),
+        stop=stop_after_attempt(1) if once else stop_never,
+        before_sleep=_log_outage,
+        sleep=sleep,
+        reraise=True,
+    )
+
+
+@dataclass
+class _Made:
+    """Jobs made so far, kept across the rounds an outage interrupts."""
+
+    jobs: int = 0
+
+
 def listen_sqs(
-    ctx: ProducerContext, sqs: Any, queue_url: str, *, once: bool, wait_seconds: int = 20
+    ctx: ProducerContext,
+    sqs: Any,
+    queue_url: str,
+    *,
+    once: bool,
+    wait_seconds: int = 20,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Long-poll the queue; a message is deleted once its edits are enqueued (or it is
     dropped as invalid). With `once`, stop at the first empty receive. Returns jobs made."""
-    made = 0
+    made = _Made()
+    retrying = outages(once, sleep)
     while True:
+        # Each call starts the backoff afresh: one good round ends an outage.
+        empty = retrying(_sqs_round, ctx, sqs, queue_url, wait_seconds, made)
+        if empty and once:
+            return made.jobs
+
+
+def _sqs_round(
+    ctx: ProducerContext, sqs: Any, queue_url: str, wait_seconds: int, made: _Made
+) -> bool:
+    """Receive once and handle what came; raises BackendUnavailable after the round when a
+    message had to be kept. Returns whether the receive was empty."""
+    try:
         answer = sqs.receive_message(
             QueueUrl=queue_url, WaitTimeSeconds=wait_seconds, MaxNumberOfMessages=10
         )
-        messages = answer.get("Messages", [])
-        if not messages and once:
-            return made
-        outage: BackendUnavailable | None = None
-        for message in messages:
-            source = f"sqs message {message['MessageId']}"
-            try:
-                outcome = handle(ctx, message["Body"])
-            except BackendUnavailable as exc:
-                # Not deleted: it comes back after the queue's visibility timeout.
-                log.warning("%s: kept for redelivery: %s", source, exc)
-                outage = exc
-                continue
-            _report(source, outcome)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            made += len(outcome.jobs)
-        if outage is not None:
-            if once:
-                raise outage
-            time.sleep(1)
+    except BotoCoreError as exc:  # no answer at all; a ClientError (no such queue) ends it
+        raise BackendUnavailable(f"SQS cannot be reached: {exc}") from None
+    messages = answer.get("Messages", [])
+    outage: BackendUnavailable | None = None
+    for message in messages:
+        source = f"sqs message {message['MessageId']}"
+        try:
+            outcome = handle(ctx, message["Body"])
+        except BackendUnavailable as exc:
+            # Not deleted: it comes back after the queue's visibility timeout.
+            log.warning("%s: kept for redelivery: %s", source, exc)
+            outage = exc
+            continue
+        _report(source, outcome)
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        made.jobs += len(outcome.jobs)
+    if outage is not None:
+        raise outage
+    return not messages
 
 
 def listen_redis_list(
-    ctx: ProducerContext, client: redis.Redis, key: str, *, once: bool, wait_seconds: int = 20
+    ctx: ProducerContext,
+    client: redis.Redis,
+    key: str,
+    *,
+    once: bool,
+    wait_seconds: int = 20,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Pop notifications (MinIO's `access` format) off a Redis list. Each is moved to
     `KEY:processing` while it is handled, so one taken by a listener that dies is not lost:
-    it goes back to the list when the next listener starts. Returns jobs made."""
+    it goes back to the list when the next listener starts, or when this one starts over
+    after an outage. Returns jobs made."""
+    made = _Made()
+    outages(once, sleep)(_drain_list, ctx, client, key, once, wait_seconds, made)
+    return made.jobs
+
+
+def _drain_list(
+    ctx: ProducerContext, client: redis.Redis, key: str, once: bool, wait_seconds: int, made: _Made
+) -> None:
     try:
-        return _drain(ctx, client, key, once, wait_seconds)
+        _drain(ctx, client, key, once, wait_seconds, made)
     except redis.RedisError as exc:
         raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
 
 
 def _drain(
-    ctx: ProducerContext, client: redis.Redis, key: str, once: bool, wait_seconds: int
-) -> int:
+    ctx: ProducerContext, client: redis.Redis, key: str, once: bool, wait_seconds: int, made: _Made
+) -> None:
     processing = f"{key}:processing"
     while client.lmove(processing, key, "RIGHT", "LEFT") is not None:
         pass
-    made = 0
     while True:
         item: Any  # bytes or str, as the client decodes
         if once:
@@ -138,7 +214,7 @@ def _drain(
             item = client.blmove(key, processing, wait_seconds, "LEFT", "RIGHT")
         if item is None:
             if once:
-                return made
+                return
             continue
         try:
             outcome = handle(ctx, item)
@@ -148,43 +224,48 @@ def _drain(
             raise
         _report(f"redis list {key}", outcome)
         client.lrem(processing, 1, item)
-        made += len(outcome.jobs)
+        made.jobs += len(outcome.jobs)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """werkzeug's request handler, with its access lines at DEBUG under wanedit.listen."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        log.debug("%s: " + message, self.address_string(), *args)
+
+
+def receiver(ctx: ProducerContext, on_outcome: Callable[[Outcome], None]) -> WSGIApplication:
+    """The webhook receiver as a WSGI application: POST a notification; 200 with the job ids,
+    400 when it is invalid, 401 without the WANEDIT_LISTEN_TOKEN bearer token, 503 when it
+    should be sent again."""
+    token = ctx.settings.listen_token
+
+    @Request.application
+    def application(request: Request) -> Response:
+        if request.method != "POST":
+            return _answer(405, {"error": "POST a notification"}, allow="POST")
+        if token is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+                return _answer(401, {"error": "a valid bearer token is required"})
+        try:
+            outcome = handle(ctx, request.get_data())
+        except BackendUnavailable as exc:
+            return _answer(503, {"error": str(exc)})
+        _report(f"POST from {request.remote_addr}", outcome)
+        on_outcome(outcome)
+        status = 400 if outcome.dropped and not outcome.jobs else 200
+        return _answer(status, {"jobs": outcome.jobs, "dropped": outcome.dropped})
+
+    return application
+
+
+def _answer(status: int, data: dict[str, Any], **headers: str) -> Response:
+    return Response(json.dumps(data), status, mimetype="application/json", headers=headers)
 
 
 def http_server(
     ctx: ProducerContext, host: str, port: int, on_outcome: Callable[[Outcome], None]
-) -> HTTPServer:
-    """A webhook receiver: POST a notification; 200 with the job ids, 400 when it is invalid,
-    401 without the WANEDIT_LISTEN_TOKEN bearer token, 503 when it should be sent again."""
-    token = ctx.settings.listen_token
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            if token is not None:
-                given = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-                    self._answer(401, {"error": "a valid bearer token is required"})
-                    return
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                outcome = handle(ctx, body)
-            except BackendUnavailable as exc:
-                self._answer(503, {"error": str(exc)})
-                return
-            _report(f"POST from {self.client_address[0]}", outcome)
-            status = 400 if outcome.dropped and not outcome.jobs else 200
-            self._answer(status, {"jobs": outcome.jobs, "dropped": outcome.dropped})
-            on_outcome(outcome)
-
-        def _answer(self, status: int, data: dict[str, Any]) -> None:
-            payload = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug(format, *args)
-
-    return HTTPServer((host, port), Handler)
+) -> BaseWSGIServer:
+    """werkzeug's server around `receiver`, bound and listening; one request at a time."""
+    return make_server(host, port, receiver(ctx, on_outcome), request_handler=_QuietHandler)

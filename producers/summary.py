@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import logging
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+import jinja2
 from PIL import Image
 
 from wanedit.intake.batch import read_batch
@@ -27,6 +29,7 @@ def write_summary(batch_id: str, *, context: ProducerContext | None = None) -> d
         {
             "id": job["id"],
             "status": job["status"],
+            "prompt": (job["request"] or {}).get("prompt", ""),
             "images": (job["request"] or {}).get("images", []),
             "outputs": [output["uri"] for output in job["outputs"] if "uri" in output],
             "error": job["error"],
@@ -34,10 +37,12 @@ def write_summary(batch_id: str, *, context: ProducerContext | None = None) -> d
         for job in jobs
     ]
     prefix = S3Location.parse_prefix(status["output"])
+    uris = {uri for job in status["jobs"] for uri in (*job["images"], *job["outputs"])}
+    thumbnails = {uri: thumbnail(ctx, uri) for uri in uris if uri.startswith("s3://")}
     written = {}
     for name, body, content_type in (
         ("summary.json", json.dumps(status, indent=2, sort_keys=True), "application/json"),
-        ("summary.html", contact_sheet(status, ctx), "text/html; charset=utf-8"),
+        ("summary.html", contact_sheet(status, thumbnails), "text/html; charset=utf-8"),
     ):
         where = prefix.child(name)
         ctx.s3.put_object(
@@ -64,49 +69,20 @@ def thumbnail(ctx: ProducerContext, uri: str) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _figure(ctx: ProducerContext, uri: str) -> str:
-    source = thumbnail(ctx, uri) if uri.startswith("s3://") else None
-    name = html.escape(uri)
-    if source is None:
-        return f'<figure><a href="{name}">{name}</a></figure>'
-    return f'<figure><img src="{source}" alt="{name}"><figcaption>{name}</figcaption></figure>'
-
-
-def contact_sheet(status: dict[str, Any], ctx: ProducerContext) -> str:
-    rows = []
-    for job in status["jobs"]:
-        inputs = "".join(_figure(ctx, uri) for uri in job["images"])
-        if job["outputs"]:
-            outputs = "".join(_figure(ctx, uri) for uri in job["outputs"])
-        else:
-            error = job["error"] or {}
-            reason = f"{error.get('code', job['status'])}: {error.get('message', '')}"
-            outputs = f'<p class="failed">{html.escape(reason)}</p>'
-        rows.append(
-            f"<tr><td>{html.escape(job['id'])}<br>{html.escape(job['status'])}</td>"
-            f"<td>{inputs}</td><td>{outputs}</td></tr>"
-        )
-    for line in status["invalid_lines"]:
-        rows.append(
-            f"<tr><td>line {line['line']}<br>invalid</td><td></td>"
-            f'<td><p class="failed">{html.escape(line["error"])}</p></td></tr>'
-        )
+def contact_sheet(status: dict[str, Any], thumbnails: Mapping[str, str | None]) -> str:
+    """The summary page of a batch status (with its `jobs`); `thumbnails` maps an image URI
+    to a data URI, and an image without one is shown as a link. Pure."""
     counts = ", ".join(f"{count} {name}" for name, count in sorted(status["by_status"].items()))
-    title = f"wanedit batch {html.escape(str(status['id']))}"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1em; }}
-table {{ border-collapse: collapse; }}
-td {{ border: 1px solid #ccc; padding: 6px; vertical-align: top; }}
-figure {{ display: inline-block; margin: 4px; font-size: 11px; max-width: {THUMBNAIL_SIDE}px;
-  word-break: break-all; }}
-.failed {{ color: #b00; }}
-</style></head><body>
-<h1>{title}</h1>
-<p>{html.escape(counts) or "no jobs"}; {status["invalid"]} invalid lines;
-{status["images_billed"]} images billed, cost {status["cost"]} {status["currency"] or ""}</p>
-<table><tr><th>job</th><th>inputs</th><th>outputs</th></tr>
-{"".join(rows)}
-</table></body></html>
-"""
+    return _template().render(
+        batch=status, counts=counts, thumbnails=thumbnails, side=THUMBNAIL_SIDE
+    )
+
+
+@cache
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("wanedit.producers", "templates"),
+        autoescape=True,  # prompts, URIs and error messages are the batch's callers' text
+        undefined=jinja2.StrictUndefined,
+    )
+    return environment.get_template("summary.html")

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from pythonjsonlogger import json as jsonlogger
+
 from wanedit.ids import is_job_id
 
 TEXT_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
@@ -24,11 +26,6 @@ _SIGNED = re.compile(
 # Celery's lines about a task carry its arguments' repr as `data["args"]`: ('<job id>', ...).
 _FIRST_ARG = re.compile(r"\(\s*'([0-9a-f]{32})'")
 _URL_PASSWORD = re.compile(r"(?i)\b(rediss?|amqps?|https?)://[^/\s@]*:[^/\s@]*@")
-# Everything a LogRecord has of its own; any other attribute came as `extra=`.
-_STANDARD = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "job_id", "taskName"}
-)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -94,32 +91,43 @@ class JobContext(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message, job_id, then any extra fields."""
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """One JSON object per line: ts, level, logger, message, job_id, process, then any extra
+    fields (`extra=`, Celery's `data`) and `exc` for a traceback."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        job_id = getattr(record, "job_id", None)
-        if job_id:
-            line["job_id"] = job_id
-        line["process"] = record.processName
-        for name, value in vars(record).items():
-            if name not in _STANDARD and not name.startswith("_"):
-                line[name] = value
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
+    def __init__(self) -> None:
+        super().__init__(
+            ["asctime", "levelname", "name", "message", "job_id", "processName"],
+            rename_fields={
+                "asctime": "ts",
+                "levelname": "level",
+                "name": "logger",
+                "processName": "process",
+                "exc_info": "exc",
+            },
+            json_ensure_ascii=False,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        if not log_data.get("job_id"):
+            del log_data["job_id"]  # a line about no job has no job_id field
         if record.exc_text:
-            line["exc"] = record.exc_text
-        return json.dumps(line, default=str, ensure_ascii=False)
+            # JobContext left the traceback's text without secrets: write that one, not a
+            # fresh rendering of exc_info.
+            log_data["exc"] = record.exc_text
 
 
 def signal_line(message: str, logger: str) -> str:
-    """A JSON line built without logging's locks, for code that runs in a signal handler."""
+    """A JSON line built without logging's locks, for code that runs in a signal handler.
+
+    Built by hand on purpose: a formatter needs a LogRecord and a handler's lock, which a
+    signal may have interrupted mid-write. Its keys are the JSON formatter's first four."""
     line = {
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "level": "WARNING",

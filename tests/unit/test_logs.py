@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -49,6 +50,14 @@ def test_json_lines_carry_the_job_id_when_there_is_one(made, job_id):
     assert line["logger"] == "wanedit.workers"
     assert line["message"] == made.getMessage()
     assert line["ts"].endswith("+00:00")
+
+
+def test_a_line_has_the_same_keys_as_ever():
+    line = formatted(record("admission reclaimed %d expired slot leases", 2))
+    assert list(line) == ["ts", "level", "logger", "message", "process"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
+    named = formatted(record("job %s: ok", JOB, to_status="running"))
+    assert list(named) == ["ts", "level", "logger", "message", "job_id", "process", "to_status"]
 
 
 def test_extra_fields_are_kept_and_exceptions_are_one_field():

@@ -65,12 +65,34 @@ def test_an_empty_cluster_and_a_missing_redis():
     assert "provider errors  none" in lines
     assert "cost             0" in lines
     assert "task duration    -" in lines
-    from wanedit.producers.top import render
+    from wanedit.producers.cli.top import render
 
     assert render(Snapshot(), NOW, redis_up=False).splitlines()[-1] == "Redis does not answer"
 
 
 def render_lines(snap: Snapshot) -> list[str]:
-    from wanedit.producers.top import render
+    from wanedit.producers.cli.top import render
 
     return render(snap, NOW).splitlines()
+
+
+def test_quota_accounts_are_a_table_in_plain_text():
+    from wanedit.producers.cli.ops import quota_table
+    from wanedit.producers.cli.top import plain
+
+    account = {
+        "in_flight": 2,
+        "concurrency": 5,
+        "submit_rate": 2.0,
+        "query_rate": 20.0,
+        "images_today": 12,
+        "cost_today": 2.642124,
+        "currency": "CNY",
+    }
+    # A name is shown as it is, never read as rich markup.
+    data = {"accounts": [{**account, "name": "sg"}, {**account, "name": "[bold]beijing"}]}
+    assert plain(quota_table(data)).splitlines() == [
+        "account        in flight  submits/s  queries/s  images today  cost today",
+        "sg                   2/5          2         20            12    2.64 CNY",
+        "[bold]beijing        2/5          2         20            12    2.64 CNY",
+    ]

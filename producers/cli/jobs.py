@@ -1,0 +1,208 @@
+"""One job at a time: submit, status, cancel; the completion events; the request's schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from wanedit.producers.cli.exits import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    die,
+    exit_codes,
+    until_interrupted,
+)
+
+
+def print_job(job: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(job, indent=2, sort_keys=True))
+        return
+    click.echo(f"{job['id']}  {job['status']}  provider_task={job['provider_task_id'] or '-'}")
+    for output in job["outputs"]:
+        if "uri" in output:
+            click.echo(f"  [{output['index']}] {output['uri']}")
+        else:
+            error = output["error"]
+            click.echo(f"  [{output['index']}] failed: {error['code']}: {error['message']}")
+    if job["error"]:
+        click.echo(f"  error: {job['error']['code']}: {job['error']['message']}")
+    if job.get("waiting_for"):
+        click.echo(f"  waiting for: {job['waiting_for']}")
+    if job.get("cancel_refused"):
+        click.echo(f"  note: {job['cancel_refused']}")
+
+
+@click.command()
+@click.option("--prompt", required=True, help="The edit instruction (1 to 2000 characters).")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    required=True,
+    help="https://, s3://, data: or a local path; 1 to 3.",
+)
+@click.option("--negative-prompt", default=None, help="What to avoid (at most 500 characters).")
+@click.option("--n", "n", type=int, default=1, show_default=True, help="Images to make (1 to 4).")
+@click.option("--size", default=None, help="Output size W*H, e.g. 1280*1280.")
+@click.option("--seed", type=int, default=None, help="0 to 2147483647.")
+@click.option("--prompt-extend/--no-prompt-extend", default=True, show_default=True)
+@click.option("--watermark/--no-watermark", default=False, show_default=True)
+@click.option(
+    "--output", default=None, help="Destination s3://bucket/prefix/ (default WANEDIT_OUTPUT_URI)."
+)
+@click.option(
+    "--idempotency-key", default=None, help="The same key within 24 h returns the same job."
+)
+@click.option(
+    "--priority",
+    type=click.Choice(["interactive", "batch"]),
+    default="interactive",
+    show_default=True,
+    help="interactive: a person waits; batch: bulk work, served after interactive edits.",
+)
+@click.option("--metadata", default=None, help="A JSON object returned in the completion event.")
+@click.option(
+    "--callback-url", default=None, help="https:// URL the signed completion webhook goes to."
+)
+@click.option("--on-complete", default=None, help="Celery task name sent the completion event.")
+@click.option(
+    "--on-complete-queue", default=None, help="Queue for --on-complete (default: celery)."
+)
+@click.option("--wait", is_flag=True, help="Wait for the job to end and print it.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@exit_codes
+def submit(
+    prompt: str,
+    images: tuple[str, ...],
+    negative_prompt: str | None,
+    n: int,
+    size: str | None,
+    seed: int | None,
+    prompt_extend: bool,
+    watermark: bool,
+    output: str | None,
+    idempotency_key: str | None,
+    priority: str,
+    metadata: str | None,
+    callback_url: str | None,
+    on_complete: str | None,
+    on_complete_queue: str | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Enqueue one edit; print its job id (or, with --wait, the finished job)."""
+    from wanedit.intake import submit_edit
+    from wanedit.producers.api import get_job, wait_for_job
+
+    fields: dict[str, Any] = {
+        "prompt": prompt,
+        "images": list(images),
+        "negative_prompt": negative_prompt,
+        "n": n,
+        "size": size,
+        "seed": seed,
+        "prompt_extend": prompt_extend,
+        "watermark": watermark,
+        "output": output,
+        "idempotency_key": idempotency_key,
+        "priority": priority,
+        "callback_url": callback_url,
+        "on_complete": on_complete,
+        "on_complete_queue": on_complete_queue,
+    }
+    if metadata is not None:
+        try:
+            fields["metadata"] = json.loads(metadata)
+        except json.JSONDecodeError as exc:
+            die(f"invalid request: metadata: not valid JSON ({exc.msg})", EXIT_INVALID)
+    # A person named these files on the command line: they may be read wherever they are
+    # (WANEDIT_LOCAL_INPUT_DIRS bounds what the Python API reads for other callers).
+    job_id = submit_edit(fields, trusted_files=_local_files(images))
+    if not wait:
+        if as_json:
+            print_job(get_job(job_id), True)
+        else:
+            click.echo(job_id)
+        return
+    job = wait_for_job(job_id, timeout)
+    print_job(job, as_json)
+    if job["status"] not in ("succeeded", "failed", "canceled"):
+        click.echo(f"wanedit: timed out after {timeout} s; the job goes on", err=True)
+    sys.exit(0 if job["status"] == "succeeded" else EXIT_FAILED)
+
+
+def _local_files(images: tuple[str, ...]) -> list[str]:
+    from wanedit.request import SourceKind, source_kind
+
+    return [
+        image.removeprefix("file://") for image in images if source_kind(image) is SourceKind.PATH
+    ]
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@exit_codes
+def status(job_id: str, as_json: bool) -> None:
+    """Show one job."""
+    from wanedit.producers.api import get_job
+
+    print_job(get_job(job_id), as_json)
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@exit_codes
+def cancel(job_id: str, as_json: bool) -> None:
+    """Cancel a job (queued: never sent; PENDING at the provider: canceled there)."""
+    from wanedit.producers.api import cancel_job
+
+    print_job(cancel_job(job_id), as_json)
+
+
+@click.command()
+@click.option("--follow", is_flag=True, help="Keep waiting for new events.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@exit_codes
+@until_interrupted
+def events(follow: bool, as_json: bool) -> None:
+    """Print completion events from the stream."""
+    from wanedit.config.clients import make_redis
+    from wanedit.config.settings import get_settings
+    from wanedit.store.events import read_events
+
+    settings = get_settings()
+    for entry_id, event in read_events(make_redis(settings), settings.events_stream, follow=follow):
+        if as_json:
+            click.echo(json.dumps({"id": entry_id, **event}, sort_keys=True))
+        else:
+            stored = sum(1 for output in event.get("outputs") or [] if "uri" in output)
+            error = event.get("error") or {}
+            detail = f"{stored} images" if stored else error.get("code", "")
+            click.echo(f"{entry_id}  {event.get('type')}  {event.get('job_id')}  {detail}")
+
+
+@click.command(name="schema")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the schema to FILE instead of standard output.",
+)
+def schema(output: str | None) -> None:
+    """Print the enqueue contract (an edit request) as JSON Schema, draft 2020-12."""
+    from wanedit.request import EditRequest
+
+    text = json.dumps(EditRequest.model_json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)

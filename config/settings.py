@@ -167,7 +167,8 @@ class Settings(BaseSettings):
     soft_shutdown_timeout: float = Field(
         60.0, ge=0, validation_alias=_env("WANEDIT_SOFT_SHUTDOWN_TIMEOUT")
     )
-    # Manifests run by celery beat: a JSON list of {name, cron (5 fields, UTC), manifest, output}.
+    # Manifests run by celery beat: a JSON list of {name, cron, manifest, output}; cron has five
+    # fields in UTC, or is a shorthand such as @daily.
     batch_schedules: list[BatchSchedule] = Field(
         default_factory=list, validation_alias=_env("WANEDIT_BATCH_SCHEDULES")
     )

@@ -10,7 +10,8 @@ every worker process and machine sharing the Redis.
   out (its worker crashed) is reclaimed, and a job that never reached the provider goes back to
   the backlog.
 - Rates: generic cell rate algorithm (GCRA) with no burst: submissions at least 1/R s apart and
-  status queries at least 1/Q s apart per account, scheduled ahead rather than refused. A 429 from
+  status queries at least 1/Q s apart (plus 5% of headroom, after a burst of two) per account,
+  scheduled ahead rather than refused. A 429 from
   the provider doubles the spacing (up to 8x) until it has been quiet for 30 s.
 - Priority: the interactive head goes first; a batch head that has waited `batch_max_wait`
   seconds goes before it (so batch work never starves).
@@ -39,6 +40,11 @@ PENALTY_MAX = 8
 PENALTY_TTL_MS = 30_000
 HORIZON_MS = 1_000  # admit at most this far ahead of an account's next submission time
 QUERY_BURST = 2  # queries that may go back to back; submissions never burst
+# Queries are spaced this much wider than 1/Q. The provider's bucket counts arrivals, which
+# jitter against our schedule by a few milliseconds: after a burst, a query on its exact turn
+# that arrives a little early would find no token and be throttled (429). 5% of headroom gives
+# each query a growing margin, at the cost of 5% of the query rate.
+QUERY_HEADROOM = 0.05
 PRIORITIES = ("interactive", "batch")
 
 
@@ -123,7 +129,7 @@ class Admission:
 
     def reserve_query(self, account: Account) -> float:
         """Reserve the account's next status query; returns seconds to wait before sending it."""
-        interval = 1000.0 / account.query_rate
+        interval = 1000.0 / account.query_rate * (1 + QUERY_HEADROOM)
         wait_ms = self.scripts.reserve(
             account=account.name,
             kind="query",

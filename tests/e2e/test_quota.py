@@ -79,11 +79,13 @@ def test_limits_hold_across_processes_and_interactive_overtakes(
     # Batch jobs still waiting when the person's edit arrived were submitted after it.
     arrived = _when(get_job(person), "queued")
     waiting_then = [job for job in batch_jobs if _when(job, "submitted") > arrived]
-    assert len(waiting_then) >= 5, "the backlog must still have been waiting"
+    assert len(waiting_then) >= 10, "the backlog must still have been waiting"
     overtaken = [
         job for job in waiting_then if _when(job, "submitted") > _when(finished, "submitted")
     ]
-    assert len(overtaken) >= len(waiting_then) - 1  # at most one was already admitted
+    # Only jobs admitted before it arrived (each holding one of the 5 provider slots) may still
+    # go first: with several workers, a few admitted jobs wait for their submission turns.
+    assert len(overtaken) >= len(waiting_then) - 5
 
 
 def test_daily_cap_keeps_jobs_queued_and_says_why(producer, image_file):

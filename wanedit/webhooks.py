@@ -107,22 +107,3 @@ def headers(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[st
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(key, message_id, timestamp, body),
     }
-
-
-def retry_delay(
-    failures: int,
-    *,
-    first_at: float,
-    now: float,
-    deadline: float,
-    base: float,
-    cap: float,
-    rand: float,
-) -> float | None:
-    """Seconds until the next attempt after `failures` failed ones (exponential, equal
-    jitter), or None when that attempt would start after the delivery deadline."""
-    ceiling = min(cap, base * 2 ** max(failures - 1, 0))
-    delay = ceiling / 2 + ceiling / 2 * rand
-    if now + delay > first_at + deadline:
-        return None
-    return delay

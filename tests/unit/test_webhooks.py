@@ -16,7 +16,6 @@ from wanedit.webhooks import (
     Targets,
     decode_secret,
     headers,
-    retry_delay,
     sign,
     targets_for,
 )
@@ -55,25 +54,6 @@ def test_bad_secrets_are_refused_without_quoting_them(secret, problem):
     with pytest.raises(ValueError, match=problem) as info:
         decode_secret(secret)
     assert secret not in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("failures", "now", "rand", "expected"),
-    [
-        (1, 100.0, 0.0, 0.5),  # base 1: half fixed, half jitter
-        (1, 100.0, 1.0, 1.0),
-        (2, 100.0, 0.0, 1.0),
-        (3, 100.0, 1.0, 4.0),
-        (10, 100.0, 1.0, 60.0),  # capped
-        (10, 100.0 + 86400 - 30, 0.0, 30.0),  # still inside the deadline
-        (10, 100.0 + 86400 - 29, 0.0, None),  # would start after it: give up
-    ],
-)
-def test_retry_delay(failures, now, rand, expected):
-    got = retry_delay(
-        failures, first_at=100.0, now=now, deadline=86400, base=1.0, cap=60.0, rand=rand
-    )
-    assert got == expected
 
 
 def test_request_callbacks_win_over_the_defaults():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wanedit.workers.app import app
+    from wanedit.workers.celery_app import app
 
 __all__ = ["app"]
 
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
     from wanedit.errors import ConfigError
 
     try:
-        from wanedit.workers.app import app
+        from wanedit.workers.celery_app import app
     except ConfigError as exc:
         raise SystemExit(f"wanedit: {exc}") from None
     # Importing the submodule bound `app` here to the module: the name is the Celery app.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from wanedit.config.celery import BATCH_TASK
 from wanedit.cron import parse_cron, slot_of
-from wanedit.workers.app import app
+from wanedit.workers.celery_app import app
 from wanedit.workers.context import get_context
 
 log = logging.getLogger("wanedit.workers")

@@ -104,7 +104,7 @@ def build_context(settings: Settings) -> WorkerContext:
     )
 
 
-# After a fork each child must build its own connections: wanedit.workers.app resets this.
+# After a fork each child must build its own connections: wanedit.workers.celery_app resets this.
 _context = PerProcess(lambda: build_context(get_settings()))
 get_context = _context.get
 reset_context = _context.reset

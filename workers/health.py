@@ -66,7 +66,7 @@ def check_worker() -> None:
     if port is not None:
         check_url(f"http://127.0.0.1:{port}/metrics")
         return
-    from wanedit.workers.app import app
+    from wanedit.workers.celery_app import app
 
     node = f"celery@{socket.gethostname()}"
     try:

@@ -18,7 +18,7 @@ from wanedit.errors import BackendUnavailable, InvalidRequest
 from wanedit.ids import is_job_id
 from wanedit.intake import enqueue_message, record_rejection
 from wanedit.intake.context import get_context
-from wanedit.workers.app import app
+from wanedit.workers.celery_app import app
 from wanedit.workers.policy.retry import RetryPolicy
 
 log = logging.getLogger("wanedit.workers")

@@ -21,7 +21,7 @@ from wanedit.config.celery import (
     SUBMIT_TASK,
     WATCH_TASK,
 )
-from wanedit.workers.app import app
+from wanedit.workers.celery_app import app
 
 
 def _send(name: str, args: tuple[Any, ...], countdown: float | None = None, **options: Any) -> None:

@@ -25,7 +25,7 @@ from wanedit.config.celery import (
     WATCH_TASK,
 )
 from wanedit.workers import next as send
-from wanedit.workers.app import app
+from wanedit.workers.celery_app import app
 from wanedit.workers.context import get_context
 from wanedit.workers.steps import admit as admit_step
 from wanedit.workers.steps import cancel as cancel_step

@@ -44,3 +44,14 @@ def test_bad_base_url(tmp_path):
         "ending in /api/v1" in result.stderr
     )
     assert "sk-x" not in result.stderr
+
+
+def test_celery_finds_the_app_after_the_task_modules_were_imported() -> None:
+    """`celery -A wanedit.workers` must find the Celery app even in a process that imported the
+    worker's modules first (a module named like the app attribute would shadow it)."""
+    from celery import Celery
+    from celery.app.utils import find_app
+
+    import wanedit.workers.tasks  # noqa: F401  (imports the app's module)
+
+    assert isinstance(find_app("wanedit.workers"), Celery)

@@ -35,7 +35,7 @@ def test_policies_import_no_io_library(path):
 def test_steps_import_no_celery(path):
     names = imported(path)
     assert not {name for name in names if name.split(".")[0] == "celery"}
-    assert "wanedit.workers.app" not in names
+    assert "wanedit.workers.celery_app" not in names
     assert "wanedit.workers.tasks" not in names
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -15,6 +16,8 @@ from wanedit.producers.cli.exits import (
     exit_codes,
     until_interrupted,
 )
+
+ENTRY_ID = re.compile(r"\d+(-\d+)?")
 
 
 def print_job(job: dict[str, Any], as_json: bool) -> None:
@@ -170,16 +173,39 @@ def cancel(job_id: str, as_json: bool) -> None:
 @click.command()
 @click.option("--follow", is_flag=True, help="Keep waiting for new events.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--after",
+    metavar="ID",
+    default=None,
+    help="Start after this entry id (the last one you read); warns when newer entries were "
+    "trimmed from the stream before you read them.",
+)
 @exit_codes
 @until_interrupted
-def events(follow: bool, as_json: bool) -> None:
+def events(follow: bool, as_json: bool, after: str | None) -> None:
     """Print completion events from the stream."""
     from wanedit.config.clients import make_redis
     from wanedit.config.settings import get_settings
-    from wanedit.store.events import read_events
+    from wanedit.store.events import read_events, trimmed_after
 
     settings = get_settings()
-    for entry_id, event in read_events(make_redis(settings), settings.events_stream, follow=follow):
+    client = make_redis(settings)
+    start = "0-0"
+    if after is not None:
+        if not ENTRY_ID.fullmatch(after):
+            die(
+                f"--after: {after!r} is not a stream entry id such as 1732838400000-0", EXIT_INVALID
+            )
+        start = after
+        trimmed = trimmed_after(client, settings.events_stream, after)
+        if trimmed is not None:
+            click.echo(
+                f"wanedit: the stream {settings.events_stream} no longer holds {after}: events "
+                f"after it and before {trimmed} may have been trimmed (WANEDIT_EVENTS_MAXLEN) "
+                "before they were read; read those jobs' records by id (`wanedit status JOB_ID`)",
+                err=True,
+            )
+    for entry_id, event in read_events(client, settings.events_stream, follow=follow, start=start):
         if as_json:
             click.echo(json.dumps({"id": entry_id, **event}, sort_keys=True))
         else:

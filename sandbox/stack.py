@@ -263,6 +263,16 @@ class Worker:
             self._log.close()
             self._log = None
 
+    def pause(self) -> None:
+        """SIGSTOP the worker and its pool: its messages wait, as behind a backed-up queue."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused worker."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGCONT)
+
     def start(self, timeout: float = 60.0) -> Worker:
         check_own_redis(self.env.get("WANEDIT_REDIS_URL", ""))
         command = [

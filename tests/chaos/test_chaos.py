@@ -4,7 +4,10 @@ Faults: HTTP 500 on about 5% of creates and polls, 429 bursts, about 5% FAILED t
 moderation refusals, partial failures, 25% of create answers lost after the task was made (a 504
 gateway page, a dropped connection, a JSON 500, an answer too late); worker
 processes killed with SIGKILL at random moments and restarted; the S3 endpoint the workers use
-stopped for a while. Beat runs the sweeper. The figures are printed (run with `-s` to see them).
+stopped for a while; every worker paused at once (a backed-up queue: polls come later than the
+sweeper's threshold and slot leases run out); submit messages sent twice for jobs admitted or in
+flight. Beat runs the sweeper. The default loss limit holds. The figures are printed (run with
+`-s` to see them).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from PIL import Image
 
 from tests.chaos.proxy import Outage
 from tests.conftest import make_image
+from wanedit.config.celery import SUBMIT_TASK
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.sandbox.stack import SANDBOX_KEY, Beat, Worker, patched_env
 from wanedit.storage import S3Location
@@ -36,6 +40,8 @@ ROOT = Path(__file__).parents[2]
 CHAOS_SECONDS = 45.0
 SETTLE_TIMEOUT = 300.0
 OUTAGE = (10.0, 8.0)  # the S3 endpoint is down from 10 s to 18 s
+# Every worker paused from 22 s to 36 s: longer than the slot lease and many sweeps' grace.
+CONGESTION = (22.0, 14.0)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +101,6 @@ def chaos_env(
         "WANEDIT_RECONCILE_SETTLE": "20",
         "WANEDIT_SWEEP_INTERVAL": "1",
         "WANEDIT_SWEEP_GRACE": "3",
-        "WANEDIT_MAX_LOSSES": "30",
         "WANEDIT_FINISH_DEADLINE": "180",
         "WANEDIT_SOFT_SHUTDOWN_TIMEOUT": "0",
     }
@@ -124,20 +129,29 @@ def _reset() -> None:
 class Chaos:
     """Kills and restarts workers, throttles in bursts and takes S3 away, on a timeline."""
 
-    def __init__(self, workers: list[Worker], sandbox: SandboxServer, outage: Outage) -> None:
+    def __init__(
+        self, workers: list[Worker], sandbox: SandboxServer, outage: Outage, ctx: Any
+    ) -> None:
         self.workers = workers
+        self.ctx = ctx
+        self.job_ids: list[str] = []
         self.sandbox = sandbox
         self.outage = outage
         self.kills = 0
         self.bursts = 0
         self.outage_seconds = 0.0
+        self.congestion_seconds = 0.0
+        self.overlaps = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._rng = random.Random(5)
+        self._workers_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._guard, args=(self._kill_loop,), daemon=True),
             threading.Thread(target=self._guard, args=(self._burst_loop,), daemon=True),
             threading.Thread(target=self._guard, args=(self._outage,), daemon=True),
+            threading.Thread(target=self._guard, args=(self._congestion,), daemon=True),
+            threading.Thread(target=self._guard, args=(self._overlap_loop,), daemon=True),
         ]
 
     def start(self) -> Chaos:
@@ -161,10 +175,34 @@ class Chaos:
 
     def _kill_loop(self) -> None:
         while not self._stop.wait(self._rng.uniform(2.0, 5.0)):
-            worker = self._rng.choice(self.workers)
-            worker.kill()
-            self.kills += 1
-            worker.start()
+            with self._workers_lock:  # not while the workers are paused
+                worker = self._rng.choice(self.workers)
+                worker.kill()
+                self.kills += 1
+                worker.start()
+
+    def _congestion(self) -> None:
+        start, length = CONGESTION
+        if self._stop.wait(start):
+            return
+        with self._workers_lock:
+            for worker in self.workers:
+                worker.pause()
+            began = time.monotonic()
+            self._stop.wait(length)
+            for worker in self.workers:
+                worker.resume()
+            self.congestion_seconds = time.monotonic() - began
+
+    def _overlap_loop(self) -> None:
+        """Send a second submit message for jobs that are admitted or in flight, as a message
+        redelivered after its pool process died mid-create would be."""
+        while not self._stop.wait(self._rng.uniform(0.5, 1.5)):
+            for job_id in self._rng.sample(self.job_ids, min(4, len(self.job_ids))):
+                args = overlap_submit(self.ctx, job_id)
+                if args is not None:
+                    self.ctx.celery.send_task(SUBMIT_TASK, args=args)
+                    self.overlaps += 1
 
     def _burst_loop(self) -> None:
         while not self._stop.wait(self._rng.uniform(3.0, 6.0)):
@@ -203,9 +241,9 @@ def test_chaos(
     beat = Beat(worker_env, workdir=logs, log_path=logs / "beat.log").start()
     ctx = get_context()
     started = time.monotonic()
-    chaos = Chaos(workers, sandbox, outage).start()
+    chaos = Chaos(workers, sandbox, outage, ctx).start()
     try:
-        job_ids = []
+        job_ids = chaos.job_ids
         for index in range(JOBS):
             two = index % 4 == 0
             images = [f"s3://{BUCKET}/in/a.png"] + ([f"s3://{BUCKET}/in/b.png"] if two else [])
@@ -243,7 +281,8 @@ def test_chaos(
 
     lines = [
         f"chaos: {JOBS} jobs in {elapsed:.0f} s; workers SIGKILLed {chaos.kills} times; "
-        f"429 bursts {chaos.bursts}; S3 endpoint down {chaos.outage_seconds:.1f} s",
+        f"429 bursts {chaos.bursts}; S3 endpoint down {chaos.outage_seconds:.1f} s; every worker "
+        f"paused {chaos.congestion_seconds:.1f} s; second submit messages {chaos.overlaps}",
         f"  by status: {dict(Counter(statuses.values()))}",
         f"  failure codes: {dict(errors)}",
         f"  provider: creates {stats['creates']}, 500s {stats['http_errors']}, "
@@ -261,7 +300,8 @@ def test_chaos(
     ]
     print("\n" + "\n".join(lines))
     assert not chaos.errors, chaos.errors
-    assert chaos.kills >= 5 and chaos.outage_seconds > 0
+    assert chaos.kills >= 5 and chaos.outage_seconds > 0 and chaos.congestion_seconds > 0
+    assert chaos.overlaps >= 10, chaos.overlaps
     assert lost == []
     assert duplicates == {}
     # At least 10% of the creates lost their answer, and every one was reconciled.
@@ -276,6 +316,14 @@ def test_chaos(
 
 
 TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def overlap_submit(ctx: Any, job_id: str) -> list[Any] | None:
+    """The arguments of a submit message for a job that is admitted or in flight, or None."""
+    job = ctx.redis.hgetall(ctx.store.keys.job(job_id))
+    if job.get("status") not in {"queued", "submitted", "running"} or not job.get("account"):
+        return None
+    return [job_id, job["account"]]
 
 
 def _settle(ctx: Any, job_ids: list[str], timeout: float) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,14 +15,28 @@ import pytest
 from PIL import Image
 
 from tests.conftest import make_image
-from wanedit.errors import TerminalProviderError, TerminalStorageError, TransientStorageError
+from tests.receiver import (
+    BROKEN_BODIES,
+    Probe,
+    hang_up_mid_body,
+    probe_server,
+    raw_server,
+    stream_body,
+)
+from wanedit import limits
+from wanedit.errors import (
+    TerminalProviderError,
+    TerminalStorageError,
+    TransientProviderError,
+    TransientStorageError,
+)
 from wanedit.images import encode_data_uri
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.sandbox.stack import free_port
 from wanedit.storage import S3Location
 from wanedit.workers.client import ProviderClient, make_session
 from wanedit.workers.provider import ResultItem, TaskState
-from wanedit.workers.transfer import copy_result, resolve_image
+from wanedit.workers.transfer import PNG_SIGNATURE, copy_result, resolve_image
 
 pytestmark = pytest.mark.integration
 BUCKET = "wanedit-transfer"
@@ -253,3 +268,158 @@ def test_a_missing_destination_bucket_is_a_terminal_storage_error(s3, sandbox):
             allow_private=True,
         )
     assert "no-such-bucket/out/job1/0.png does not exist (NoSuchBucket)" in str(raised.value)
+
+
+PNG_HEAD = PNG_SIGNATURE + b"\x00\x00\x00\rIHDR" + bytes(64)
+
+
+def test_a_probe_spelled_to_fool_the_guard_is_never_fetched(s3):
+    """`http://127.0.0.1:PORT\\@8.8.8.8/` reads as host 8.8.8.8 to urlsplit but connects to
+    127.0.0.1: the guard reads it as urllib3 does, and refuses it as spelled."""
+    with probe_server(body=make_image(400, 400, (1, 1, 1))) as probe:
+        spellings = [
+            f"{probe.base}\\@8.8.8.8/r.png",
+            f"{probe.base}\\\\@93.184.216.34:443/r.png",
+            f"http://8.8.8.8\\@{probe.host}:{probe.port}/r.png",
+        ]
+        for url in spellings:
+            with pytest.raises(TerminalProviderError) as raised:
+                copy(s3, ResultItem(url=url), 7, allow_private=False)
+            assert raised.value.code == "UrlNotAllowed"
+            assert "backslash" in raised.value.message
+    assert probe.hits == []
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key="out/job1/7.png")
+
+
+def test_a_redirect_hop_spelled_to_fool_the_guard_is_never_followed(s3, redirector):
+    # Even where private addresses are allowed (the redirector is on 127.0.0.1), every hop is
+    # read by the one strict parser.
+    with probe_server() as probe:
+        hop = f"{probe.base}\\@8.8.8.8/r.png"
+        with pytest.raises(TerminalProviderError) as raised:
+            copy(s3, ResultItem(url=f"{redirector}/to?url={hop}"), 8)
+    assert raised.value.code == "UrlNotAllowed"
+    assert "backslash" in raised.value.message
+    assert probe.hits == []
+
+
+def rebinding(first: str, then: str, calls: list[str]):
+    """A DNS server that answers `first` once and `then` ever after (DNS rebinding)."""
+
+    def resolve(host: str, port: int, **_: object) -> list[tuple]:
+        address = then if calls else first
+        calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    return resolve
+
+
+def test_a_download_goes_to_the_checked_address_never_to_a_second_answer(s3):
+    """The name is checked at a public address, then rebinds to 127.0.0.1: the worker connects
+    to the address it checked (unreachable here), and the internal service sees nothing.
+    `localhost` is the name so that a second lookup by the system would find 127.0.0.1."""
+    calls: list[str] = []
+    with (
+        probe_server(body=make_image(400, 400, (1, 1, 1))) as probe,
+        pytest.raises(TransientProviderError) as raised,
+    ):
+        copy_result(
+            ResultItem(url=f"http://localhost:{probe.port}/r.png"),
+            9,
+            job_id="job1",
+            provider_task_id="task1",
+            prefix=S3Location(BUCKET, "out/"),
+            s3=s3,
+            downloads=make_session(),
+            timeout=(0.5, 2),
+            allow_private=False,
+            resolve=rebinding("8.8.8.8", "127.0.0.1", calls),
+        )
+    assert calls == ["localhost"]
+    assert probe.hits == []
+    assert raised.value.code == "DownloadFailed"
+    assert "8.8.8.8" in raised.value.message
+
+
+@pytest.fixture
+def two_loopbacks() -> Iterator[tuple[Probe, Probe]]:
+    """Two servers on one port: the checked one on 127.0.0.2, a decoy on 127.0.0.1."""
+    png = make_image(400, 400, (2, 2, 2))
+    for _ in range(20):
+        with probe_server("127.0.0.2", body=png) as checked:
+            try:
+                decoy_server = probe_server("127.0.0.1", checked.port, body=png)
+                decoy = decoy_server.__enter__()
+            except OSError:
+                continue
+            try:
+                yield checked, decoy
+            finally:
+                decoy_server.__exit__(None, None, None)
+            return
+    raise AssertionError("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+def test_a_download_connects_to_the_checked_address_and_keeps_the_host_name(s3, two_loopbacks):
+    checked, decoy = two_loopbacks
+    calls: list[str] = []
+    target = copy_result(
+        ResultItem(url=f"http://localhost:{checked.port}/r.png"),
+        10,
+        job_id="job1",
+        provider_task_id="task1",
+        prefix=S3Location(BUCKET, "out/"),
+        s3=s3,
+        downloads=make_session(),
+        timeout=(2, 10),
+        allow_private=True,
+        resolve=rebinding("127.0.0.2", "127.0.0.1", calls),
+    )
+    assert str(target) == f"s3://{BUCKET}/out/job1/10.png"
+    assert calls == ["localhost"]
+    assert decoy.hits == []
+    [(method, path, headers)] = checked.hits
+    assert (method, path, headers["host"]) == ("GET", "/r.png", f"localhost:{checked.port}")
+
+
+@pytest.mark.parametrize("how", BROKEN_BODIES)
+def test_a_result_body_cut_short_stalled_or_reset_is_a_transient_download_failure(s3, how):
+    with (
+        raw_server(hang_up_mid_body(how, PNG_HEAD)) as server,
+        pytest.raises(TransientProviderError) as raised,
+    ):
+        copy_result(
+            ResultItem(url=f"{server.url}/r.png"),
+            11,
+            job_id="job1",
+            provider_task_id="task1",
+            prefix=S3Location(BUCKET, "out/"),
+            s3=s3,
+            downloads=make_session(),
+            timeout=(2, 0.5),
+            allow_private=True,
+        )
+    assert raised.value.code == "DownloadFailed"
+    assert raised.value.message.startswith("result 11: ")
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key="out/job1/11.png")
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_result_is_read_no_further_than_the_image_cap(s3, declared):
+    """A 400 MiB answer, generated as it is sent: the worker stops past the cap."""
+    total = 400 * 1024 * 1024
+
+    def answer(connection, server) -> None:
+        # Without a Content-Length only counting the bytes as they stream can stop it.
+        stream_body(connection, server, PNG_HEAD, total, declare=declared)
+
+    with raw_server(answer) as server, pytest.raises(TerminalProviderError) as raised:
+        copy(s3, ResultItem(url=f"{server.url}/r.png"), 12)
+    assert raised.value.code == "InvalidResult"
+    assert "over the limit of 32 MiB per image" in raised.value.message
+    [sent] = server.sent
+    assert sent < limits.RESULT_BYTES_MAX + 64 * 1024 * 1024 < total
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key="out/job1/12.png")

@@ -239,3 +239,14 @@ def hang_up_mid_body(how: str, head: bytes) -> Callable[[socket.socket, RawServe
 
 
 BROKEN_BODIES = ("truncated", "reset", "stall", "bad-chunk")
+
+
+def rebinding(first: str, then: str, calls: list[str]) -> Callable[..., list[tuple]]:
+    """A DNS server that answers `first` once and `then` ever after (DNS rebinding)."""
+
+    def resolve(host: str, port: int, **_: object) -> list[tuple]:
+        address = then if calls else first
+        calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    return resolve

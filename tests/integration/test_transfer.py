@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from tests.receiver import (
     hang_up_mid_body,
     probe_server,
     raw_server,
+    rebinding,
     stream_body,
 )
 from wanedit import limits
@@ -226,14 +226,18 @@ def test_a_redirect_cannot_escape_the_guard(s3, redirector, path, reason):
     assert reason in raised.value.message
 
 
-def _client(endpoint: str, **credentials: str) -> object:
+def _client(endpoint: str, read_timeout: float = 60, **credentials: str) -> object:
     from botocore.config import Config
 
     session = boto3.session.Session(region_name="us-east-1", **credentials)
     return session.client(
         "s3",
         endpoint_url=endpoint,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"total_max_attempts": 1},
+            read_timeout=read_timeout,
+        ),
     )
 
 
@@ -302,17 +306,6 @@ def test_a_redirect_hop_spelled_to_fool_the_guard_is_never_followed(s3, redirect
     assert raised.value.code == "UrlNotAllowed"
     assert "backslash" in raised.value.message
     assert probe.hits == []
-
-
-def rebinding(first: str, then: str, calls: list[str]):
-    """A DNS server that answers `first` once and `then` ever after (DNS rebinding)."""
-
-    def resolve(host: str, port: int, **_: object) -> list[tuple]:
-        address = then if calls else first
-        calls.append(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
-
-    return resolve
 
 
 def test_a_download_goes_to_the_checked_address_never_to_a_second_answer(s3):
@@ -423,3 +416,29 @@ def test_a_result_is_read_no_further_than_the_image_cap(s3, declared):
     assert sent < limits.RESULT_BYTES_MAX + 64 * 1024 * 1024 < total
     with pytest.raises(s3.exceptions.ClientError):
         s3.head_object(Bucket=BUCKET, Key="out/job1/12.png")
+
+
+@pytest.mark.parametrize("how", BROKEN_BODIES)
+def test_an_s3_answer_cut_short_stalled_or_reset_is_a_transient_storage_error(how):
+    """S3 itself breaks mid-answer: reading an input and storing a result both retry later."""
+    with raw_server(hang_up_mid_body(how, PNG_HEAD)) as fake_s3:
+        s3 = _client(fake_s3.url, 0.5, aws_access_key_id="a", aws_secret_access_key="b")
+        with pytest.raises(TransientStorageError) as raised:
+            resolve_image(f"s3://{BUCKET}/in/a.png", s3, "inline", 600)
+        assert "S3 is unavailable for input" in str(raised.value)
+        with (
+            probe_server(body=make_image(400, 400, (3, 3, 3))) as origin,
+            pytest.raises(TransientStorageError) as raised,
+        ):
+            copy_result(
+                ResultItem(url=f"{origin.base}/r.png"),
+                13,
+                job_id="job1",
+                provider_task_id="task1",
+                prefix=S3Location(BUCKET, "out/"),
+                s3=s3,
+                downloads=make_session(),
+                timeout=(2, 10),
+                allow_private=True,
+            )
+        assert "S3 is unavailable for result 13 destination" in str(raised.value)

@@ -105,6 +105,9 @@ def parse_target(url: str) -> Target:
     spelled so that every parser reads the same host and port. Makes no network call."""
     if not isinstance(url, str) or not url:
         raise UrlNotAllowed("?", "the URL is empty")
+    named = url.split(":", 1)[0].strip().lower() if ":" in url else ""
+    if named not in SCHEMES:
+        raise UrlNotAllowed("?", f"scheme {named[:20] or 'none'!r} is not http or https")
     bad = next((c for c in url if c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F), None)
     if bad is not None:
         raise UrlNotAllowed("?", f"the URL holds whitespace or a control character ({bad!r})")

@@ -8,6 +8,7 @@ Redirects are never followed here: a caller checks each hop through `guarded_req
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from typing import Any
 
@@ -51,7 +52,7 @@ class PinnedAdapter(HTTPAdapter):
         pool_kwargs: dict[str, Any] = dict(attributes[1])
         target = checked.target
         host = str(host_params["host"]).lower().strip("[]")
-        if host != target.host or host_params["port"] not in (target.port, None):
+        if not _same_host(host, target.host) or host_params["port"] not in (target.port, None):
             raise UrlNotAllowed(target.host, f"the request names {host}, not the checked host")
         address = f"[{checked.address}]" if ":" in checked.address else checked.address
         host_params = {**host_params, "host": address, "port": target.port}
@@ -63,6 +64,15 @@ class PinnedAdapter(HTTPAdapter):
                 "assert_hostname": target.host,
             }
         return host_params, pool_kwargs
+
+
+def _same_host(host: str, checked: str) -> bool:
+    if ":" in host:  # an IPv6 literal, written in any of its spellings
+        try:
+            return ipaddress.ip_address(host) == ipaddress.ip_address(checked)
+        except ValueError:
+            return False
+    return host == checked
 
 
 def guarded_request(

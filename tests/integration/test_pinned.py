@@ -4,6 +4,7 @@ the certificate check still speak to the host name."""
 from __future__ import annotations
 
 import datetime
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -117,3 +118,35 @@ def test_https_to_a_checked_address_still_refuses_a_certificate_for_another_name
             timeout=(2, 5),
             resolve=rebinding("127.0.0.2", "127.0.0.1", []),
         )
+
+
+def test_an_ipv6_literal_is_connected_to_in_any_of_its_spellings():
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    hosts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers["host"])
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = Server(("::1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        for url in (f"http://[::1]:{port}/x", f"http://[0:0:0:0:0:0:0:1]:{port}/x"):
+            with guarded_request(
+                make_session(), "GET", url, allow_private=True, timeout=(2, 5)
+            ) as response:
+                assert response.content == b"ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hosts == [f"[::1]:{port}", f"[::1]:{port}"]

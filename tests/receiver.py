@@ -212,9 +212,18 @@ def stream_body(
 def hang_up_mid_body(how: str, head: bytes) -> Callable[[socket.socket, RawServer], None]:
     """An answer that promises more body than it sends: `truncated` closes (FIN), `reset`
     resets (RST), `stall` sends nothing more until the client hangs up, `bad-chunk` sends a
-    chunked body whose next chunk size is not a number."""
+    chunked body whose next chunk size is not a number, `bad-gzip` a body that says gzip and
+    is not."""
 
     def answer(connection: socket.socket, server: RawServer) -> None:
+        if how == "bad-gzip":
+            garbage = b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                + f"Content-Length: {len(garbage)}\r\n\r\n".encode()
+                + garbage
+            )
+            return
         if how == "bad-chunk":
             connection.sendall(
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -239,6 +248,8 @@ def hang_up_mid_body(how: str, head: bytes) -> Callable[[socket.socket, RawServe
 
 
 BROKEN_BODIES = ("truncated", "reset", "stall", "bad-chunk")
+# S3 bodies are not decoded by the client, so a garbled encoding only breaks HTTP downloads.
+GARBLED_BODIES = (*BROKEN_BODIES, "bad-gzip")
 
 
 def rebinding(first: str, then: str, calls: list[str]) -> Callable[..., list[tuple]]:

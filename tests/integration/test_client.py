@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.conftest import make_image
-from tests.receiver import BROKEN_BODIES, hang_up_mid_body, raw_server, stream_body
+from tests.receiver import GARBLED_BODIES, hang_up_mid_body, raw_server, stream_body
 from wanedit.errors import (
     MalformedResponse,
     OutcomeUnknown,
@@ -461,7 +461,7 @@ CALLS = {
 }
 
 
-@pytest.mark.parametrize("how", BROKEN_BODIES)
+@pytest.mark.parametrize("how", GARBLED_BODIES)
 def test_a_create_answer_cut_short_stalled_or_reset_is_outcome_unknown(how):
     """The request was sent and answered in part: the task may exist."""
     with (
@@ -472,7 +472,7 @@ def test_a_create_answer_cut_short_stalled_or_reset_is_outcome_unknown(how):
     assert raised.value.code == "OutcomeUnknown"
 
 
-@pytest.mark.parametrize("how", BROKEN_BODIES)
+@pytest.mark.parametrize("how", GARBLED_BODIES)
 @pytest.mark.parametrize("call", sorted(CALLS))
 def test_a_query_answer_cut_short_stalled_or_reset_is_transient(how, call):
     with (

@@ -14,7 +14,8 @@ WaneditError
  +-- StorageError           S3 failed while a worker read an input or wrote a result
  |    +-- TransientStorageError    S3 unreachable, throttling or a server error: retry
  |    +-- TerminalStorageError     missing, denied or refused: retrying cannot help
- +-- UrlNotAllowed          a URL a worker would fetch is not http(s) or not a public address
+ +-- UrlNotAllowed          a URL a worker would fetch is not http(s), is spelled so that
+                            parsers disagree on its host, or is not at a public address
 
 The kinds are disjoint: no transient class is a terminal one, and OutcomeUnknown is neither
 (a create that may have made a task is reconciled against the provider's task list, never
@@ -109,7 +110,7 @@ class TerminalStorageError(StorageError):
 
 
 class UrlNotAllowed(WaneditError):
-    """A URL a worker would fetch is not http(s), or its host is not a public address."""
+    """A URL a worker would fetch is not http(s), is spelled ambiguously, or is not public."""
 
     code = "UrlNotAllowed"
 

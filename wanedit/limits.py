@@ -12,3 +12,6 @@ IMAGE_BYTES_MAX = 10 * 1024 * 1024
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 METADATA_BYTES_MAX = 4096
 IDEMPOTENCY_KEY_MAX = 200
+# Ours, not the provider's: the most bytes a worker reads of one result image. A result is at
+# most 1280x1280 px, under 7 MB even as an uncompressed RGBA PNG.
+RESULT_BYTES_MAX = 32 * 1024 * 1024

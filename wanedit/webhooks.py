@@ -13,28 +13,28 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from wanedit.errors import UrlNotAllowed
+from wanedit.urlguard import parse_target
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_CALLBACK_QUEUE = "celery"
 URL_MAX = 2048
+# The most of a receiver's answer a delivery reads: only its status counts.
+ANSWER_MAX = 64 * 1024
 _TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
 def check_callback_url(url: str) -> str:
-    """An http(s) URL with a host; whether its address may be reached is decided at delivery."""
+    """An http(s) URL spelled the one way the URL guard reads it; whether its address may be
+    reached is decided at delivery."""
     if len(url) > URL_MAX:
         raise ValueError(f"URL is longer than {URL_MAX} characters")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (a bad port raises here)
-    except ValueError as exc:
-        raise ValueError(f"URL cannot be parsed ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError(f"scheme {parts.scheme[:20] or 'none'!r} is not http or https")
-    if not parts.hostname:
-        raise ValueError(f"URL {url[:40]!r} has no host")
+        parse_target(url)
+    except UrlNotAllowed as exc:
+        raise ValueError(exc.reason) from None
     return url
 
 

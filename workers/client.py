@@ -10,7 +10,6 @@ from typing import Any
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from wanedit.errors import (
     MalformedResponse,
@@ -20,6 +19,7 @@ from wanedit.errors import (
     TransientProviderError,
 )
 from wanedit.provider_time import BEIJING_UTC_OFFSET, filter_stamp
+from wanedit.workers.pinned import PinnedAdapter
 from wanedit.workers.policy.codes import TRANSIENT_CODES, classify
 from wanedit.workers.provider import (
     ListedTask,
@@ -55,8 +55,10 @@ def provider_error(
 
 
 def make_session(pool_size: int = 20) -> requests.Session:
+    """A pooled session that never retries by itself; its adapter can pin a request to the
+    address the URL guard checked (see `wanedit.workers.pinned`)."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = PinnedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

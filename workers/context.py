@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from wanedit.config.settings import Settings, get_settings
 from wanedit.process import PerProcess
 from wanedit.store.admission import Admission
 from wanedit.store.jobs import JobStore
+from wanedit.urlguard import Resolver
 from wanedit.workers.client import ProviderClient, make_session
 from wanedit.workers.policy.retry import RetryPolicy
 from wanedit.workers.policy.schedule import Plan, PollPolicy, plan_for
@@ -36,6 +38,9 @@ class WorkerContext:
     rand: Callable[[], float] = field(default=random.random)
     # Webhook deliveries have their own session too: nothing of the provider's goes to them.
     webhooks: requests.Session = field(default_factory=make_session)
+    # Name resolution for the URL guard: each URL's host is resolved once, here, and connected
+    # to at the address that was checked.
+    resolve: Resolver = socket.getaddrinfo
 
     @property
     def poll_policy(self) -> PollPolicy:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import requests
 
+from wanedit import limits
 from wanedit.errors import (
     StorageError,
     TerminalProviderError,
@@ -20,7 +23,8 @@ from wanedit.images import MIME_BY_FORMAT, check_size, encode_data_uri
 from wanedit.request import SourceKind, source_kind
 from wanedit.s3errors import S3_EXCEPTIONS, classify_s3_error
 from wanedit.storage import S3Location, output_location
-from wanedit.urlguard import check_url
+from wanedit.urlguard import Resolver, parse_target
+from wanedit.workers.pinned import BODY_ERRORS, guarded_request
 from wanedit.workers.provider import ResultItem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -69,22 +73,36 @@ def resolve_image(source: str, s3: Any, transport: str, presign_ttl: int) -> str
         raise _storage_error(exc, f"input {source}") from None
 
 
-class _PngStream(io.RawIOBase):
-    """Passes a response body through, refusing it unless it starts with the PNG signature."""
+class _BodyBroken(Exception):
+    """Reading the result's body failed: cut short, stalled, reset or garbled."""
 
-    def __init__(self, raw: Any) -> None:
+
+class _PngStream(io.RawIOBase):
+    """Passes a response body through, refusing it unless it starts with the PNG signature, and
+    stopping once it is over `limit` bytes."""
+
+    def __init__(self, raw: Any, limit: int = limits.RESULT_BYTES_MAX) -> None:
         self._raw = raw
+        self._limit = limit
         self._checked = False
         self.size = 0
 
     def readable(self) -> bool:
         return True
 
+    def _read(self, amount: int) -> bytes:
+        try:
+            return bytes(self._raw.read(amount))
+        except BODY_ERRORS as exc:
+            raise _BodyBroken(f"{type(exc).__name__}: {str(exc)[:300]}") from None
+
     def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
+        # Never more than one byte past the limit is read.
+        want = min(len(buffer), self._limit + 1 - self.size)
+        data = self._read(want) if want > 0 else b""
         if not self._checked:
             while len(data) < len(PNG_SIGNATURE):
-                more = self._raw.read(len(buffer) - len(data))
+                more = self._read(want - len(data))
                 if not more:
                     break
                 data += more
@@ -92,8 +110,14 @@ class _PngStream(io.RawIOBase):
                 raise ValueError("the result is not a PNG image")
             self._checked = True
         self.size += len(data)
+        if self.size > self._limit:
+            raise ValueError(f"the result is over the limit of {_mib(self._limit)} per image")
         buffer[: len(data)] = data
         return len(data)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
 
 
 def guarded_get(
@@ -103,19 +127,25 @@ def guarded_get(
     allow_private: bool,
     timeout: tuple[float, float],
     max_redirects: int = MAX_REDIRECTS,
+    resolve: Resolver = socket.getaddrinfo,
 ) -> requests.Response:
-    """GET `url` as a stream, checking it and every redirect hop against the URL guard.
+    """GET `url` as a stream, checking it and every redirect hop against the URL guard and
+    connecting to the address each hop was checked at.
 
     Redirects are followed here, one checked hop at a time, never by requests itself."""
     for _ in range(max_redirects + 1):
-        check_url(url, allow_private=allow_private)
-        response = session.get(url, stream=True, timeout=timeout, allow_redirects=False)
+        response = guarded_request(
+            session, "GET", url, allow_private=allow_private, timeout=timeout, resolve=resolve
+        )
         if not response.is_redirect:
             return response
         location = response.headers.get("location", "")
         response.close()
         url = urljoin(url, location)
-    raise UrlNotAllowed(urlsplit(url).hostname or "?", f"more than {max_redirects} redirects")
+    host = "?"
+    with contextlib.suppress(UrlNotAllowed):
+        host = parse_target(url).host
+    raise UrlNotAllowed(host, f"more than {max_redirects} redirects")
 
 
 def copy_result(
@@ -129,15 +159,20 @@ def copy_result(
     downloads: requests.Session,
     timeout: tuple[float, float],
     allow_private: bool = False,
+    resolve: Resolver = socket.getaddrinfo,
 ) -> S3Location:
-    """Stream one result image from its URL into S3; the bytes pass through once.
+    """Stream one result image from its URL into S3; the bytes pass through once, at most
+    `limits.RESULT_BYTES_MAX` of them.
 
     The URL (and each redirect) must pass the URL guard: a refused one is a terminal
-    `UrlNotAllowed` output error, never retried."""
+    `UrlNotAllowed` output error, never retried. A body cut short, stalled or reset is a
+    transient `DownloadFailed`; S3 failing under the upload is a storage error."""
     assert item.url is not None
     target = output_location(prefix, job_id, index)
     try:
-        response = guarded_get(downloads, item.url, allow_private=allow_private, timeout=timeout)
+        response = guarded_get(
+            downloads, item.url, allow_private=allow_private, timeout=timeout, resolve=resolve
+        )
     except UrlNotAllowed as exc:
         raise TerminalProviderError(
             exc.code, f"result {index}: refused to fetch from {exc}"
@@ -167,6 +202,13 @@ def copy_result(
                 f"result {index}: HTTP {response.status_code}",
                 http_status=response.status_code,
             )
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.RESULT_BYTES_MAX:
+            raise TerminalProviderError(
+                "InvalidResult",
+                f"result {index}: {_mib(int(declared))} is over the limit of "
+                f"{_mib(limits.RESULT_BYTES_MAX)} per image",
+            )
         response.raw.decode_content = True
         stream = io.BufferedReader(_PngStream(response.raw), buffer_size=256 * 1024)
         metadata = {
@@ -183,8 +225,14 @@ def copy_result(
             )
         except ValueError as exc:
             raise TerminalProviderError("InvalidResult", f"result {index}: {exc}") from None
-        except requests.RequestException as exc:
+        except _BodyBroken as exc:
             raise TransientProviderError("DownloadFailed", f"result {index}: {exc}") from None
         except S3_EXCEPTIONS as exc:
             raise _storage_error(exc, f"result {index} destination {target}") from None
+        except BODY_ERRORS as exc:
+            # Not the download's body (that is _BodyBroken): the upload's own transport.
+            failure = classify_s3_error(exc)
+            raise TransientStorageError(
+                failure.describe(f"result {index} destination {target}")
+            ) from None
     return target

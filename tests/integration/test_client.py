@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.conftest import make_image
+from tests.receiver import GARBLED_BODIES, hang_up_mid_body, raw_server, stream_body
 from wanedit.errors import (
     MalformedResponse,
     OutcomeUnknown,
@@ -25,7 +26,7 @@ from wanedit.errors import (
 )
 from wanedit.images import encode_data_uri
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
-from wanedit.workers.client import ProviderClient, make_session
+from wanedit.workers.client import MAX_BODY, ProviderClient, make_session
 
 pytestmark = pytest.mark.integration
 MODEL = "wan2.5-i2i-preview"
@@ -451,3 +452,45 @@ def test_only_a_clean_200_is_a_cancel(rogue, body, canceled):
     else:
         with pytest.raises(MalformedResponse):
             client(base).cancel("t")
+
+
+CALLS = {
+    "get": lambda c: c.get("t1"),
+    "list": lambda c: c.list_page(MODEL, 1_780_000_000.0, 1_780_000_060.0),
+    "cancel": lambda c: c.cancel("t1"),
+}
+
+
+@pytest.mark.parametrize("how", GARBLED_BODIES)
+def test_a_create_answer_cut_short_stalled_or_reset_is_outcome_unknown(how):
+    """The request was sent and answered in part: the task may exist."""
+    with (
+        raw_server(hang_up_mid_body(how, b'{"output": {"task_id": "t')) as server,
+        pytest.raises(OutcomeUnknown) as raised,
+    ):
+        client(f"{server.url}/api/v1", read_timeout=0.5).create(MODEL, payload())
+    assert raised.value.code == "OutcomeUnknown"
+
+
+@pytest.mark.parametrize("how", GARBLED_BODIES)
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_a_query_answer_cut_short_stalled_or_reset_is_transient(how, call):
+    with (
+        raw_server(hang_up_mid_body(how, b'{"output": {"task_status": "RUN')) as server,
+        pytest.raises(TransientProviderError) as raised,
+    ):
+        CALLS[call](client(f"{server.url}/api/v1", read_timeout=0.5))
+    assert not isinstance(raised.value, OutcomeUnknown)
+    assert raised.value.code == "ConnectionError"
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_provider_answer_is_read_no_further_than_its_cap(status):
+    """400 MiB generated as it is sent: the client reads MAX_BODY + 1 bytes and hangs up."""
+    total = 400 * 1024 * 1024
+    answer = lambda c, s: stream_body(c, s, b"[", total, status=status)  # noqa: E731
+    with raw_server(answer) as server, pytest.raises(ProviderError) as raised:
+        client(f"{server.url}/api/v1").get("t1")
+    assert f"is over {MAX_BODY} bytes" in raised.value.message
+    [sent] = server.sent
+    assert sent < MAX_BODY + 32 * 1024 * 1024 < total

@@ -14,14 +14,30 @@ import pytest
 from PIL import Image
 
 from tests.conftest import make_image
-from wanedit.errors import TerminalProviderError, TerminalStorageError, TransientStorageError
+from tests.receiver import (
+    BROKEN_BODIES,
+    GARBLED_BODIES,
+    Probe,
+    hang_up_mid_body,
+    probe_server,
+    raw_server,
+    rebinding,
+    stream_body,
+)
+from wanedit import limits
+from wanedit.errors import (
+    TerminalProviderError,
+    TerminalStorageError,
+    TransientProviderError,
+    TransientStorageError,
+)
 from wanedit.images import encode_data_uri
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.sandbox.stack import free_port
 from wanedit.storage import S3Location
 from wanedit.workers.client import ProviderClient, make_session
 from wanedit.workers.provider import ResultItem, TaskState
-from wanedit.workers.transfer import copy_result, resolve_image
+from wanedit.workers.transfer import PNG_SIGNATURE, copy_result, resolve_image
 
 pytestmark = pytest.mark.integration
 BUCKET = "wanedit-transfer"
@@ -211,14 +227,18 @@ def test_a_redirect_cannot_escape_the_guard(s3, redirector, path, reason):
     assert reason in raised.value.message
 
 
-def _client(endpoint: str, **credentials: str) -> object:
+def _client(endpoint: str, read_timeout: float = 60, **credentials: str) -> object:
     from botocore.config import Config
 
     session = boto3.session.Session(region_name="us-east-1", **credentials)
     return session.client(
         "s3",
         endpoint_url=endpoint,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"total_max_attempts": 1},
+            read_timeout=read_timeout,
+        ),
     )
 
 
@@ -253,3 +273,173 @@ def test_a_missing_destination_bucket_is_a_terminal_storage_error(s3, sandbox):
             allow_private=True,
         )
     assert "no-such-bucket/out/job1/0.png does not exist (NoSuchBucket)" in str(raised.value)
+
+
+PNG_HEAD = PNG_SIGNATURE + b"\x00\x00\x00\rIHDR" + bytes(64)
+
+
+def test_a_probe_spelled_to_fool_the_guard_is_never_fetched(s3):
+    """`http://127.0.0.1:PORT\\@8.8.8.8/` reads as host 8.8.8.8 to urlsplit but connects to
+    127.0.0.1: the guard reads it as urllib3 does, and refuses it as spelled."""
+    with probe_server(body=make_image(400, 400, (1, 1, 1))) as probe:
+        spellings = [
+            f"{probe.base}\\@8.8.8.8/r.png",
+            f"{probe.base}\\\\@93.184.216.34:443/r.png",
+            f"http://8.8.8.8\\@{probe.host}:{probe.port}/r.png",
+        ]
+        for url in spellings:
+            with pytest.raises(TerminalProviderError) as raised:
+                copy(s3, ResultItem(url=url), 7, allow_private=False)
+            assert raised.value.code == "UrlNotAllowed"
+            assert "backslash" in raised.value.message
+    assert probe.hits == []
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key="out/job1/7.png")
+
+
+def test_a_redirect_hop_spelled_to_fool_the_guard_is_never_followed(s3, redirector):
+    # Even where private addresses are allowed (the redirector is on 127.0.0.1), every hop is
+    # read by the one strict parser.
+    with probe_server() as probe:
+        hop = f"{probe.base}\\@8.8.8.8/r.png"
+        with pytest.raises(TerminalProviderError) as raised:
+            copy(s3, ResultItem(url=f"{redirector}/to?url={hop}"), 8)
+    assert raised.value.code == "UrlNotAllowed"
+    assert "backslash" in raised.value.message
+    assert probe.hits == []
+
+
+def test_a_download_goes_to_the_checked_address_never_to_a_second_answer(s3):
+    """The name is checked at a public address, then rebinds to 127.0.0.1: the worker connects
+    to the address it checked (unreachable here), and the internal service sees nothing.
+    `localhost` is the name so that a second lookup by the system would find 127.0.0.1."""
+    calls: list[str] = []
+    with (
+        probe_server(body=make_image(400, 400, (1, 1, 1))) as probe,
+        pytest.raises(TransientProviderError) as raised,
+    ):
+        copy_result(
+            ResultItem(url=f"http://localhost:{probe.port}/r.png"),
+            9,
+            job_id="job1",
+            provider_task_id="task1",
+            prefix=S3Location(BUCKET, "out/"),
+            s3=s3,
+            downloads=make_session(),
+            timeout=(0.5, 2),
+            allow_private=False,
+            resolve=rebinding("8.8.8.8", "127.0.0.1", calls),
+        )
+    assert calls == ["localhost"]
+    assert probe.hits == []
+    assert raised.value.code == "DownloadFailed"
+    assert "8.8.8.8" in raised.value.message
+
+
+@pytest.fixture
+def two_loopbacks() -> Iterator[tuple[Probe, Probe]]:
+    """Two servers on one port: the checked one on 127.0.0.2, a decoy on 127.0.0.1."""
+    png = make_image(400, 400, (2, 2, 2))
+    for _ in range(20):
+        with probe_server("127.0.0.2", body=png) as checked:
+            try:
+                decoy_server = probe_server("127.0.0.1", checked.port, body=png)
+                decoy = decoy_server.__enter__()
+            except OSError:
+                continue
+            try:
+                yield checked, decoy
+            finally:
+                decoy_server.__exit__(None, None, None)
+            return
+    raise AssertionError("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+def test_a_download_connects_to_the_checked_address_and_keeps_the_host_name(s3, two_loopbacks):
+    checked, decoy = two_loopbacks
+    calls: list[str] = []
+    target = copy_result(
+        ResultItem(url=f"http://localhost:{checked.port}/r.png"),
+        10,
+        job_id="job1",
+        provider_task_id="task1",
+        prefix=S3Location(BUCKET, "out/"),
+        s3=s3,
+        downloads=make_session(),
+        timeout=(2, 10),
+        allow_private=True,
+        resolve=rebinding("127.0.0.2", "127.0.0.1", calls),
+    )
+    assert str(target) == f"s3://{BUCKET}/out/job1/10.png"
+    assert calls == ["localhost"]
+    assert decoy.hits == []
+    [(method, path, headers)] = checked.hits
+    assert (method, path, headers["host"]) == ("GET", "/r.png", f"localhost:{checked.port}")
+
+
+@pytest.mark.parametrize("how", GARBLED_BODIES)
+def test_a_result_body_cut_short_stalled_or_reset_is_a_transient_download_failure(s3, how):
+    with (
+        raw_server(hang_up_mid_body(how, PNG_HEAD)) as server,
+        pytest.raises(TransientProviderError) as raised,
+    ):
+        copy_result(
+            ResultItem(url=f"{server.url}/r.png"),
+            11,
+            job_id="job1",
+            provider_task_id="task1",
+            prefix=S3Location(BUCKET, "out/"),
+            s3=s3,
+            downloads=make_session(),
+            timeout=(2, 0.5),
+            allow_private=True,
+        )
+    assert raised.value.code == "DownloadFailed"
+    assert raised.value.message.startswith("result 11: ")
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key="out/job1/11.png")
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_result_is_read_no_further_than_the_image_cap(s3, declared):
+    """A 400 MiB answer, generated as it is sent: the worker stops past the cap."""
+    total = 400 * 1024 * 1024
+
+    def answer(connection, server) -> None:
+        # Without a Content-Length only counting the bytes as they stream can stop it.
+        stream_body(connection, server, PNG_HEAD, total, declare=declared)
+
+    with raw_server(answer) as server, pytest.raises(TerminalProviderError) as raised:
+        copy(s3, ResultItem(url=f"{server.url}/r.png"), 12)
+    assert raised.value.code == "InvalidResult"
+    assert "over the limit of 32 MiB per image" in raised.value.message
+    [sent] = server.sent
+    assert sent < limits.RESULT_BYTES_MAX + 64 * 1024 * 1024 < total
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=BUCKET, Key="out/job1/12.png")
+
+
+@pytest.mark.parametrize("how", BROKEN_BODIES)
+def test_an_s3_answer_cut_short_stalled_or_reset_is_a_transient_storage_error(how):
+    """S3 itself breaks mid-answer: reading an input and storing a result both retry later."""
+    with raw_server(hang_up_mid_body(how, PNG_HEAD)) as fake_s3:
+        s3 = _client(fake_s3.url, 0.5, aws_access_key_id="a", aws_secret_access_key="b")
+        with pytest.raises(TransientStorageError) as raised:
+            resolve_image(f"s3://{BUCKET}/in/a.png", s3, "inline", 600)
+        assert "S3 is unavailable for input" in str(raised.value)
+        with (
+            probe_server(body=make_image(400, 400, (3, 3, 3))) as origin,
+            pytest.raises(TransientStorageError) as raised,
+        ):
+            copy_result(
+                ResultItem(url=f"{origin.base}/r.png"),
+                13,
+                job_id="job1",
+                provider_task_id="task1",
+                prefix=S3Location(BUCKET, "out/"),
+                s3=s3,
+                downloads=make_session(),
+                timeout=(2, 10),
+                allow_private=True,
+            )
+        assert "S3 is unavailable for result 13 destination" in str(raised.value)

@@ -11,11 +11,19 @@ from collections.abc import Iterator
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.receiver import webhook_receiver
+from tests.receiver import (
+    GARBLED_BODIES,
+    hang_up_mid_body,
+    probe_server,
+    raw_server,
+    stream_body,
+    webhook_receiver,
+)
 from wanedit.config.clients import make_admission, make_redis, make_store
 from wanedit.config.settings import Settings, load_settings
 from wanedit.states import Status
 from wanedit.store.events import read_events
+from wanedit.webhooks import ANSWER_MAX
 from wanedit.workers.client import make_session
 from wanedit.workers.context import WorkerContext
 from wanedit.workers.steps.deliver import run_delivery
@@ -155,3 +163,62 @@ def test_the_secret_is_not_in_the_job_record(ctx):
         run_delivery(ctx, job_id, 0)
     stored = str(ctx.redis.hgetall(ctx.store.keys.job(job_id)))
     assert SECRET not in stored and SECRET.removeprefix("whsec_") not in stored
+
+
+def test_a_callback_url_spelled_to_fool_the_guard_is_never_posted_to(redis_url):
+    """A stored callback URL read as host 8.8.8.8 by urlsplit but 127.0.0.1 by urllib3."""
+    ctx = make_context(redis_url, allow_private_urls=False)
+    with probe_server() as probe:
+        job_id = ended_job(ctx, {"callback_url": f"{probe.base}\\@8.8.8.8/h"})
+        assert run_delivery(ctx, job_id, 0) is None
+    assert probe.hits == []
+    job = ctx.store.get(job_id)
+    assert job.webhook_status == "failed"
+    [attempt] = job.webhook_attempts
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("UrlNotAllowed: refused to send to ")
+    assert "backslash" in attempt["error"]
+
+
+def test_a_webhook_goes_to_the_checked_address_never_to_a_second_answer(redis_url):
+    """`localhost` is checked at a public address, then rebinds to 127.0.0.1: the POST goes
+    to the checked address (unreachable here) and the internal service sees nothing."""
+    ctx = make_context(redis_url, allow_private_urls=False, http_connect_timeout=0.5)
+    answers = iter(["8.8.8.8"])
+    calls: list[str] = []
+
+    def rebinding(host: str, port: int, **_: object) -> list[tuple]:
+        calls.append(host)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    ctx.resolve = rebinding
+    with probe_server() as probe:
+        job_id = ended_job(ctx, {"callback_url": f"http://localhost:{probe.port}/h"})
+        assert run_delivery(ctx, job_id, 0) is not None  # a connection error: tried again
+    assert probe.hits == []
+    assert calls == ["localhost"]
+    [attempt] = ctx.store.get(job_id).webhook_attempts
+    assert attempt["status_code"] is None and "8.8.8.8" in attempt["error"]
+
+
+def test_a_webhook_answer_is_read_no_further_than_the_cap(ctx):
+    """A receiver that answers 200 with 400 MiB, generated as it is sent."""
+    total = 400 * 1024 * 1024
+    with raw_server(lambda c, s: stream_body(c, s, b"{}", total)) as receiver:
+        job_id = ended_job(ctx, {"callback_url": f"{receiver.url}/h"})
+        assert run_delivery(ctx, job_id, 0) is None
+    assert ctx.store.get(job_id).webhook_status == "delivered"
+    [sent] = receiver.sent
+    # The worker read at most ANSWER_MAX; the rest of what was sent sat in socket buffers.
+    assert sent < ANSWER_MAX + 32 * 1024 * 1024 < total
+
+
+@pytest.mark.parametrize("how", GARBLED_BODIES)
+def test_a_webhook_answer_cut_short_still_counts_its_status(ctx, how):
+    with raw_server(hang_up_mid_body(how, b'{"ok"')) as receiver:
+        job_id = ended_job(ctx, {"callback_url": f"{receiver.url}/h"})
+        assert run_delivery(ctx, job_id, 0) is None
+    job = ctx.store.get(job_id)
+    assert job.webhook_status == "delivered"
+    assert [a["status_code"] for a in job.webhook_attempts] == [200]

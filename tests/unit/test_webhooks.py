@@ -76,8 +76,14 @@ def test_request_callbacks_win_over_the_defaults():
             {"callback_url": "ftp://example.com/h"},
             "callback_url: scheme 'ftp' is not http or https",
         ),
-        ({"callback_url": "https:///path"}, "callback_url: URL 'https:///path' has no host"),
-        ({"callback_url": "http://h:99999/"}, "callback_url: URL cannot be parsed"),
+        ({"callback_url": "https:///path"}, "callback_url: the URL has no host"),
+        ({"callback_url": "http://h:99999/"}, "callback_url: the URL cannot be parsed"),
+        # Spelled so that parsers disagree on the host: refused before anything is enqueued.
+        (
+            {"callback_url": "http://127.0.0.1:6379\\@hooks.example/"},
+            "callback_url: the URL holds a backslash",
+        ),
+        ({"callback_url": "http://2130706433/h"}, "callback_url: the host is an IPv4 address"),
         ({"on_complete": "not a task"}, "on_complete: 'not a task' is not a dotted task name"),
         ({"on_complete": "tasks"}, "on_complete: 'tasks' is not a dotted task name"),
         ({"on_complete_queue": "a queue"}, "on_complete_queue: 'a queue' must be 1 to 200"),

@@ -8,6 +8,7 @@ sweeper sends it again when its message was lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -17,10 +18,10 @@ import requests
 
 from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
 from wanedit.store.record import Job, iso
-from wanedit.urlguard import check_url
-from wanedit.webhooks import Targets, headers
+from wanedit.webhooks import ANSWER_MAX, Targets, headers
 from wanedit.workers import next as send
 from wanedit.workers.context import WorkerContext
+from wanedit.workers.pinned import BODY_ERRORS, guarded_request, read_capped
 
 log = logging.getLogger("wanedit.workers")
 
@@ -74,17 +75,22 @@ def _attempt(
     final: str | None = None
     try:
         key = settings.webhook_key()
-        check_url(url, allow_private=settings.allow_private_urls)
         body = job.event.encode() if job.event else b""
         event_id = json.loads(body)["event_id"]
-        response = ctx.webhooks.post(
+        # Checked, and sent to the checked address; redirects are not followed.
+        response = guarded_request(
+            ctx.webhooks,
+            "POST",
             url,
-            data=body,
-            headers=headers(key, event_id, int(now), body),
+            allow_private=settings.allow_private_urls,
             timeout=timeout,
-            allow_redirects=False,
+            resolve=ctx.resolve,
+            headers=headers(key, event_id, int(now), body),
+            data=body,
         )
-        response.close()
+        # The answer's status is what counts: read a little of its body and hang up.
+        with response, contextlib.suppress(*BODY_ERRORS):
+            read_capped(response, ANSWER_MAX)
         record["status_code"] = response.status_code
         if 200 <= response.status_code < 300:
             final = "delivered"

@@ -55,6 +55,7 @@ def finish(ctx: WorkerContext, job_id: str, delivery: Delivery) -> RetryLater | 
                     downloads=ctx.downloads,
                     timeout=timeout,
                     allow_private=settings.allow_private_urls,
+                    resolve=ctx.resolve,
                 )
             except TerminalProviderError as exc:
                 outputs.append({"index": index, "error": exc.as_dict()})

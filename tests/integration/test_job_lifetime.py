@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
-from wanedit.config.celery import SUBMIT_TASK
+from wanedit.config.celery import SUBMIT_TASK, celery_config
 from wanedit.config.clients import make_redis
-from wanedit.config.settings import load_settings
+from wanedit.config.settings import Settings, load_settings
 from wanedit.states import Status
 from wanedit.store.admission import Admission
 from wanedit.store.events import read_events
@@ -34,23 +35,24 @@ RETENTION = 2 * 86400
 
 
 @contextmanager
-def workers_sending_to(redis_url: str) -> Iterator[None]:
-    """Messages a step sends from this process go to the test's Redis (the worker app is
-    configured once per process, from the settings it was first imported with)."""
+def workers_sending_to(settings: Settings) -> Iterator[None]:
+    """Messages a step sends from this process go to these settings' broker and queue (the
+    worker app is configured once per process, from the settings it was first imported with)."""
     from wanedit.workers.celery_app import app
 
-    before = app.conf.broker_url
+    wanted = celery_config(settings)
+    before = {name: app.conf[name] for name in wanted}
 
-    def point_at(url: str) -> None:
-        app.conf.broker_url = url
+    def configure(values: dict[str, Any]) -> None:
+        app.conf.update(values)
         app._pool = None
         app.amqp._producer_pool = None
 
-    point_at(redis_url)
+    configure(wanted)
     try:
         yield
     finally:
-        point_at(before)
+        configure(before)
 
 
 @contextmanager
@@ -137,7 +139,7 @@ def make_context(redis_url: str, provider_url: str = "http://127.0.0.1:9/api/v1"
 @pytest.fixture
 def ctx(redis_url: str) -> Iterator[WorkerContext]:
     context = make_context(redis_url)
-    with workers_sending_to(redis_url):
+    with workers_sending_to(context.settings):
         yield context
     clean(context)
 

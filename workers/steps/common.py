@@ -84,7 +84,10 @@ def lost_too_often(ctx: WorkerContext, job: Job, delivery: Delivery) -> bool:
     than `max_losses` times, ends the job instead of killing workers forever. A step started
     after the sweeper sent one again is noted on the job: the job is moving (see the sweeper)."""
     if job.redrive_at is not None and (job.stepped_at or 0.0) < job.redrive_at:
-        ctx.store.update(job, {"stepped_at": ctx.clock()}, while_in=None)
+        try:
+            ctx.store.update(job, {"stepped_at": ctx.clock()}, while_in=None)
+        except JobNotFound:
+            return False  # gone meanwhile: the sweeper reports it
     if not delivery.message_id:
         return False  # run in-process by another step, which did its own counting
     # A retry keeps the message id with one more retry; a redelivery repeats both.

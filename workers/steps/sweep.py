@@ -42,6 +42,9 @@ def sweep(ctx: WorkerContext) -> int:
         step = redrive_step(job, settings.max_losses, backed_up=backed_up)
         lost = losses(job, backed_up=backed_up)
         if step is Redrive.WAIT:
+            # Looked at again after the grace, behind the others: a long wait never keeps the
+            # jobs past the first BATCH from their turn.
+            ctx.store.set_due(job.id, now)
             continue
         if step is Redrive.GIVE_UP:
             message = f"the step sent again for it never ran, {lost} times in a row"

@@ -48,12 +48,12 @@ def events(store: JobStore) -> list[dict]:
     return [event for _, event in read_events(store.redis, store.events_stream)]
 
 
-def test_create_sets_status_timestamp_and_ttl(store):
+def test_create_sets_status_and_timestamp_and_no_expiry(store):
     job = store.get(new_job(store))
     assert job.status is Status.QUEUED
     assert job.timestamps["queued"] > 0
     assert job.metadata == {"a": 1}
-    assert 0 < store.redis.ttl(store.keys.job(job.id)) <= 3600
+    assert store.redis.ttl(store.keys.job(job.id)) == -1
 
 
 def test_transitions_are_compare_and_set(store):

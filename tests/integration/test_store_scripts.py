@@ -40,9 +40,7 @@ def create(scripts: Scripts, job_id: str | None = None, **options) -> str:
     job_id = job_id or uuid.uuid4().hex
     fields = {"id": job_id, "status": Status.QUEUED, "n": 1, "t_queued": 1.0}
     arguments = {"idempotency_key": None, "backlog": None, **options}
-    created, got = scripts.create(
-        job_id, ttl=3600, idempotency_ttl=60, score=1000, fields=encode_fields(fields), **arguments
-    )
+    created, got = scripts.create(job_id, score=1000, fields=encode_fields(fields), **arguments)
     assert created
     return got
 
@@ -82,7 +80,7 @@ def test_a_transition_with_a_stale_expected_status_changes_nothing(client, scrip
     )
     assert (ok, current) == (0, "submitted")
     assert client.hgetall(keys.job(job_id)) == before
-    assert client.ttl(keys.job(job_id)) > 10
+    assert client.ttl(keys.job(job_id)) == -1  # a job not ended never expires
     assert client.xlen(f"{keys.prefix}:events") == 0
     assert client.zcard(keys.callbacks) == 0
     assert client.exists(keys.metrics) == 0
@@ -130,7 +128,7 @@ def test_a_missing_job_is_told_apart(scripts):
 def test_create_keeps_the_first_job_for_an_id_and_for_an_idempotency_key(client, scripts, keys):
     first = create(scripts, idempotency_key="k", backlog=keys.backlog("batch"))
     fields = encode_fields({"id": "other", "status": Status.QUEUED})
-    again = dict(ttl=3600, idempotency_ttl=60, score=5, fields=fields)
+    again = dict(score=5, fields=fields)
     assert scripts.create("other", idempotency_key="k", backlog=None, **again) == (False, first)
     assert not client.exists(keys.job("other"))
     assert scripts.create(first, idempotency_key=None, backlog=None, **again) == (False, first)

@@ -44,7 +44,7 @@ def task(status, **kw) -> TaskState:
     return TaskState(task_id="t1", status=status, **kw)
 
 
-DEADLINE = deadline_of(job(), 3600)
+DEADLINE = deadline_of(job(), 3600, now=1000.0)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,25 @@ def test_next_step(state, now, polls, step):
 
 
 def test_deadline_counts_from_submission():
-    assert deadline_of(job(submitted=5000.0), 60) == 5060.0
+    assert deadline_of(job(submitted=5000.0), 60, now=9000.0) == 5060.0
+
+
+def queued(**fields: object) -> Job:
+    stamps = {"queued": 0.0}
+    return Job(id="j1", status=Status.QUEUED, timestamps=stamps, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("record", "now", "deadline"),
+    [
+        # Waiting a day in the backlog spends nothing: the first create starts the clock.
+        (queued(), 86_400.0, 86_460.0),
+        (queued(first_create_at=80_000.0), 86_400.0, 80_060.0),
+        (queued(first_create_at=86_390.0, account="a1"), 86_400.0, 86_450.0),
+    ],
+)
+def test_a_long_backlog_never_counts_against_the_deadline(record, now, deadline):
+    assert deadline_of(record, 60, now=now) == deadline
 
 
 DEFAULT = PollPolicy(first_delay=10, interval=5, max_interval=15)

@@ -4,6 +4,11 @@ A job is one hash (its fields are declared in wanedit.store.record). Every chang
 runs one Lua script that checks the current status, writes the fields and, for a terminal
 status, appends the completion event to the stream: the transition and its event are one
 atomic step, so a redelivered task can never emit a second event for the same job.
+
+A record never expires while its job has not ended, however long it waits in the backlog: its
+retention (`ttl_seconds`) starts with the terminal transition, in the same step, and so does its
+idempotency key's. A record that goes anyway (evicted, deleted by hand) is reported: the job
+ends with a `job.failed` event saying so (`record_lost`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from wanedit.store.scripts import Scripts
 from wanedit.webhooks import Targets
 
 log = logging.getLogger("wanedit.jobs")
-IDEMPOTENCY_TTL = 24 * 3600
 
 
 def _missing(job_id: str) -> JobNotFound:
@@ -85,12 +89,11 @@ class JobStore(Indexes):
             "backlog_score": score,
             "t_queued": now,
             "polls": 0,
+            "idempotency_key": idempotency_key,
         }
         return self.scripts.create(
             job_id,
-            ttl=self.ttl,
             idempotency_key=idempotency_key,
-            idempotency_ttl=IDEMPOTENCY_TTL,
             backlog=backlog,
             score=score,
             fields=encode_fields(fields),
@@ -105,7 +108,7 @@ class JobStore(Indexes):
 
     def get(self, job_id: str) -> Job:
         data: Any = self.redis.hgetall(self.keys.job(job_id))
-        if not data:
+        if not data or not data.get("status"):
             raise _missing(job_id)
         return Job.from_hash(data)
 
@@ -127,7 +130,7 @@ class JobStore(Indexes):
                 pipe.hgetall(self.keys.job(job_id))
             found: list[Any] = pipe.execute()
         for data in found:
-            if data:
+            if data and data.get("status"):
                 yield Job.from_hash(data)
 
     def transition(
@@ -167,6 +170,7 @@ class JobStore(Indexes):
             event=event,
             callbacks_due=callbacks_due,
             increments=counts,
+            idempotency_key=job.idempotency_key,
             fields=encode_fields(changes),
         )
         if ok == -1:
@@ -197,11 +201,37 @@ class JobStore(Indexes):
             ttl=self.ttl,
             stream=self.events_stream,
             maxlen=self.events_maxlen,
+            idempotency_key=job.idempotency_key,
             fields=encode_fields(changes),
         )
         if ok == -1:
             raise _missing(job.id)
         return bool(ok)
+
+    def record_lost(self, job_id: str, code: str, message: str) -> bool:
+        """End a job whose record is gone: a failed record in its place (kept `ttl_seconds`) and
+        its `job.failed` event, in one step. False if the job has a record after all (or was
+        reported before)."""
+        now = self.clock()
+        job = Job(id=job_id, status=Status.QUEUED)
+        changes: dict[str, Any] = {"error": {"code": code, "message": message}}
+        event = build_event(job, Status.FAILED, changes, now)
+        counts = terminal_increments(job, Status.FAILED.value, changes, now)
+        fields = {"id": job_id, "status": Status.FAILED.value, "t_failed": now, **changes}
+        return self.scripts.lost(
+            job_id,
+            ttl=self.ttl,
+            stream=self.events_stream,
+            maxlen=self.events_maxlen,
+            event=event,
+            increments=counts,
+            fields=encode_fields(fields),
+        )
+
+    def lost(self, limit: int) -> list[str]:
+        """Jobs whose record admission found gone, not reported yet."""
+        ids: Any = self.redis.zrange(self.keys.lost, 0, limit - 1)
+        return [str(job_id) for job_id in ids]
 
     def mark_create(self, job_id: str) -> bool:
         """Note that a create is about to be sent for this queued job; False if one was noted

@@ -55,6 +55,11 @@ class Keys:
         return self._key("callbacks")
 
     @property
+    def lost(self) -> str:
+        """Jobs whose record admission found gone, by when (ms): each is reported failed once."""
+        return self._key("lost")
+
+    @property
     def metrics(self) -> str:
         """The cluster-wide counters (see wanedit.metrics)."""
         return self._key("metrics")

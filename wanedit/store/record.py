@@ -71,6 +71,8 @@ class Job:
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    # The caller's idempotency key, if any: it is kept as long as the job (see JobStore).
+    idempotency_key: str | None = None
     polls: int = 0
     transient_errors: int = 0
     # The error a job is being retried for, cleared by the next good answer: a job that keeps
@@ -81,11 +83,17 @@ class Job:
     poll_plan: dict[str, float] | None = None
     watch_at: float | None = None
     create_sent_at: float | None = None
+    first_create_at: float | None = None  # the first create's moment: deadlines count from it
     reconcile_tries: int = 0
     empty_looks: int = 0  # consecutive task-list looks that showed no task for a lost create
     recreates: int = 0  # creates sent again after the list showed the last one made nothing
     reconciled: str | None = None  # how a lost create ended: "adopted" or "recreated"
+    # The sweeper: steps it sent again, when it last did, lost re-drives in a row (its own
+    # message never ran), and when a step message of the job last started after a re-drive.
     redrives: int = 0
+    redrive_at: float | None = None
+    losses: int = 0
+    stepped_at: float | None = None
     finish_since: float | None = None
     # Completion callbacks: where the event goes, the event as sent, and how delivery went.
     callbacks: dict[str, Any] | None = None

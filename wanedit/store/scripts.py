@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from wanedit.states import Status
+from wanedit.states import TERMINAL, Status
 from wanedit.store.keys import Keys
 
 # Scripts that read the time start with now.lua.
@@ -33,6 +33,7 @@ NAMES = (
     "penalize",
     "book",
     "woke",
+    "lost",
 )
 
 
@@ -87,14 +88,18 @@ class Scripts:
         event: Mapping[str, Any] | None = None,
         callbacks_due: float | None = None,
         increments: Mapping[str, float] | None = None,
+        idempotency_key: str | None = None,
         fields: Sequence[str] = (),
     ) -> tuple[int, str]:
         """Write `fields` (and `target`) while the job's status is one of `expected` (None: any
-        status); with `event`, end the job. Returns (-1 no job | 0 refused | 1 done, the status
-        it had)."""
+        status); with `event`, end the job and start the retention `ttl` of its record (and of
+        its `idempotency_key`). Returns (-1 no job | 0 refused | 1 done, the status it had)."""
         keys = self.keys
+        key_list = [keys.job(job_id), stream, keys.due, keys.callbacks, keys.metrics]
+        if idempotency_key is not None:
+            key_list.append(keys.idempotency(idempotency_key))
         ok, previous = self._run["transition"](
-            keys=[keys.job(job_id), stream, keys.due, keys.callbacks, keys.metrics],
+            keys=key_list,
             args=[
                 _flag(expected is not None),
                 ",".join(sorted(status.value for status in expected or ())),
@@ -104,6 +109,7 @@ class Scripts:
                 maxlen,
                 _opt(callbacks_due),
                 _json(increments) if increments else "",
+                ",".join(sorted(status.value for status in TERMINAL)),
                 *fields,
             ],
         )
@@ -113,15 +119,13 @@ class Scripts:
         self,
         job_id: str,
         *,
-        ttl: int,
         idempotency_key: str | None,
-        idempotency_ttl: int,
         backlog: str | None,
         score: int,
         fields: Sequence[str],
     ) -> tuple[bool, str]:
-        """Record a job (and put it in `backlog` at `score`). Returns (created, the job's id:
-        this one, or the one the idempotency key made first)."""
+        """Record a job (and put it in `backlog` at `score`), with no expiry. Returns (created,
+        the job's id: this one, or the one the idempotency key made first)."""
         keys = [self.keys.job(job_id)]
         if idempotency_key is not None:
             keys.append(self.keys.idempotency(idempotency_key))
@@ -131,8 +135,6 @@ class Scripts:
             keys=keys,
             args=[
                 job_id,
-                ttl,
-                idempotency_ttl,
                 score,
                 _flag(idempotency_key is not None),
                 _flag(backlog is not None),
@@ -140,6 +142,27 @@ class Scripts:
             ],
         )
         return bool(created), str(existing)
+
+    def lost(
+        self,
+        job_id: str,
+        *,
+        ttl: int,
+        stream: str,
+        maxlen: int,
+        event: Mapping[str, Any],
+        increments: Mapping[str, float],
+        fields: Sequence[str],
+    ) -> bool:
+        """End a job whose record is gone with a failed record and its event (see lost.lua);
+        False when it has a record after all."""
+        keys = self.keys
+        return bool(
+            self._run["lost"](
+                keys=[keys.job(job_id), stream, keys.due, keys.metrics, keys.lost],
+                args=[job_id, ttl, _json(event), maxlen, _json(increments), *fields],
+            )
+        )
 
     def mark_create(self, job_id: str, *, now: float) -> bool:
         """Note a create about to be sent for a queued job; False if one was noted before."""
@@ -206,6 +229,7 @@ class Scripts:
                 keys.penalty(account.name, "submit"),
             ]
             args += [account.name, account.concurrency, account.interval_ms]
+        key_list.append(keys.lost)
         args.append(_opt(now_ms))
         flat, reason, waiting, reclaimed = self._run["admit"](keys=key_list, args=args)
         return list(flat), str(reason), int(waiting), int(reclaimed)

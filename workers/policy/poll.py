@@ -42,8 +42,13 @@ class Canceled:
 Step = PollAgain | Finish | Fail | Canceled
 
 
-def deadline_of(job: Job, poll_deadline: float) -> float:
-    started = job.timestamps.get(Status.SUBMITTED.value, job.timestamps.get("queued", 0.0))
+def deadline_of(job: Job, poll_deadline: float, *, now: float) -> float:
+    """When a job stops being tried: `poll_deadline` after its provider task was made or, before
+    that, after its first create. Never counted from when it was enqueued: the time a job waits
+    in the backlog is not spent on it (the create about to be sent, `now`, starts the clock)."""
+    started = job.timestamps.get(Status.SUBMITTED.value)
+    if started is None:
+        started = now if job.first_create_at is None else job.first_create_at
     return started + poll_deadline
 
 

@@ -81,7 +81,13 @@ def rewatch(ctx: WorkerContext, account: str, delay: float, *, reserved: bool = 
 
 def lost_too_often(ctx: WorkerContext, job: Job, delivery: Delivery) -> bool:
     """Count this message's deliveries; a message redelivered because its worker died, more
-    than `max_losses` times, ends the job instead of killing workers forever."""
+    than `max_losses` times, ends the job instead of killing workers forever. A step started
+    after the sweeper sent one again is noted on the job: the job is moving (see the sweeper)."""
+    if job.redrive_at is not None and (job.stepped_at or 0.0) < job.redrive_at:
+        try:
+            ctx.store.update(job, {"stepped_at": ctx.clock()}, while_in=None)
+        except JobNotFound:
+            return False  # gone meanwhile: the sweeper reports it
     if not delivery.message_id:
         return False  # run in-process by another step, which did its own counting
     # A retry keeps the message id with one more retry; a redelivery repeats both.
@@ -135,7 +141,8 @@ def retry_or_fail(
     """Retry the step with backoff (with other `args` if given); give up after the retry budget
     (throttling: the deadline)."""
     attempt = delivery.retries
-    past_deadline = ctx.clock() >= deadline_of(job, ctx.settings.poll_deadline)
+    now = ctx.clock()
+    past_deadline = now >= deadline_of(job, ctx.settings.poll_deadline, now=now)
     policy = ctx.retry_policy
     if past_deadline or (
         not throttled and policy.spent(attempt, getattr(exc, "max_retries", None))
@@ -147,6 +154,17 @@ def retry_or_fail(
     delay = policy.delay(attempt, ctx.rand)
     log.info("job %s: %s, retry %d in %.1fs", job.id, exc, attempt + 1, delay)
     return RetryLater(delay, args)
+
+
+def report_lost(ctx: WorkerContext, job_id: str, noticed_by: str) -> None:
+    """A job's record is gone while the job had not ended (evicted, or deleted by hand): end it
+    with a `job.failed` event that says so. Only the first report of a job writes anything."""
+    message = (
+        f"the job's record was gone from Redis before the job ended (noticed by {noticed_by}); "
+        "its request and progress are lost"
+    )
+    if ctx.store.record_lost(job_id, "JobRecordLost", message):
+        log.error("job %s: failed: JobRecordLost: %s", job_id, message)
 
 
 def reconcile_later(ctx: WorkerContext, job: Job, delay: float) -> None:

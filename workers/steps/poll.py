@@ -53,7 +53,7 @@ def poll(
     ctx.admission.claim(job.id, account.name)  # renew the slot's lease
     settings = ctx.settings
     now = ctx.clock()
-    deadline = deadline_of(job, settings.poll_deadline)
+    deadline = deadline_of(job, settings.poll_deadline, now=now)
     plan = PollPolicy(**job.poll_plan) if job.poll_plan else ctx.poll_policy
     every = plan.delay(job.polls + 1)
     if chain and settings.poll_mode == "list":

@@ -30,6 +30,7 @@ from wanedit.workers.steps.common import (
     owned_key,
     pace,
     reconcile_later,
+    report_lost,
     retry_or_fail,
     rewatch,
 )
@@ -52,6 +53,7 @@ def _submit(
     job = load(ctx, job_id)
     if job is None:
         ctx.admission.release(job_id, account_name, 0)
+        report_lost(ctx, job_id, "its create")  # admitted, so it had a record
         return None
     if job.status is not Status.QUEUED:
         if job.status.terminal and job.provider_task_id is None:

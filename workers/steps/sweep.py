@@ -1,14 +1,16 @@
-"""Sweep: re-drive jobs whose next step is overdue (its message died with a killed worker)."""
+"""Sweep: re-drive jobs whose next step is overdue (its message late, or lost with a killed
+worker), and report jobs whose record is gone."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from wanedit.workers import next as send
 from wanedit.workers.context import WorkerContext
 from wanedit.workers.policy.billing import billed_so_far
-from wanedit.workers.policy.sweep import Redrive, redrive_step
-from wanedit.workers.steps.common import fail, load
+from wanedit.workers.policy.sweep import Redrive, losses, redrive_step
+from wanedit.workers.steps.common import fail, load, report_lost
 from wanedit.workers.steps.deliver import redrive
 
 log = logging.getLogger("wanedit.workers")
@@ -25,24 +27,41 @@ def sweep(ctx: WorkerContext) -> int:
     )
     if not lock:
         return 0
+    # Read before this sweep sends anything: messages no worker has taken yet.
+    backed_up = queue_waiting(ctx) > 0
     send.admit()  # a lost admission tick never leaves the backlog waiting
     now = ctx.clock()
+    for job_id in ctx.store.lost(BATCH):
+        report_lost(ctx, job_id, "admission")
     sent = 0
     for job_id in ctx.store.overdue(now - settings.sweep_grace, BATCH):
         job = load(ctx, job_id)
         if job is None:
-            ctx.store.forget_due(job_id)
+            report_lost(ctx, job_id, "the sweeper")
             continue
-        step = redrive_step(job, settings.max_losses)
+        step = redrive_step(job, settings.max_losses, backed_up=backed_up)
+        lost = losses(job, backed_up=backed_up)
+        if step is Redrive.WAIT:
+            # Looked at again after the grace, behind the others: a long wait never keeps the
+            # jobs past the first BATCH from their turn.
+            ctx.store.set_due(job.id, now)
+            continue
         if step is Redrive.GIVE_UP:
-            message = f"its next step was lost {job.redrives} times"
+            message = f"the step sent again for it never ran, {lost} times in a row"
             fail(ctx, job, "WorkerLost", message, billed=billed_so_far(job))
         if not step.sends:
             ctx.store.forget_due(job_id)
             continue
-        ctx.store.update(job, {"redrives": job.redrives + 1}, while_in=[job.status])
+        changes = {"redrives": job.redrives + 1, "redrive_at": now, "losses": lost}
+        ctx.store.update(job, changes, while_in=[job.status])
         ctx.store.set_due(job.id, now)
-        log.warning("job %s: overdue (%s); sending %s again", job.id, job.status.value, step.value)
+        log.warning(
+            "job %s: overdue (%s); sending %s again (%d lost in a row)",
+            job.id,
+            job.status.value,
+            step.value,
+            lost,
+        )
         if step is Redrive.FINISH:
             send.finish(job.id)
         elif step is Redrive.RECONCILE:
@@ -51,3 +70,10 @@ def sweep(ctx: WorkerContext) -> int:
             send.poll(job.id)
         sent += 1
     return sent + redrive(ctx, now)
+
+
+def queue_waiting(ctx: WorkerContext) -> int:
+    """Messages on the workers' queue that no worker has taken yet (the broker is this Redis;
+    a Celery queue is a list named after it)."""
+    waiting: Any = ctx.redis.llen(ctx.settings.queue)
+    return int(waiting)

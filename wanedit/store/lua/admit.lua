@@ -2,7 +2,8 @@
 -- first; reclaim slots whose lease ran out (a job that never reached the provider goes back to
 -- the backlog). Runs after now.lua.
 -- KEYS: interactive backlog, batch backlog, today's spend hash, cap, paused; then per account:
---   slots, submit tat, submit penalty.
+--   slots, submit tat, submit penalty; then the lost index (jobs whose record is gone, by when:
+--   the sweeper reports each).
 -- ARGV: job key prefix, account count, lease ms, batch max wait ms, default cap, max admits,
 --   horizon ms, day, the queued status; then per account: name, concurrency, interval ms; then
 --   now in ms (empty: Redis's clock).
@@ -12,13 +13,16 @@ local queued = ARGV[9]
 local accounts = tonumber(ARGV[2])
 local function akey(i, k) return KEYS[5 + 3 * (i - 1) + k] end
 local function aarg(i, k) return ARGV[9 + 3 * (i - 1) + k] end
+local lost = KEYS[5 + 3 * accounts + 1]
 local reclaimed = 0
 for i = 1, accounts do
   for _, job in ipairs(redis.call('ZRANGEBYSCORE', akey(i, 1), '-inf', now)) do
     redis.call('ZREM', akey(i, 1), job)
     reclaimed = reclaimed + 1
     local jk = ARGV[1] .. job
-    if redis.call('HGET', jk, 'status') == queued then
+    local status = redis.call('HGET', jk, 'status')
+    if not status then redis.call('ZADD', lost, now, job) end
+    if status == queued then
       local backlog = KEYS[1]
       if redis.call('HGET', jk, 'priority') == 'batch' then backlog = KEYS[2] end
       redis.call('HDEL', jk, 'account')
@@ -41,8 +45,10 @@ for _ = 1, tonumber(ARGV[6]) do
   end
   if not pick then break end
   local jk = ARGV[1] .. pick
-  if redis.call('HGET', jk, 'status') ~= queued then
+  local status = redis.call('HGET', jk, 'status')
+  if status ~= queued then
     redis.call('ZREM', from, pick)
+    if not status then redis.call('ZADD', lost, now, pick) end
   else
     local n = tonumber(redis.call('HGET', jk, 'n') or '1')
     if cap > 0 and spent + n > cap then reason = 'cap'; break end

@@ -1,21 +1,22 @@
--- Record a new job and its place in the backlog, as one step.
--- KEYS: job, then the idempotency key (when ARGV[5] is '1'), then the backlog (when ARGV[6]
+-- Record a new job and its place in the backlog, as one step. Neither the record nor its
+-- idempotency key expires while the job has not ended (the terminal transition starts their
+-- retention clock).
+-- KEYS: job, then the idempotency key (when ARGV[3] is '1'), then the backlog (when ARGV[4]
 --   is '1').
--- ARGV: job id, ttl, idempotency ttl, backlog score, has an idempotency key ('1'/'0'), goes to
---   a backlog ('1'/'0'), then field/value pairs.
+-- ARGV: job id, backlog score, has an idempotency key ('1'/'0'), goes to a backlog ('1'/'0'),
+--   then field/value pairs.
 -- Returns {1, id} once created; {0, id} when the job exists already (a caller-chosen id sent
 -- twice: it is never overwritten) or {0, the first job's id} when the idempotency key was used.
 local next_key = 2
 local idempotency, backlog
-if ARGV[5] == '1' then idempotency = KEYS[next_key]; next_key = next_key + 1 end
-if ARGV[6] == '1' then backlog = KEYS[next_key] end
+if ARGV[3] == '1' then idempotency = KEYS[next_key]; next_key = next_key + 1 end
+if ARGV[4] == '1' then backlog = KEYS[next_key] end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end
 if idempotency then
   local existing = redis.call('GET', idempotency)
   if existing then return {0, existing} end
-  redis.call('SET', idempotency, ARGV[1], 'EX', tonumber(ARGV[3]))
+  redis.call('SET', idempotency, ARGV[1])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-if backlog then redis.call('ZADD', backlog, tonumber(ARGV[4]), ARGV[1]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+if backlog then redis.call('ZADD', backlog, tonumber(ARGV[2]), ARGV[1]) end
 return {1, ARGV[1]}

@@ -19,15 +19,20 @@ import pytest
 import requests
 from werkzeug.wrappers import Request, Response
 
+from tests.conftest import make_image
 from tests.e2e.conftest import own_stack
 from tests.e2e.test_lost_answer_attacks import CREATE, Proxy
 from wanedit.config.celery import SUBMIT_TASK
+from wanedit.images import encode_data_uri
 from wanedit.producers import get_job, submit_edit, wait_for_job
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.sandbox.stack import SANDBOX_KEY, Worker
+from wanedit.states import Status
 from wanedit.store.admission import Admission
 
 pytestmark = pytest.mark.integration
+# A small PNG as a data URI, for creates made straight at the provider.
+IMAGE = encode_data_uri(make_image(512, 512, (9, 9, 9)), "image/png")
 
 
 class HeldCreate:
@@ -186,3 +191,37 @@ def test_a_submit_message_that_outlived_its_slot_lease_makes_no_second_task(
     assert done["provider_task_id"] == held.task_id
     # Reserved twice (two admissions), billed once: the day counts the one image.
     assert spent["total"] == 1
+
+
+def test_a_second_task_never_replaces_the_jobs_task(stack_env, provider, run_id):
+    """Should a second create for a job ever make a task, recording it finds the job's task
+    already recorded: the job keeps its task, and the second one is canceled at the provider."""
+    from wanedit.config.settings import load_settings
+    from wanedit.workers.context import build_context
+    from wanedit.workers.steps.submit import record_created
+
+    tag = f"second-task-{run_id}"
+    ctx = build_context(
+        load_settings(
+            key_prefix=tag,
+            queue=tag,
+            events_stream=f"{tag}:events",
+            dashscope_http_base_url=provider.base_url,
+            poll_mode="task",
+        )
+    )
+    client = ctx.providers["default"]
+    made = [
+        client.create(ctx.settings.model, {"input": {"prompt": f"t{i}", "images": [IMAGE]}})[0]
+        for i in range(2)
+    ]
+    job_id = f"second-{run_id}"
+    ctx.store.create(job_id, {"prompt": "p", "images": [IMAGE]}, "s3://b/out/")
+    read_before = ctx.store.get(job_id)  # what the second create's worker read
+    first = {"provider_task_id": made[0], "provider_status": "PENDING"}
+    assert ctx.store.transition(read_before, Status.SUBMITTED, first)
+    record_created(ctx, read_before, "default", made[1], None)
+
+    job = ctx.store.get(job_id)
+    assert (job.status, job.provider_task_id) == (Status.SUBMITTED, made[0])
+    assert provider.stats()["cancel_requests"] == 1

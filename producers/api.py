@@ -14,6 +14,7 @@ from wanedit.errors import InvalidRequest
 from wanedit.intake.context import ProducerContext, get_context
 from wanedit.intake.submit import nudge, unavailable
 from wanedit.states import Status
+from wanedit.store.record import Job
 
 log = logging.getLogger("wanedit.producers")
 
@@ -91,26 +92,51 @@ def set_daily_cap(images: int | None, *, context: ProducerContext | None = None)
 
 def cancel_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
     """Cancel a job: a queued one is never sent; a submitted one is canceled at the provider
-    while it is still PENDING there. Returns the job as it stands after the request."""
+    while it is still PENDING there. A job whose create is in flight is canceled once the
+    create's task is known (`cancel_requested` is true meanwhile); a task that has started runs
+    on and its result is delivered (its event says `"cancel": "too_late"`). Returns the job as
+    it stands after the request."""
     ctx = context or get_context()
     try:
         job = ctx.store.get(job_id)
         if job.status.terminal:
             return job.public()
-        error = {"code": "Canceled", "message": "canceled at the user's request"}
-        if job.status is Status.QUEUED and ctx.store.transition(
-            job, Status.CANCELED, {"error": error, "cancel_requested": True}
-        ):
-            ended = ctx.store.get(job_id)
-            if ended.callbacks:
-                # Owed since the transition (the sweeper would send it): send it now.
-                ctx.celery.send_task(DELIVER_TASK, args=[job_id, 0], queue=ctx.settings.queue)
-            return ended.public()
-        ctx.store.update(job, {"cancel_requested": True}, while_in=None)
+        # Asked first: from here on no create may go for it, and a create recorded from now
+        # on sees the request and cancels its task.
+        if not ctx.store.update(job, {"cancel_requested": True}, while_in=_OPEN):
+            return ctx.store.get(job_id).public()
+        job = ctx.store.get(job_id)
+        if job.status is Status.QUEUED and job.create_sent_at is None:
+            # One compare-and-set from queued only: a job that moved on meanwhile is left to
+            # the cancel task below (never a running job canceled here).
+            if ctx.store.transition(
+                job, Status.CANCELED, {"error": _CANCELED}, allowed_from=[Status.QUEUED]
+            ):
+                return _ended_here(ctx, job)
+            job = ctx.store.get(job_id)
+        if job.status.terminal or job.status is Status.QUEUED:
+            # Queued with a create in flight: the worker settles the cancel once it is answered.
+            return job.public()
         ctx.celery.send_task(CANCEL_TASK, args=[job_id], queue=ctx.settings.queue)
         return ctx.store.get(job_id).public()
     except (OperationalError, redis.RedisError) as exc:
         raise unavailable(exc) from None
+
+
+_CANCELED = {"code": "Canceled", "message": "canceled at the user's request"}
+_OPEN = (Status.QUEUED, Status.SUBMITTED, Status.RUNNING)
+
+
+def _ended_here(ctx: ProducerContext, job: Job) -> dict[str, Any]:
+    """This call ended a job that never sent a create: its slot, if admission gave it one, is
+    given back at once, with nothing billed, and admission looks again."""
+    if job.account and ctx.admission.release(job.id, job.account, 0):
+        nudge(ctx)
+    ended = ctx.store.get(job.id)
+    if ended.callbacks:
+        # Owed since the transition (the sweeper would send it): send it now.
+        ctx.celery.send_task(DELIVER_TASK, args=[job.id, 0], queue=ctx.settings.queue)
+    return ended.public()
 
 
 def wait_for_job(

@@ -39,21 +39,30 @@ def admit_tick(countdown: float) -> None:
 
 
 def submit(
-    job_id: str, account: str, *, countdown: float | None = None, retries: int | None = None
+    job_id: str,
+    account: str,
+    token: int | None,
+    *,
+    countdown: float | None = None,
+    retries: int | None = None,
 ) -> None:
-    """Create the provider task of an admitted job; `retries` counts a retry made in-process."""
+    """Create the provider task of an admitted job; `token` is its admission's (a message from
+    an earlier admission is refused); `retries` counts a retry made in-process."""
     options = {} if retries is None else {"retries": retries}
-    _send(SUBMIT_TASK, (job_id, account), countdown, **options)
+    args = (job_id, account) if token is None else (job_id, account, token)
+    _send(SUBMIT_TASK, args, countdown, **options)
 
 
-def create_here(job_id: str, account: str, *, retry_in: Callable[[], float]) -> None:
+def create_here(
+    job_id: str, account: str, token: int | None, *, retry_in: Callable[[], float]
+) -> None:
     """The submit task run in this process, for admission's creates that are due now (a message
     would only add its round trip). A create to be retried goes on as a message, after
     `retry_in()` seconds, counted as its first retry."""
     try:
-        app.tasks[SUBMIT_TASK].run(job_id, account)
+        app.tasks[SUBMIT_TASK].run(job_id, account, token)
     except Retry:
-        submit(job_id, account, countdown=retry_in(), retries=1)
+        submit(job_id, account, token, countdown=retry_in(), retries=1)
 
 
 def reconcile(job_id: str, *, reserved: bool = False, countdown: float | None = None) -> None:
@@ -74,6 +83,11 @@ def poll_reserved(job_id: str, *, chain: bool, countdown: float | None = None) -
 def finish(job_id: str) -> None:
     """Copy the results of a task that succeeded into storage."""
     _send(FINISH_TASK, (job_id,))
+
+
+def cancel(job_id: str) -> None:
+    """Cancel the job: a cancel asked for while its create was in flight, now it is recorded."""
+    _send(CANCEL_TASK, (job_id,))
 
 
 def cancel_reserved(job_id: str, *, countdown: float) -> None:

@@ -64,9 +64,11 @@ def _start_admission(**_: Any) -> None:
 
 
 @app.task(name=SUBMIT_TASK, bind=True, max_retries=None)
-def submit(self: Task, job_id: str, account_name: str) -> None:
-    """Create the provider task for an admitted job, record its id, then schedule the first poll."""
-    _retry_if(self, submit_step.submit(get_context(), job_id, account_name, _delivery(self)))
+def submit(self: Task, job_id: str, account_name: str, token: int | None = None) -> None:
+    """Create the provider task for an admitted job, record its id, then schedule the first poll.
+    `token` names the admission the message was sent for (absent in older messages)."""
+    ctx = get_context()
+    _retry_if(self, submit_step.submit(ctx, job_id, account_name, _delivery(self), token))
 
 
 @app.task(name=RECONCILE_TASK, bind=True, max_retries=None)

@@ -37,6 +37,8 @@ def print_job(job: dict[str, Any], as_json: bool) -> None:
         click.echo(f"  waiting for: {job['waiting_for']}")
     if job.get("cancel_refused"):
         click.echo(f"  note: {job['cancel_refused']}")
+    elif job.get("cancel_requested") and job["status"] in ("queued", "submitted", "running"):
+        click.echo("  note: cancel requested; it is settled once the provider answers")
 
 
 @click.command()

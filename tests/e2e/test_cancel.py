@@ -17,6 +17,7 @@ from wanedit.images import encode_data_uri
 from wanedit.producers import cancel_job, get_job, submit_edit, wait_for_job
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.sandbox.stack import SANDBOX_KEY, Worker
+from wanedit.store.events import read_events
 from wanedit.workers.client import ProviderClient, make_session
 
 pytestmark = pytest.mark.integration
@@ -132,3 +133,86 @@ def test_cancels_take_turns_of_the_query_rate(stack_env, tmp_path, image_file, r
     assert sorted(job["status"] for job in done) == ["canceled"] * 4 + ["succeeded"]
     assert (stats["cancel_requests"], stats["cancels"]) == (5, 4)
     assert stats["throttled"] == 0
+
+
+def _in_flight_stack(stack_env, provider, tag, tmp_path):
+    from tests.e2e.test_overlapping_submits import hold_first_create
+
+    proxy, held = hold_first_create(provider.base_url)
+    env, context = own_stack(stack_env, tag, proxy.base_url, {"WANEDIT_HTTP_READ_TIMEOUT": "30"})
+    worker = Worker(env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
+    return proxy, held, context, worker
+
+
+def test_a_cancel_during_the_create_cancels_the_pending_task_once_it_is_recorded(
+    stack_env, tmp_path, image_file, run_id
+):
+    """The create is in flight when the cancel comes: the cancel is recorded as requested, and
+    once the create is answered its task, still PENDING, is canceled at the provider; the slot
+    is given back at once and the day counts nothing."""
+    # One provider slot, taken by another system's long task: ours waits there as PENDING.
+    provider = SandboxServer(
+        SandboxConfig(
+            api_keys=(SANDBOX_KEY,), concurrency=1, duration_min=20.0, duration_max=20.0, seed=5
+        )
+    ).start()
+    outsider = ProviderClient(make_session(), provider.base_url, SANDBOX_KEY)
+    image = encode_data_uri(make_image(512, 512, (1, 2, 3)), "image/png")
+    outsider.create("wan2.5-i2i-preview", {"input": {"prompt": "x", "images": [image]}})
+    proxy, held, context, worker = _in_flight_stack(
+        stack_env, provider, f"cancel-flight-{run_id}", tmp_path
+    )
+    try:
+        job_id = submit_edit(prompt="cancel me", images=[str(image_file("f.png"))], context=context)
+        assert held.passed.wait(30)
+        asked = cancel_job(job_id, context=context)
+        held.release()
+        done = wait_for_job(job_id, 30, context=context)
+        in_flight = context.admission.in_flight("default")
+        spent = context.admission.spent_today()
+        events = [e for _, e in read_events(context.redis, context.settings.events_stream)]
+    finally:
+        held.release()
+        worker.stop()
+        proxy.stop()
+        provider.stop()
+    assert (asked["status"], asked["cancel_requested"]) == ("queued", True)
+    assert done["status"] == "canceled"
+    assert (done["provider_task_id"], done["provider_status"]) == (held.task_id, "CANCELED")
+    assert [e["type"] for e in events if e["job_id"] == job_id] == ["job.canceled"]
+    assert in_flight == 0
+    assert spent.get("total", 0) == 0
+
+
+def test_a_cancel_during_the_create_of_a_task_that_starts_is_reported_too_late(
+    stack_env, tmp_path, image_file, run_id
+):
+    """The task made by the create in flight starts at once: it cannot be canceled, so its
+    result is delivered and its event says the cancel came too late; the day counts its image."""
+    provider = SandboxServer(
+        SandboxConfig(api_keys=(SANDBOX_KEY,), duration_min=1.0, duration_max=1.5, seed=6)
+    ).start()
+    proxy, held, context, worker = _in_flight_stack(
+        stack_env, provider, f"cancel-late-{run_id}", tmp_path
+    )
+    try:
+        job_id = submit_edit(prompt="too late", images=[str(image_file("g.png"))], context=context)
+        assert held.passed.wait(30)
+        asked = cancel_job(job_id, context=context)
+        held.release()
+        done = wait_for_job(job_id, 30, context=context)
+        in_flight = context.admission.in_flight("default")
+        spent = context.admission.spent_today()
+        events = [e for _, e in read_events(context.redis, context.settings.events_stream)]
+    finally:
+        held.release()
+        worker.stop()
+        proxy.stop()
+        provider.stop()
+    assert asked["status"] == "queued"
+    assert done["status"] == "succeeded", done["error"]
+    assert done["cancel_refused"]
+    [event] = [e for e in events if e["job_id"] == job_id]
+    assert (event["type"], event["cancel"]) == ("job.succeeded", "too_late")
+    assert in_flight == 0
+    assert spent["total"] == 1

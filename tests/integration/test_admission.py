@@ -154,6 +154,55 @@ def test_lapsed_lease_is_reclaimed_and_an_unsent_job_requeued(client, prefix, cl
     assert not admission.claim(unsent, "a1")
 
 
+def test_a_submit_message_from_an_earlier_admission_cannot_claim_the_slot(client, prefix, clock):
+    """A message that waited past its slot's lease carries the token of an admission that is
+    over: after the job is admitted again only the new admission's message may create."""
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=1, submit_rate=1000), lease=0.1
+    )
+    job_id = enqueue(store, admission)
+    [first] = admission.admit().admitted
+    clock.advance(0.15)  # its message still waits in the queue
+    [second] = admission.admit().admitted
+    assert (first.job_id, second.job_id) == (job_id, job_id)
+    assert first.token != second.token
+    assert store.get(job_id).admit_token == second.token
+
+    assert not admission.claim(job_id, "a1", first.token)
+    assert admission.claim(job_id, "a1", second.token)
+
+
+def test_a_reclaimed_lease_gives_its_reservation_back(client, prefix, clock):
+    """Admitted, reclaimed, admitted again, billed 2: the day's spend is 2, not 4."""
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=1, submit_rate=1000), lease=0.1
+    )
+    job_id = enqueue(store, admission, n=2)
+    admission.admit()
+    assert admission.spent_today() == {"total": 2, "a1": 2}
+    clock.advance(0.15)
+    again = admission.admit()
+    assert (again.reclaimed, [item.job_id for item in again.admitted]) == (1, [job_id])
+    assert admission.spent_today() == {"total": 2, "a1": 2}
+    assert admission.release(job_id, "a1", billed=2)
+    assert admission.spent_today() == {"total": 2, "a1": 2}
+
+
+def test_a_job_back_in_the_backlog_holds_no_reservation(client, prefix, clock):
+    """Reclaimed and not admitted again (yet): it counts nothing today, so a cancel while it
+    waits leaves the day's spend at 0."""
+    store, admission = make(
+        client, prefix, clock, Account(name="a1", concurrency=1, submit_rate=1000), lease=0.1
+    )
+    job_id = enqueue(store, admission, n=2)
+    admission.admit()
+    clock.advance(0.15)
+    assert admission.admit(max_admits=0).reclaimed == 1
+    assert admission.spent_today() == {"total": 0, "a1": 0}
+    job = store.get(job_id)
+    assert (job.account, job.reserved, job.spend_day) == (None, None, None)
+
+
 def test_canceled_jobs_leave_the_backlog(client, prefix, clock):
     store, admission = make(
         client, prefix, clock, Account(name="a1", concurrency=5, submit_rate=1000)

@@ -11,7 +11,7 @@ import redis
 from wanedit.states import Status
 from wanedit.store.keys import Keys
 from wanedit.store.record import Job, encode_fields
-from wanedit.store.scripts import AccountTerms, Scripts
+from wanedit.store.scripts import AccountTerms, Mark, Recorded, Scripts
 
 pytestmark = pytest.mark.integration
 
@@ -139,13 +139,69 @@ def test_create_keeps_the_first_job_for_an_id_and_for_an_idempotency_key(client,
 
 def test_mark_create_once_and_only_while_queued(client, scripts, keys):
     job_id = create(scripts)
-    assert scripts.mark_create(job_id, now=12.5)
-    assert not scripts.mark_create(job_id, now=13.0)
+    assert scripts.mark_create(job_id, now=12.5, due=72.5) is Mark.NOTED
+    assert scripts.mark_create(job_id, now=13.0, due=73.0) is Mark.BEFORE
     assert client.hget(keys.job(job_id), "create_sent_at") == "12.5"
     other = create(scripts)
     move(scripts, other, [Status.QUEUED], Status.SUBMITTED)
-    assert not scripts.mark_create(other, now=14.0)
+    assert scripts.mark_create(other, now=14.0, due=74.0) is Mark.NOT_QUEUED
     assert client.hget(keys.job(other), "create_sent_at") is None
+
+
+def test_a_job_is_in_the_due_index_from_the_moment_its_create_is_marked(client, scripts, keys):
+    """A worker lost between noting the create and recording its task leaves a job the sweeper
+    sees: the note and the due entry are one step, and so are the submitted status and the
+    first poll's due time."""
+    job_id = create(scripts)
+    assert client.zscore(keys.due, job_id) is None
+    assert scripts.mark_create(job_id, now=12.5, due=72.5) is Mark.NOTED
+    assert client.zscore(keys.due, job_id) == 72.5
+    fields = encode_fields({"provider_status": "PENDING"})
+    recorded = scripts.record_task(job_id, task_id="t-1", due=15.0, fields=fields)
+    assert (recorded.outcome, recorded.previous) == (Recorded.SUBMITTED, "queued")
+    assert client.hget(keys.job(job_id), "status") == "submitted"
+    assert client.zscore(keys.due, job_id) == 15.0
+
+
+def test_a_requested_cancel_lets_no_create_go(client, scripts, keys):
+    job_id = create(scripts)
+    move(scripts, job_id, [Status.QUEUED], cancel_requested=True)
+    assert scripts.mark_create(job_id, now=12.5, due=72.5) is Mark.CANCEL
+    assert client.hget(keys.job(job_id), "create_sent_at") is None
+    assert client.zscore(keys.due, job_id) is None
+
+
+def test_a_task_id_is_recorded_only_where_none_is(client, scripts, keys):
+    """A second create's task never replaces the job's, on a submitted or an ended job."""
+    job_id = create(scripts)
+    scripts.mark_create(job_id, now=1.0, due=61.0)
+    move(scripts, job_id, [Status.QUEUED], cancel_requested=True)
+    first = scripts.record_task(job_id, task_id="t-1", due=2.0, fields=[])
+    assert (first.outcome, first.cancel_requested) == (Recorded.SUBMITTED, True)
+    again = scripts.record_task(job_id, task_id="t-2", due=3.0, fields=[])
+    assert (again.outcome, again.task_id) == (Recorded.HAS_TASK, "t-1")
+    assert client.hget(keys.job(job_id), "provider_task_id") == "t-1"
+    assert client.zscore(keys.due, job_id) == 2.0
+
+    ended = create(scripts)
+    move(scripts, ended, [Status.QUEUED], Status.FAILED)
+    kept = scripts.record_task(ended, task_id="t-3", due=4.0, fields=[])
+    assert (kept.outcome, kept.previous) == (Recorded.ENDED, "failed")
+    assert client.hget(keys.job(ended), "provider_task_id") == "t-3"
+    assert client.hget(keys.job(ended), "status") == "failed"
+    later = scripts.record_task(ended, task_id="t-4", due=5.0, fields=[])
+    assert (later.outcome, later.task_id) == (Recorded.HAS_TASK, "t-3")
+
+
+def test_clearing_a_create_is_compare_and_set_on_the_one_read(client, scripts, keys):
+    """A look that read an older create never clears the newer one sent since."""
+    job_id = create(scripts)
+    scripts.mark_create(job_id, now=1764689000.123456, due=0)
+    assert scripts.clear_create(job_id, sent_at=1764689000.123456)
+    assert not scripts.clear_create(job_id, sent_at=1764689000.123456)
+    scripts.mark_create(job_id, now=1764689100.5, due=0)
+    assert not scripts.clear_create(job_id, sent_at=1764689000.123456)
+    assert client.hget(keys.job(job_id), "create_sent_at") == "1764689100.5"
 
 
 def test_delivery_is_compare_and_set_on_the_attempts(client, scripts, keys):
@@ -176,10 +232,12 @@ def test_admit_claim_release_with_the_queued_status_from_the_enum(client, script
         horizon_ms=1000,
         now_ms=5_000,
     )
-    assert (flat, blocked, waiting, reclaimed) == ([job_id, "a1", "0"], "", 0, 0)
+    assert (flat, blocked, waiting, reclaimed) == ([job_id, "a1", "0", "1"], "", 0, 0)
     record = client.hgetall(keys.job(job_id))
     assert (record["account"], record["spend_day"], record["reserved"]) == ("a1", "20260101", "1")
     assert scripts.claim(job_id, account="a1", lease_ms=60_000, now_ms=6_000)
+    assert scripts.claim(job_id, account="a1", lease_ms=60_000, now_ms=6_000, token=1)
+    assert not scripts.claim(job_id, account="a1", lease_ms=60_000, now_ms=6_000, token=2)
     assert not scripts.claim(job_id, account="a2", lease_ms=60_000, now_ms=6_000)
     assert scripts.release(job_id, account="a1", billed=0)
     assert not scripts.release(job_id, account="a1", billed=0)

@@ -10,6 +10,7 @@ from wanedit.workers.policy.reconcile import (
     Wait,
     decide,
     give_up,
+    look_wait,
     wait_before_recreate,
     window,
 )
@@ -152,3 +153,17 @@ def test_an_undecided_reconcile_gives_up_only_once_settled(
     tries: int, now: float, expected: bool
 ) -> None:
     assert give_up(tries, 12, SENT, now, 60.0) is expected
+
+
+@pytest.mark.parametrize(
+    ("lost_at", "now", "wait"),
+    [
+        (None, SENT, 60.0),  # a second message for a job whose create just went: wait it out
+        (None, SENT + 31.0, 29.0),  # past the client's timeout, still within the settle time
+        (None, SENT + 60.0, 0.0),
+        (None, SENT + 90.0, 0.0),
+        (SENT + 2.0, SENT + 2.0, 0.0),  # its worker saw the answer lost: look at once
+    ],
+)
+def test_never_reconcile_before_a_creates_answer_could_still_arrive(lost_at, now, wait) -> None:
+    assert look_wait(SENT, lost_at, now, settle=60.0) == wait

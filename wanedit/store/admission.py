@@ -7,8 +7,9 @@ every worker process and machine sharing the Redis.
 
 - Slots: per account a sorted set of job ids scored by lease expiry. A slot is taken at
   admission, renewed by each poll, and given back at a terminal state; a slot whose lease ran
-  out (its worker crashed) is reclaimed, and a job that never reached the provider goes back to
-  the backlog.
+  out (its worker crashed, or its message waited too long) is reclaimed, and a job that never
+  reached the provider goes back to the backlog with its reservation given back. Each admission
+  has a token that its submit message carries: a message from an earlier admission is refused.
 - Rates: generic cell rate algorithm (GCRA) with no burst: submissions at least 1/R s apart and
   status queries at least 1/Q s apart (plus 5% of headroom, after a burst of two) per account,
   scheduled ahead rather than refused. A 429 from
@@ -53,6 +54,7 @@ class Admitted:
     job_id: str
     account: str
     delay: float  # seconds until its submission slot on the account's rate
+    token: int  # this admission's: its submit message carries it, so a stale one cannot pass
 
 
 @dataclass(frozen=True)
@@ -111,15 +113,16 @@ class Admission:
             now_ms=self._now_ms(),
         )
         admitted = [
-            Admitted(str(flat[i]), str(flat[i + 1]), float(flat[i + 2]) / 1000)
-            for i in range(0, len(flat), 3)
+            Admitted(str(flat[i]), str(flat[i + 1]), float(flat[i + 2]) / 1000, int(flat[i + 3]))
+            for i in range(0, len(flat), 4)
         ]
         return AdmitResult(admitted, reason, waiting, reclaimed)
 
-    def claim(self, job_id: str, account: str) -> bool:
-        """True if this job still holds its slot on `account` (the lease is renewed)."""
+    def claim(self, job_id: str, account: str, token: int | None = None) -> bool:
+        """True if this job still holds its slot on `account` (the lease is renewed); with a
+        `token`, only the slot of the admission that gave it out."""
         return self.scripts.claim(
-            job_id, account=account, lease_ms=self.lease_ms, now_ms=self._now_ms()
+            job_id, account=account, lease_ms=self.lease_ms, now_ms=self._now_ms(), token=token
         )
 
     def release(self, job_id: str, account: str, billed: int | None) -> bool:

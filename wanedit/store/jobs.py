@@ -28,7 +28,7 @@ from wanedit.states import TERMINAL, Status, sources_for
 from wanedit.store.indexes import Indexes
 from wanedit.store.keys import Keys
 from wanedit.store.record import Job, build_event, encode_fields
-from wanedit.store.scripts import Scripts
+from wanedit.store.scripts import Mark, Recorded, Scripts, TaskRecord
 from wanedit.webhooks import Targets
 
 log = logging.getLogger("wanedit.jobs")
@@ -233,15 +233,16 @@ class JobStore(Indexes):
         ids: Any = self.redis.zrange(self.keys.lost, 0, limit - 1)
         return [str(job_id) for job_id in ids]
 
-    def mark_create(self, job_id: str) -> bool:
-        """Note that a create is about to be sent for this queued job; False if one was noted
-        before (it may have reached the provider), so the caller reconciles instead."""
-        return self.scripts.mark_create(job_id, now=self.clock())
+    def mark_create(self, job_id: str, *, now: float, due: float) -> Mark:
+        """Note that a create is about to be sent at `now` for this queued job, with the job in
+        the due index at `due` (when its outcome must be known) in the same step. Anything but
+        NOTED: no create may go (BEFORE: one may have reached the provider; reconcile)."""
+        return self.scripts.mark_create(job_id, now=now, due=due)
 
-    def clear_create(self, job: Job) -> bool:
-        """The provider surely made no task: the next create may go."""
-        changes = {"create_sent_at": None, "provider_request_id": None}
-        return self.update(job, changes, while_in=[Status.QUEUED])
+    def clear_create(self, job_id: str, sent_at: float) -> bool:
+        """The provider surely made no task for the create sent at `sent_at`: the next create
+        may go. False if another create is noted (or the job moved on)."""
+        return self.scripts.clear_create(job_id, sent_at=sent_at)
 
     def record_delivery(
         self,
@@ -261,3 +262,29 @@ class JobStore(Indexes):
         if ok == -1:
             raise _missing(job_id)
         return bool(ok)
+
+    def record_task(
+        self, job: Job, task_id: str, changes: Mapping[str, Any], *, due: float
+    ) -> TaskRecord:
+        """Record the provider task a create made, only where no task id is recorded: a queued
+        job becomes submitted with its first poll due at `due`, in one step. A job that ended
+        meanwhile keeps the id (its status unchanged), so the task is never lost."""
+        fields = {**changes, f"t_{Status.SUBMITTED.value}": self.clock()}
+        answer = self.scripts.record_task(
+            job.id, task_id=task_id, due=due, fields=encode_fields(fields)
+        )
+        if answer.outcome is Recorded.MISSING:
+            raise _missing(job.id)
+        if answer.outcome is Recorded.SUBMITTED:
+            log.info(
+                "job %s: %s -> %s",
+                job.id,
+                answer.previous,
+                Status.SUBMITTED.value,
+                extra={
+                    "job_id": job.id,
+                    "from_status": answer.previous,
+                    "to_status": Status.SUBMITTED.value,
+                },
+            )
+        return answer

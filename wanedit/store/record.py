@@ -3,8 +3,8 @@
 Each field's type decides how it is written and read: JSON for dicts and lists, "1"/"0" for
 flags, text for the rest, and an empty string for None. Status times are a family of fields,
 `t_<status>`, read back as `timestamps`. Some fields are written by the Lua scripts (admission's
-`account`, `spend_day`, `reserved`, `settled`; the terminal transition's `event`): they are
-declared here all the same, so a record has one schema.
+`account`, `spend_day`, `reserved`, `settled`, `admit_token`; the terminal transition's
+`event`): they are declared here all the same, so a record has one schema.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class Job:
     spend_day: str | None = None
     reserved: int | None = None
     settled: bool = False
+    # Counts the job's admissions: its submit message carries the one it was sent for.
+    admit_token: int | None = None
     provider_task_id: str | None = None
     provider_request_id: str | None = None
     provider_status: str | None = None
@@ -84,6 +86,8 @@ class Job:
     watch_at: float | None = None
     create_sent_at: float | None = None
     first_create_at: float | None = None  # the first create's moment: deadlines count from it
+    # When the worker that sent the create saw its answer lost (None: no worker has said so).
+    create_lost_at: float | None = None
     reconcile_tries: int = 0
     empty_looks: int = 0  # consecutive task-list looks that showed no task for a lost create
     recreates: int = 0  # creates sent again after the list showed the last one made nothing
@@ -229,7 +233,7 @@ def encode_fields(changes: Mapping[str, Any]) -> list[str]:
 def build_event(job: Job, status: Status, changes: Mapping[str, Any], now: float) -> dict[str, Any]:
     """The completion event for a job entering a terminal status."""
     event_type = EVENT_TYPES[status]
-    return {
+    event: dict[str, Any] = {
         "event_id": f"{job.id}:{event_type}",
         "type": event_type,
         "job_id": job.id,
@@ -241,3 +245,7 @@ def build_event(job: Job, status: Status, changes: Mapping[str, Any], now: float
         "metadata": job.metadata,
         "occurred_at": iso(now),
     }
+    if job.cancel_requested and status is not Status.CANCELED:
+        # The cancel came when the provider could no longer stop the task: it is reported.
+        event["cancel"] = "too_late"
+    return event

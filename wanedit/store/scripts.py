@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -25,6 +26,8 @@ NAMES = (
     "transition",
     "create",
     "mark_create",
+    "clear_create",
+    "record_task",
     "delivery",
     "admit",
     "claim",
@@ -58,6 +61,34 @@ def _flag(value: bool) -> str:
 
 def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+class Mark(IntEnum):
+    """What noting a create found (see mark_create.lua)."""
+
+    NOTED = 1  # the create may go
+    BEFORE = 0  # a create was noted before: it may have reached the provider
+    NOT_QUEUED = -1  # the job has moved on or ended
+    CANCEL = -2  # a cancel was requested: no create may go
+
+
+class Recorded(IntEnum):
+    """What recording a provider task found (see record_task.lua)."""
+
+    SUBMITTED = 1  # recorded: the job is submitted
+    HAS_TASK = 0  # the job has a task id already (or moved on)
+    ENDED = 2  # the job had ended with no task: the id is kept on it
+    MISSING = -1  # no such job
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """The answer of `Scripts.record_task`."""
+
+    outcome: Recorded
+    previous: str  # the status the job had
+    task_id: str | None  # the id already recorded, when there was one
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,10 +195,31 @@ class Scripts:
             )
         )
 
-    def mark_create(self, job_id: str, *, now: float) -> bool:
-        """Note a create about to be sent for a queued job; False if one was noted before."""
-        args: list[Arg] = [now, Status.QUEUED.value]
-        return bool(self._run["mark_create"](keys=[self.keys.job(job_id)], args=args))
+    def mark_create(self, job_id: str, *, now: float, due: float) -> Mark:
+        """Note a create about to be sent for a queued job, and book the job in the due index
+        at `due` in the same step."""
+        keys = [self.keys.job(job_id), self.keys.due]
+        args: list[Arg] = [now, Status.QUEUED.value, due]
+        return Mark(int(self._run["mark_create"](keys=keys, args=args)))
+
+    def clear_create(self, job_id: str, *, sent_at: float) -> bool:
+        """Clear the create noted at `sent_at` (it surely made no task); False if the job is not
+        queued or another create is noted."""
+        args: list[Arg] = [Status.QUEUED.value, sent_at]
+        return bool(self._run["clear_create"](keys=[self.keys.job(job_id)], args=args))
+
+    def record_task(
+        self, job_id: str, *, task_id: str, due: float, fields: Sequence[str]
+    ) -> TaskRecord:
+        """Record a provider task on a job that has none (see record_task.lua)."""
+        ended = ",".join(sorted(status.value for status in TERMINAL))
+        args: list[Arg] = [Status.QUEUED.value, Status.SUBMITTED.value, ended, task_id, due]
+        answer = self._run["record_task"](
+            keys=[self.keys.job(job_id), self.keys.due], args=[*args, *fields]
+        )
+        outcome, previous, recorded = Recorded(int(answer[0])), str(answer[1]), str(answer[2])
+        cancel = len(answer) > 3 and str(answer[3]) == "1"
+        return TaskRecord(outcome, previous, recorded or None, cancel)
 
     def delivery(
         self,
@@ -201,8 +253,8 @@ class Scripts:
         horizon_ms: int,
         now_ms: int | None,
     ) -> tuple[list[Any], str, int, int]:
-        """One admission run (see admit.lua): (job, account, delay ms, ...), what blocked,
-        jobs waiting, slots reclaimed."""
+        """One admission run (see admit.lua): (job, account, delay ms, token, ...), what
+        blocked, jobs waiting, slots reclaimed."""
         keys = self.keys
         key_list = [
             keys.backlog("interactive"),
@@ -221,6 +273,7 @@ class Scripts:
             horizon_ms,
             day,
             Status.QUEUED.value,
+            keys.spend_prefix,
         ]
         for account in accounts:
             key_list += [
@@ -234,10 +287,19 @@ class Scripts:
         flat, reason, waiting, reclaimed = self._run["admit"](keys=key_list, args=args)
         return list(flat), str(reason), int(waiting), int(reclaimed)
 
-    def claim(self, job_id: str, *, account: str, lease_ms: int, now_ms: int | None) -> bool:
-        """Renew the job's lease; False if it no longer holds a slot on `account`."""
+    def claim(
+        self,
+        job_id: str,
+        *,
+        account: str,
+        lease_ms: int,
+        now_ms: int | None,
+        token: int | None = None,
+    ) -> bool:
+        """Renew the job's lease; False if it no longer holds a slot on `account` (from the
+        admission that gave out `token`, when given)."""
         keys = [self.keys.slots(account), self.keys.job(job_id)]
-        args: list[Arg] = [job_id, account, lease_ms, _opt(now_ms)]
+        args: list[Arg] = [job_id, account, _opt(token), lease_ms, _opt(now_ms)]
         return bool(self._run["claim"](keys=keys, args=args))
 
     def release(self, job_id: str, *, account: str, billed: int | None) -> bool:

@@ -49,6 +49,17 @@ def window(
     return sent_at - skew, high + skew
 
 
+def look_wait(sent_at: float, lost_at: float | None, now: float, *, settle: float) -> float:
+    """Seconds until the task list may be read for a create sent at `sent_at`. Once its worker
+    saw the answer lost (`lost_at`), at once. Otherwise the worker may be alive and its answer
+    still on the way (a second submit message for the job, a sweep): only `settle` after the
+    send, when the answer surely came or never will; a look before could adopt the task its
+    own worker is about to record, or find none and create it again."""
+    if lost_at is not None:
+        return 0.0
+    return max(0.0, sent_at + settle - now)
+
+
 def give_up(tries: int, max_tries: int, sent_at: float, now: float, settle: float) -> bool:
     """Whether a reconcile that could not decide ends its job (CreateOutcomeUnknown): only
     after `max_tries` looks, and never before the settle time has passed, since until then

@@ -35,7 +35,7 @@ def admit_free_slots(ctx: WorkerContext, *, inline: bool = False) -> None:
     now = [item for item in result.admitted if inline and item.delay <= QUERY_WAIT_MIN]
     for item in result.admitted:
         if item not in now:
-            send.submit(item.job_id, item.account, countdown=item.delay)
+            send.submit(item.job_id, item.account, item.token, countdown=item.delay)
     if result.reclaimed:
         log.warning("admission reclaimed %d expired slot leases", result.reclaimed)
     if result.waiting:
@@ -43,13 +43,13 @@ def admit_free_slots(ctx: WorkerContext, *, inline: bool = False) -> None:
         if ctx.admission.book("admit", delay):
             send.admit_tick(delay)
     for item in now:
-        create_now(ctx, item.job_id, item.account)
+        create_now(ctx, item.job_id, item.account, item.token)
 
 
-def create_now(ctx: WorkerContext, job_id: str, account: str) -> None:
+def create_now(ctx: WorkerContext, job_id: str, account: str, token: int) -> None:
     """The submit task's body in this process, skipping a message's round trip: a slot given
     back idles until the next create. A create to be retried goes on as a message."""
-    send.create_here(job_id, account, retry_in=lambda: ctx.retry_policy.delay(0, ctx.rand))
+    send.create_here(job_id, account, token, retry_in=lambda: ctx.retry_policy.delay(0, ctx.rand))
 
 
 class _Creating(threading.local):

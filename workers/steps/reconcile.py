@@ -21,6 +21,7 @@ from wanedit.workers.policy.reconcile import (
     Recreate,
     decide,
     give_up,
+    look_wait,
     wait_before_recreate,
     window,
 )
@@ -35,7 +36,7 @@ from wanedit.workers.steps.common import (
     pace,
     reconcile_later,
 )
-from wanedit.workers.steps.submit import record_created
+from wanedit.workers.steps.submit import cancel_unsent, record_created
 
 log = logging.getLogger("wanedit.workers")
 
@@ -53,6 +54,16 @@ def reconcile(ctx: WorkerContext, job_id: str, reserved: bool, delivery: Deliver
     if lost_too_often(ctx, job, delivery):
         return
     settings = ctx.settings
+    wait = look_wait(
+        job.create_sent_at, job.create_lost_at, ctx.clock(), settle=settings.create_settle
+    )
+    if wait > 0:
+        # No worker said the answer was lost: it may still come to the one waiting for it.
+        log.info(
+            "job %s: reconcile: the create may still be answered; looking in %.1fs", job.id, wait
+        )
+        reconcile_later(ctx, job, wait)
+        return
     if not reserved:
         # The list call's query is booked now and sent when its moment comes (booking again
         # then would push the account's query schedule ever further away).
@@ -140,6 +151,14 @@ def _recreate(ctx: WorkerContext, job: Job, account: str, now: float) -> None:
             billed=billed(None, None, sent=False),  # the list showed none: as if never sent
         )
         return
+    # Compare-and-set on the create this look read: a look that overlaps another never clears
+    # the create that one sent since.
+    if not ctx.store.clear_create(job.id, sent_at):
+        return
+    if job.cancel_requested:
+        log.info("job %s: the lost create made no task, and a cancel was requested", job.id)
+        cancel_unsent(ctx, job)
+        return
     log.warning("job %s: the lost create made no task; creating it again", job.id)
     changes = {
         "reconciled": "recreated",
@@ -148,9 +167,8 @@ def _recreate(ctx: WorkerContext, job: Job, account: str, now: float) -> None:
         "recreates": job.recreates + 1,
     }
     ctx.store.update(job, changes, while_in=[Status.QUEUED])
-    if ctx.store.clear_create(job):
-        ctx.store.set_due(job.id, now)
-        send.submit(job.id, account)
+    ctx.store.set_due(job.id, now)
+    send.submit(job.id, account, job.admit_token)
 
 
 def _unsure(ctx: WorkerContext, job: Job) -> list[tuple[float, str | None]]:

@@ -1,18 +1,20 @@
 -- Take provider slots for as many waiting jobs as slots, rates and the daily cap allow, best
 -- first; reclaim slots whose lease ran out (a job that never reached the provider goes back to
--- the backlog). Runs after now.lua.
+-- the backlog, and its reservation against the daily cap is given back: its next admission
+-- reserves again). Each admission gives the job a new token (`admit_token`), which its submit
+-- message carries: a message from an earlier admission cannot claim the slot. Runs after now.lua.
 -- KEYS: interactive backlog, batch backlog, today's spend hash, cap, paused; then per account:
 --   slots, submit tat, submit penalty; then the lost index (jobs whose record is gone, by when:
 --   the sweeper reports each).
 -- ARGV: job key prefix, account count, lease ms, batch max wait ms, default cap, max admits,
---   horizon ms, day, the queued status; then per account: name, concurrency, interval ms; then
---   now in ms (empty: Redis's clock).
--- Returns {admitted (job, account, delay ms, ...), what blocked ('', 'slots', 'rate' or 'cap'),
+--   horizon ms, day, the queued status, spend key prefix; then per account: name, concurrency,
+--   interval ms; then now in ms (empty: Redis's clock).
+-- Returns {admitted (job, account, delay ms, token, ...), what blocked ('', 'slots', 'rate' or 'cap'),
 -- jobs still waiting, slots reclaimed}.
 local queued = ARGV[9]
 local accounts = tonumber(ARGV[2])
 local function akey(i, k) return KEYS[5 + 3 * (i - 1) + k] end
-local function aarg(i, k) return ARGV[9 + 3 * (i - 1) + k] end
+local function aarg(i, k) return ARGV[10 + 3 * (i - 1) + k] end
 local lost = KEYS[5 + 3 * accounts + 1]
 local reclaimed = 0
 for i = 1, accounts do
@@ -25,7 +27,14 @@ for i = 1, accounts do
     if status == queued then
       local backlog = KEYS[1]
       if redis.call('HGET', jk, 'priority') == 'batch' then backlog = KEYS[2] end
-      redis.call('HDEL', jk, 'account')
+      local reserved = tonumber(redis.call('HGET', jk, 'reserved') or '0')
+      local day = redis.call('HGET', jk, 'spend_day')
+      local account = redis.call('HGET', jk, 'account')
+      if reserved > 0 and day and account and redis.call('HGET', jk, 'settled') ~= '1' then
+        redis.call('HINCRBY', ARGV[10] .. day, 'total', -reserved)
+        redis.call('HINCRBY', ARGV[10] .. day, account, -reserved)
+      end
+      redis.call('HDEL', jk, 'account', 'spend_day', 'reserved')
       redis.call('ZADD', backlog, redis.call('HGET', jk, 'backlog_score') or now, job)
     end
   end
@@ -66,6 +75,7 @@ for _ = 1, tonumber(ARGV[6]) do
     redis.call('SET', akey(best, 2), best_tat + tonumber(aarg(best, 3)) * penalty, 'PX', 60000)
     redis.call('ZREM', from, pick)
     redis.call('ZADD', akey(best, 1), now + tonumber(ARGV[3]), pick)
+    local token = redis.call('HINCRBY', jk, 'admit_token', 1)
     redis.call('HSET', jk, 'account', aarg(best, 1), 'spend_day', ARGV[8], 'reserved', n)
     redis.call('HDEL', jk, 'settled')
     redis.call('HINCRBY', KEYS[3], 'total', n)
@@ -75,6 +85,7 @@ for _ = 1, tonumber(ARGV[6]) do
     table.insert(admitted, pick)
     table.insert(admitted, aarg(best, 1))
     table.insert(admitted, tostring(best_tat - now))
+    table.insert(admitted, tostring(token))
   end
 end
 if reason == 'cap' then

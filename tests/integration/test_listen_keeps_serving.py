@@ -167,3 +167,21 @@ def test_a_bad_message_on_sqs_is_deleted_and_logged_and_the_rest_flows(ctx, run_
     dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert len(dropped) == len(MALFORMED)
     assert not any("[[[" in line for line in dropped)  # the reason, never the body
+
+
+def test_above_the_connection_limit_a_caller_is_told_to_come_back(ctx):
+    server = http_server(ctx, "127.0.0.1", free_port(), lambda outcome: None, connections=1)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port)) as idle:
+            idle.sendall(b"POST / HTTP/1.1\r\n")  # holds the one connection
+            answer = requests.post(url, data=b"{}", headers=AUTH, timeout=20)
+            assert answer.status_code == 503
+            assert answer.headers["Retry-After"] == "1"
+            assert answer.json() == {"error": "too many connections; send it again"}
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

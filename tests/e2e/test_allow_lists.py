@@ -28,7 +28,10 @@ def test_a_job_naming_a_bucket_not_allowed_never_touches_it(stack_env, sandbox, 
         "WANEDIT_KEY_PREFIX": f"allow-{run_id}",
         "WANEDIT_EVENTS_STREAM": f"allow-{run_id}:events",
         "WANEDIT_IMAGE_TRANSPORT": "inline",  # the worker would read the input's bytes itself
-        "WANEDIT_ON_COMPLETE_TASKS": "",  # the default: no task
+        # The defaults: only what the settings name themselves.
+        "WANEDIT_ON_COMPLETE_TASKS": "",
+        "WANEDIT_INPUT_BUCKETS": "",
+        "WANEDIT_OUTPUT_BUCKETS": "",
     }
     forbidden = f"forbidden-{run_id}"
     s3 = boto3.client("s3")
@@ -40,6 +43,8 @@ def test_a_job_naming_a_bucket_not_allowed_never_touches_it(stack_env, sandbox, 
             key_prefix=names["WANEDIT_KEY_PREFIX"],
             events_stream=names["WANEDIT_EVENTS_STREAM"],
             on_complete_tasks=[],
+            input_buckets=[],
+            output_buckets=[],
         )
     )
     request = {

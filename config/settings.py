@@ -198,6 +198,22 @@ class Settings(BaseSettings):
         DEFAULT_CALLBACK_QUEUE, validation_alias=_env("WANEDIT_ON_COMPLETE_QUEUE")
     )
 
+    # What a request may name (see wanedit.config.allow and docs/security.md): comma-separated
+    # or a JSON list; `*` allows any. Empty: only what the settings configure themselves (the
+    # output and staging buckets, the listen rules' buckets, WANEDIT_ON_COMPLETE and its queue).
+    input_buckets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("WANEDIT_INPUT_BUCKETS")
+    )
+    output_buckets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("WANEDIT_OUTPUT_BUCKETS")
+    )
+    on_complete_tasks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("WANEDIT_ON_COMPLETE_TASKS")
+    )
+    on_complete_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("WANEDIT_ON_COMPLETE_QUEUES")
+    )
+
     # Storage events (see the README's "Storage events"): a JSON list of rules mapping uploads
     # to edits, and the bearer token `wanedit listen --http` asks for (none: no check).
     listen_rules: list[ListenRule] = Field(
@@ -265,6 +281,28 @@ class Settings(BaseSettings):
         for name, value in super().__repr_args__():
             urls = ("redis_url", "aws_endpoint_url_s3")
             yield name, redact_url(value) if name in urls and value else value
+
+    @field_validator(
+        "input_buckets", "output_buckets", "on_complete_tasks", "on_complete_queues", mode="before"
+    )
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("on_complete_tasks")
+    @classmethod
+    def _task_names(cls, value: list[str]) -> list[str]:
+        return [name if name == "*" else check_task_name(name) for name in value]
+
+    @field_validator("on_complete_queues")
+    @classmethod
+    def _queue_names(cls, value: list[str]) -> list[str]:
+        return [name if name == "*" else check_queue_name(name) for name in value]
 
     @field_validator("local_input_dirs", mode="before")
     @classmethod

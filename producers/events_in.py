@@ -55,49 +55,92 @@ def _loads(body: str | bytes | dict[str, Any]) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"body: not JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidEvent("body: JSON nested too deeply to read") from None
 
 
 def _records(data: Any) -> list[Any]:
     """The records of any accepted envelope; [] for a test event."""
     if isinstance(data, list):
         # MinIO's access format may arrive as a list of entries; each is an envelope.
-        return [record for entry in data for record in _records(entry)]
+        records = []
+        for index, entry in enumerate(data):
+            if not isinstance(entry, dict):
+                raise InvalidEvent(f"body[{index}]: must be an object, not {_kind(entry)}")
+            records += _envelope(entry)
+        return records
     if not isinstance(data, dict):
-        raise InvalidEvent(f"body: a JSON object was expected, not {type(data).__name__}")
+        raise InvalidEvent(f"body: a JSON object was expected, not {_kind(data)}")
+    return _envelope(data)
+
+
+def _envelope(data: dict[str, Any]) -> list[Any]:
     if data.get("Event") == "s3:TestEvent":
         return []  # sent once when a bucket notification is configured
     for field in ("Records", "Event"):
         if field in data:
             records = data[field]
             if not isinstance(records, list):
-                raise InvalidEvent(f"{field}: must be a list of records")
+                raise InvalidEvent(f"{field}: must be a list of records, not {_kind(records)}")
             return records
     raise InvalidEvent("body: has neither Records (AWS, webhook) nor Event (MinIO access format)")
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type, as the sender wrote it."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    """An object field; a missing one reads as empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{where}: must be an object, not {_kind(value)}")
+    return value
+
+
+def _text(value: Any, where: str, *, required: bool = False) -> str | None:
+    """A string field: text that can be written as UTF-8 (JSON escapes can spell lone halves
+    of a surrogate pair, which no S3 key or log line can hold)."""
+    if value is None or value == "":
+        if required:
+            raise InvalidEvent(f"{where}: missing")
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{where}: must be a string, not {_kind(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent(f"{where}: is not valid UTF-8") from None
+    return value
 
 
 def _record(index: int, record: Any) -> ObjectEvent | None:
     where = f"Records[{index}]"
     if not isinstance(record, dict):
-        raise InvalidEvent(f"{where}: must be an object")
-    name = str(record.get("eventName") or "").removeprefix("s3:")
+        raise InvalidEvent(f"{where}: must be an object, not {_kind(record)}")
+    name = (_text(record.get("eventName"), f"{where}.eventName") or "").removeprefix("s3:")
     if not name.startswith("ObjectCreated:"):
         return None
-    s3 = record.get("s3")
-    if not isinstance(s3, dict):
+    s3 = _object(record.get("s3"), f"{where}.s3")
+    if not s3:
         raise InvalidEvent(f"{where}.s3: missing")
-    bucket = (s3.get("bucket") or {}).get("name")
-    obj = s3.get("object") or {}
-    key = obj.get("key")
-    if not isinstance(bucket, str) or not bucket:
-        raise InvalidEvent(f"{where}.s3.bucket.name: missing")
-    if not isinstance(key, str) or not key:
-        raise InvalidEvent(f"{where}.s3.object.key: missing")
+    bucket = _object(s3.get("bucket"), f"{where}.s3.bucket")
+    obj = _object(s3.get("object"), f"{where}.s3.object")
+    at = f"{where}.s3.object"
+    key = _text(obj.get("key"), f"{at}.key", required=True)
+    assert key is not None
+    etag = _text(obj.get("eTag"), f"{at}.eTag") or _text(obj.get("etag"), f"{at}.etag")
     return ObjectEvent(
-        bucket=bucket,
+        bucket=_text(bucket.get("name"), f"{where}.s3.bucket.name", required=True) or "",
         key=unquote_plus(key),
-        version_id=obj.get("versionId") or None,
-        etag=(obj.get("eTag") or obj.get("etag") or "").strip('"') or None,
-        sequencer=obj.get("sequencer") or None,
+        version_id=_text(obj.get("versionId"), f"{at}.versionId"),
+        etag=(etag or "").strip('"') or None,
+        sequencer=_text(obj.get("sequencer"), f"{at}.sequencer"),
         name=name,
     )
 

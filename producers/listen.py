@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import json
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +29,8 @@ from tenacity import (
     stop_never,
     wait_exponential,
 )
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from wanedit.errors import BackendUnavailable, InvalidEvent, InvalidRequest
@@ -34,6 +38,7 @@ from wanedit.intake import submit_edit
 from wanedit.intake.context import ProducerContext
 from wanedit.producers.events_in import parse_events, plan_edits
 from wanedit.s3errors import S3_EXCEPTIONS, S3Problem, classify_s3_error
+from wanedit.store.keys import Keys
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -43,10 +48,12 @@ log = logging.getLogger("wanedit.listen")
 
 @dataclass
 class Outcome:
-    """What became of one notification: jobs made, or why it was dropped."""
+    """What became of one notification: jobs made, or why it was dropped. `malformed`: it can
+    never be handled (unreadable, or it broke the handling), so a listener sets it aside."""
 
     jobs: list[str]
     dropped: str | None = None
+    malformed: bool = False
 
 
 def _exists(ctx: ProducerContext, bucket: str, key: str) -> bool:
@@ -70,7 +77,7 @@ def handle(ctx: ProducerContext, body: str | bytes) -> Outcome:
     try:
         events = parse_events(body)
     except InvalidEvent as exc:
-        return Outcome([], f"invalid notification: {exc}")
+        return Outcome([], f"invalid notification: {exc}", malformed=True)
     jobs, problems = [], []
     for edit in plan_edits(events, ctx.settings.listen_rules):
         event = edit.event
@@ -87,9 +94,28 @@ def handle(ctx: ProducerContext, body: str | bytes) -> Outcome:
     return Outcome(jobs, "; ".join(problems) or None)
 
 
-def _report(source: str, outcome: Outcome) -> None:
+def handle_safely(ctx: ProducerContext, body: str | bytes) -> Outcome:
+    """`handle`, where a notification that breaks the handling in an unforeseen way comes back
+    as malformed (the listener goes on with the next one) and Redis, S3 or SQS being away as
+    BackendUnavailable."""
+    try:
+        return handle(ctx, body)
+    except BackendUnavailable:
+        raise
+    except redis.RedisError as exc:
+        raise BackendUnavailable(f"Redis cannot be reached: {type(exc).__name__}") from None
+    except BotoCoreError as exc:
+        raise BackendUnavailable(f"S3 cannot be reached: {type(exc).__name__}") from None
+    except Exception as exc:
+        # One bad notification must not stop the listener. Its reason names the error's type
+        # and message only: never the body, which is the sender's.
+        reason = f"could not be handled ({type(exc).__name__}: {str(exc)[:200]})"
+        return Outcome([], reason, malformed=True)
+
+
+def _report(source: str, outcome: Outcome, set_aside: str = "") -> None:
     if outcome.dropped:
-        log.error("%s: dropped: %s", source, outcome.dropped)
+        log.error("%s: dropped: %s%s", source, outcome.dropped, set_aside)
 
 
 # While Redis, S3 or the queue is down, a listener waits 1 s, 2 s, 4 s ... up to this long and
@@ -157,9 +183,11 @@ def _sqs_round(
     messages = answer.get("Messages", [])
     outage: BackendUnavailable | None = None
     for message in messages:
-        source = f"sqs message {message['MessageId']}"
+        source = f"sqs message {message.get('MessageId')}"
         try:
-            outcome = handle(ctx, message["Body"])
+            # A malformed one is deleted and logged (with its id, not its body): give the
+            # queue a redrive policy to keep such bodies in a dead-letter queue instead.
+            outcome = handle_safely(ctx, message.get("Body", ""))
         except BackendUnavailable as exc:
             # Not deleted: it comes back after the queue's visibility timeout.
             log.warning("%s: kept for redelivery: %s", source, exc)
@@ -185,10 +213,24 @@ def listen_redis_list(
     """Pop notifications (MinIO's `access` format) off a Redis list. Each is moved to
     `KEY:processing` while it is handled, so one taken by a listener that dies is not lost:
     it goes back to the list when the next listener starts, or when this one starts over
-    after an outage. Returns jobs made."""
+    after an outage. One that can never be handled is moved to the dead-letter list
+    `<prefix>:listen-dead:KEY` instead. Returns jobs made."""
     made = _Made()
-    outages(once, sleep)(_drain_list, ctx, client, key, once, wait_seconds, made)
+    raw = _bytes_client(client)
+    outages(once, sleep)(_drain_list, ctx, raw, key, once, wait_seconds, made)
     return made.jobs
+
+
+def _bytes_client(client: redis.Redis) -> redis.Redis:
+    """The same Redis, answering bytes: a notification that is not UTF-8 must reach the
+    parser (and the dead-letter list) as it is, not fail inside the client."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
+
+
+# The newest notifications kept on a dead-letter list: a flood of bad ones cannot fill Redis.
+DEAD_LETTERS_MAX = 10_000
 
 
 def _drain_list(
@@ -203,7 +245,8 @@ def _drain_list(
 def _drain(
     ctx: ProducerContext, client: redis.Redis, key: str, once: bool, wait_seconds: int, made: _Made
 ) -> None:
-    processing = f"{key}:processing"
+    keys = Keys(ctx.settings.key_prefix)
+    processing, dead = keys.listen_processing(key), keys.listen_dead(key)
     while client.lmove(processing, key, "RIGHT", "LEFT") is not None:
         pass
     while True:
@@ -217,27 +260,124 @@ def _drain(
                 return
             continue
         try:
-            outcome = handle(ctx, item)
+            outcome = handle_safely(ctx, item)
         except BackendUnavailable:
             with contextlib.suppress(redis.RedisError):
                 client.lmove(processing, key, "RIGHT", "LEFT")
             raise
+        if outcome.malformed:
+            _report(f"redis list {key}", outcome, f"; set aside in {dead}")
+            with client.pipeline(transaction=True) as pipe:
+                pipe.lrem(processing, 1, item)
+                pipe.rpush(dead, item)
+                pipe.ltrim(dead, -DEAD_LETTERS_MAX, -1)
+                pipe.execute()
+            continue
         _report(f"redis list {key}", outcome)
         client.lrem(processing, 1, item)
         made.jobs += len(outcome.jobs)
 
 
+# The webhook receiver serves each connection in a thread of its own, one request per
+# connection. A connection that sends nothing for HTTP_IDLE_TIMEOUT, or has not sent its whole
+# request within HTTP_REQUEST_DEADLINE, is cut off; above HTTP_CONNECTIONS_MAX at once, a new
+# one is answered 503 at once. A body over HTTP_BODY_MAX is answered 413.
+HTTP_IDLE_TIMEOUT = 10.0
+HTTP_REQUEST_DEADLINE = 30.0
+HTTP_CONNECTIONS_MAX = 64
+HTTP_BODY_MAX = 1024 * 1024
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's bytes, where no read waits past the request's deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float, idle: float) -> None:
+        self._sock, self._deadline, self._idle = sock, deadline, idle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request was not received in time")
+        self._sock.settimeout(min(left, self._idle))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(self._idle)  # writing the answer gets the idle timeout
+
+
 class _QuietHandler(WSGIRequestHandler):
-    """werkzeug's request handler, with its access lines at DEBUG under wanedit.listen."""
+    """werkzeug's request handler with a deadline on reading the request, one request per
+    connection, and its access lines at DEBUG under wanedit.listen."""
+
+    protocol_version = "HTTP/1.0"
+    server: _ReceiverServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)
+        deadline = time.monotonic() + self.server.request_deadline
+        reader = _DeadlineReader(self.connection, deadline, self.server.idle_timeout)
+        self.rfile = io.BufferedReader(reader)
 
     def log(self, type: str, message: str, *args: Any) -> None:
         log.debug("%s: " + message, self.address_string(), *args)
 
 
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b'Connection: close\r\n\r\n{"error": "too many connections; send it again"}'
+)
+
+
+class _ReceiverServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with a bound on connections served at once. Threads are
+    joined on close, so an answer being written is finished first."""
+
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WSGIApplication,
+        *,
+        idle_timeout: float,
+        request_deadline: float,
+        connections: int,
+    ) -> None:
+        self.idle_timeout, self.request_deadline = idle_timeout, request_deadline
+        self._slots = threading.BoundedSemaphore(connections)
+        super().__init__(host, port, app, handler=_QuietHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread was started to give it back
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def receiver(ctx: ProducerContext, on_outcome: Callable[[Outcome], None]) -> WSGIApplication:
     """The webhook receiver as a WSGI application: POST a notification; 200 with the job ids,
-    400 when it is invalid, 401 without the WANEDIT_LISTEN_TOKEN bearer token, 503 when it
-    should be sent again."""
+    400 when it is invalid (naming the field), 401 without the WANEDIT_LISTEN_TOKEN bearer
+    token, 408 when the body is too slow, 413 when it is too large, 503 when it should be sent
+    again."""
     token = ctx.settings.listen_token
 
     @Request.application
@@ -248,8 +388,16 @@ def receiver(ctx: ProducerContext, on_outcome: Callable[[Outcome], None]) -> WSG
             given = request.headers.get("Authorization", "").removeprefix("Bearer ")
             if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
                 return _answer(401, {"error": "a valid bearer token is required"})
+        request.max_content_length = HTTP_BODY_MAX
         try:
-            outcome = handle(ctx, request.get_data())
+            body = request.get_data()
+        except RequestEntityTooLarge:
+            return _answer(413, {"error": f"body: over the limit of {HTTP_BODY_MAX} bytes"})
+        except (ClientDisconnected, TimeoutError, ConnectionError):
+            # werkzeug reports a read cut off by the deadline as a client that went away.
+            return _answer(408, {"error": "body: not received in time"})
+        try:
+            outcome = handle_safely(ctx, body)
         except BackendUnavailable as exc:
             return _answer(503, {"error": str(exc)})
         _report(f"POST from {request.remote_addr}", outcome)
@@ -265,7 +413,22 @@ def _answer(status: int, data: dict[str, Any], **headers: str) -> Response:
 
 
 def http_server(
-    ctx: ProducerContext, host: str, port: int, on_outcome: Callable[[Outcome], None]
+    ctx: ProducerContext,
+    host: str,
+    port: int,
+    on_outcome: Callable[[Outcome], None],
+    *,
+    idle_timeout: float = HTTP_IDLE_TIMEOUT,
+    request_deadline: float = HTTP_REQUEST_DEADLINE,
+    connections: int = HTTP_CONNECTIONS_MAX,
 ) -> BaseWSGIServer:
-    """werkzeug's server around `receiver`, bound and listening; one request at a time."""
-    return make_server(host, port, receiver(ctx, on_outcome), request_handler=_QuietHandler)
+    """The threaded server around `receiver`, bound and listening. `on_outcome` is called
+    from the connections' threads."""
+    return _ReceiverServer(
+        host,
+        port,
+        receiver(ctx, on_outcome),
+        idle_timeout=idle_timeout,
+        request_deadline=request_deadline,
+        connections=connections,
+    )

@@ -23,9 +23,19 @@ _SIGNED = re.compile(
     r"(?i)((?:[?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|"
     r"OSSAccessKeyId|security-token)=)|(?:Bearer\s+))[^&\s\"'<>]+"
 )
-# Celery's lines about a task carry its arguments' repr as `data["args"]`: ('<job id>', ...).
-_FIRST_ARG = re.compile(r"\(\s*'([0-9a-f]{32})'")
+# Celery's lines about a task carry its arguments' repr as `data["args"]`: ('<job id>', ...)
+# (or a list, as a message sent with `send_task(args=[...])` writes it).
+_FIRST_ARG = re.compile(r"[(\[]\s*'([0-9a-f]{32})'")
 _URL_PASSWORD = re.compile(r"(?i)\b(rediss?|amqps?|https?)://[^/\s@]*:[^/\s@]*@")
+# Celery quotes a whole message it cannot use (an unknown task, an invalid message): its body
+# carries the task's arguments.
+_MESSAGE_BODY = re.compile(r"(?s)(The full contents of the message body was:?)\s*\S.*")
+# What every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "job_id",
+}
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -50,6 +60,45 @@ def _celery_job_id() -> str | None:
     return None
 
 
+def _task_context(data: dict[str, Any], job_id: str | None) -> dict[str, Any]:
+    """Celery's context of a task line (`received`, `succeeded`, `raised`, `retry`) without the
+    task's arguments or return value: they are the caller's (`wanedit.enqueue` takes a whole
+    request) and may carry anything. A leading job id stays, so a line still names its job."""
+    clean = dict(data)
+    if "args" in clean:
+        args = str(clean["args"])
+        if job_id and args in (f"('{job_id}',)", f"['{job_id}']"):
+            clean["args"] = args
+        elif job_id and _FIRST_ARG.match(args):
+            clean["args"] = f"('{job_id}', ***)"
+        else:
+            clean["args"] = args if args in ("()", "[]") else "***"
+    if "kwargs" in clean:
+        clean["kwargs"] = "{}" if str(clean["kwargs"]) == "{}" else "***"
+    if "return_value" in clean:
+        value = str(clean["return_value"])
+        kept = value == "None" or (value.strip("'") == job_id and job_id is not None)
+        clean["return_value"] = value if kept else "***"
+    return clean
+
+
+def _clean_extra(record: logging.LogRecord, secrets: list[str]) -> None:
+    """Fields given with `extra=` (Celery's `data` among them) without task arguments or
+    secrets, so the JSON formatter writes them clean."""
+    for name, value in list(record.__dict__.items()):
+        if name in _STANDARD:
+            continue
+        if name == "data" and isinstance(value, dict):
+            value = _task_context(value, getattr(record, "job_id", None))
+            if record.args is record.__dict__["data"]:
+                record.args = value  # the message is formatted from the same context
+        if isinstance(value, str):
+            value = redact(value, secrets)
+        elif isinstance(value, dict):
+            value = {k: redact(v, secrets) if isinstance(v, str) else v for k, v in value.items()}
+        record.__dict__[name] = value
+
+
 def _task_line_job_id(record: logging.LogRecord) -> str | None:
     data = getattr(record, "data", None)
     args = data.get("args") if isinstance(data, dict) else None
@@ -58,7 +107,8 @@ def _task_line_job_id(record: logging.LogRecord) -> str | None:
 
 
 class JobContext(logging.Filter):
-    """Adds `job_id` to a record and takes secrets out of its text.
+    """Adds `job_id` to a record and takes secrets out of its text, its `extra=` fields and
+    Celery's task lines (whose task arguments and return values are never written).
 
     The id comes from `extra={"job_id": ...}`, else from a message in the house style
     (`"job %s: ..."`, the id first), else from the arguments Celery's own task lines show
@@ -77,11 +127,12 @@ class JobContext(logging.Filter):
             else:
                 record.job_id = _task_line_job_id(record) or _celery_job_id()
         secrets = list(self._secrets())
+        _clean_extra(record, secrets)
         try:
             message = record.getMessage()
         except Exception:  # a malformed call: the handler reports it, as logging always does
             return True
-        clean = redact(message, secrets)
+        clean = _MESSAGE_BODY.sub(lambda match: match.group(1) + " ***", redact(message, secrets))
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:

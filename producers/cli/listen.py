@@ -64,17 +64,23 @@ def listen(
         host, _, port = http_address.rpartition(":")
         if not host or not port.isdigit():
             die(f"--http {http_address!r}: give HOST:PORT", EXIT_INVALID)
-        made, handled = 0, 0
+        import threading
 
-        def count(outcome: listener.Outcome) -> None:
-            nonlocal made, handled
-            made, handled = made + len(outcome.jobs), handled + 1
+        made, handled = 0, threading.Event()
+        lock = threading.Lock()
+
+        def count(outcome: listener.Outcome) -> None:  # called from the connections' threads
+            nonlocal made
+            with lock:
+                made += len(outcome.jobs)
+            handled.set()
 
         server = listener.http_server(ctx, host.strip("[]"), int(port), count)
-        with server:
+        with server:  # closing it waits for the answers being written
             if not once:
                 server.serve_forever()
             # --once: until one notification is handled (refused callers do not count).
-            while not handled:
+            server.timeout = 0.2
+            while not handled.is_set():
                 server.handle_request()
     click.echo(f"{made} jobs enqueued")

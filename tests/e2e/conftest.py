@@ -56,6 +56,13 @@ def stack_env(
         "WANEDIT_RETRY_BASE": "0.2",
         "WANEDIT_RETRY_CAP": "1",
         "WANEDIT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # The completion tasks the tests name (test_cli, test_callbacks), on queues of their own.
+        "WANEDIT_ON_COMPLETE_TASKS": "myapp.tasks.on_edit,tests.callback_app.record_event",
+        "WANEDIT_ON_COMPLETE_QUEUES": "*",
+        # The bucket of docs/storage-events.md (test_listen): the worker has no listen rules, so
+        # it is allowed by name, as that page says.
+        "WANEDIT_INPUT_BUCKETS": "photos",
+        "WANEDIT_OUTPUT_BUCKETS": "photos",
     }
     with patched_env(env):
         _reset_process_state()

@@ -165,6 +165,10 @@ def test_a_minio_access_record_on_a_redis_list(listen_env, worker, redis_url):
     assert [source for _, source in jobs] == [f"s3://{BUCKET}/incoming/minio one.png"]
     assert "dropped: invalid notification: body: not JSON" in result.stderr
     assert client.llen(key) == 0 and client.llen(f"{key}:processing") == 0
+    # Set aside, not deleted: an operator can look at it and move it back.
+    dead = f"{listen_env['WANEDIT_KEY_PREFIX']}:listen-dead:{key}"
+    assert f"; set aside in {dead}" in result.stderr
+    assert client.lrange(dead, 0, -1) == [b"not json"]
     assert wait_for_job(jobs[0][0], 60)["status"] == "succeeded"
 
 

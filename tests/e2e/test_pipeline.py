@@ -198,8 +198,18 @@ def test_api_key_never_stored_in_records_or_events(producer, image_file):
 
 
 def test_missing_output_bucket_is_refused_before_anything_is_paid(producer, image_file):
+    from wanedit.config.settings import load_settings
+    from wanedit.intake.context import build_context
+
+    # Allowed (WANEDIT_OUTPUT_BUCKETS), so that what is refused is its absence.
+    ctx = build_context(load_settings(output_buckets=["no-such-bucket"]))
     with pytest.raises(InvalidRequest) as raised:
-        submit_edit(prompt="p", images=[str(image_file("o.png"))], output="s3://no-such-bucket/x/")
+        submit_edit(
+            prompt="p",
+            images=[str(image_file("o.png"))],
+            output="s3://no-such-bucket/x/",
+            context=ctx,
+        )
     assert raised.value.problems == ["output: bucket 'no-such-bucket' does not exist"]
 
 

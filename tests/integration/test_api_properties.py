@@ -49,6 +49,10 @@ def env(
         "WANEDIT_QUEUE": f"wanedit-{tag}",
         "WANEDIT_EVENTS_STREAM": f"wanedit-{tag}:events",
         "WANEDIT_OUTPUT_URI": f"s3://wanedit-{tag}/out/",
+        # Any bucket may be named here, so that what is refused is a bucket that does not exist
+        # (tests/unit/test_allow.py and tests/e2e/test_allow_lists.py refuse names).
+        "WANEDIT_INPUT_BUCKETS": "*",
+        "WANEDIT_OUTPUT_BUCKETS": "*",
         "DASHSCOPE_API_KEY": SANDBOX_KEY,
         # The inputs these tests write live under pytest's temporary directory.
         "WANEDIT_LOCAL_INPUT_DIRS": str(tmp_path_factory.getbasetemp()),

@@ -222,3 +222,15 @@ def test_a_webhook_answer_cut_short_still_counts_its_status(ctx, how):
     job = ctx.store.get(job_id)
     assert job.webhook_status == "delivered"
     assert [a["status_code"] for a in job.webhook_attempts] == [200]
+
+
+def test_an_on_complete_task_not_allowed_is_never_sent(ctx):
+    """A record naming a task past intake (WANEDIT_ON_COMPLETE_TASKS is empty here): refused,
+    logged, and the webhook is paid as ever."""
+    with webhook_receiver() as receiver:
+        job_id = ended_job(ctx, {"callback_url": receiver.url, "on_complete": "evil.tasks.run"})
+        assert run_delivery(ctx, job_id, 0) is None
+    job = ctx.store.get(job_id)
+    assert job.on_complete_status == "refused"
+    assert job.webhook_status == "delivered"
+    assert len(receiver.received) == 1

@@ -179,7 +179,7 @@ def test_metrics_port_is_exposed() -> None:
 def test_flower_serves_on_5555() -> None:
     flower = SERVICES["flower"]
     assert option_value(argv(flower), "--port") == "5555"
-    assert "5555:5555" in flower["ports"]
+    assert "127.0.0.1:5555:5555" in flower["ports"]
     assert "127.0.0.1:5555/" in " ".join(flower["healthcheck"]["test"])
     assert flower["build"]["args"] == {"EXTRAS": "flower"}
 
@@ -201,3 +201,19 @@ def test_workers_get_a_soft_shutdown_and_time_for_it(service: str) -> None:
         or Settings.model_fields["soft_shutdown_timeout"].default
     )
     assert _seconds(worker["stop_grace_period"]) > timeout
+
+
+def test_flower_is_published_only_behind_basic_auth() -> None:
+    flower = SERVICES["flower"]
+    value = str(flower["environment"]["FLOWER_BASIC_AUTH"])
+    # Required (`:?`): compose stops with this message when .env does not set it; no default.
+    assert value.startswith("${FLOWER_BASIC_AUTH:?") and ":-" not in value
+    assert "--basic-auth" not in " ".join(argv(flower))  # never a password on a command line
+    # The web UI is published on the host's loopback only, never on every interface.
+    for port in flower.get("ports", []):
+        assert str(port).startswith("127.0.0.1:"), port
+    # It still gets the stack's settings (the broker) besides its own.
+    assert (
+        flower["environment"]["WANEDIT_REDIS_URL"]
+        == SERVICES["worker"]["environment"]["WANEDIT_REDIS_URL"]
+    )

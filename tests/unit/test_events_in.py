@@ -136,6 +136,55 @@ def test_malformed_notifications_name_the_problem(body, problem):
         parse_events(body)
 
 
+def created(s3: object) -> str:
+    return json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": s3}]})
+
+
+def obj(**fields: object) -> str:
+    return created({"bucket": {"name": "p"}, "object": {"key": "a", **fields}})
+
+
+AT = "Records[0].s3"
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"Records": 5}', "Records: must be a list of records, not a number"),
+        ('{"Event": "x"}', "Event: must be a list of records, not a string"),
+        ("[5]", "body[0]: must be an object, not a number"),
+        ("[[{}]]", "body[0]: must be an object, not a list"),
+        ('{"Records": [5]}', "Records[0]: must be an object, not a number"),
+        ('{"Records": [{"eventName": 5}]}', "Records[0].eventName: must be a string, not a number"),
+        (created("photos"), "Records[0].s3: must be an object, not a string"),
+        (
+            created({"bucket": "p", "object": {"key": "a"}}),
+            f"{AT}.bucket: must be an object, not a string",
+        ),
+        (
+            created({"bucket": {"name": 5}, "object": {"key": "a"}}),
+            f"{AT}.bucket.name: must be a string, not a number",
+        ),
+        (
+            created({"bucket": {"name": "p"}, "object": 7}),
+            f"{AT}.object: must be an object, not a number",
+        ),
+        (obj(key=["a"]), f"{AT}.object.key: must be a string, not a list"),
+        (obj(eTag=5), f"{AT}.object.eTag: must be a string, not a number"),
+        (obj(versionId=True), f"{AT}.object.versionId: must be a string, not true or false"),
+        (obj(sequencer={}), f"{AT}.object.sequencer: must be a string, not an object"),
+        (obj(key="a\udc80"), f"{AT}.object.key: is not valid UTF-8"),
+        ("[" * 100_000 + "]" * 100_000, "body: JSON nested too deeply to read"),
+        ('{"Records": ' + "[" * 100_000 + "]" * 100_000 + "}", "body: JSON nested too deeply"),
+        (b'{"Records": [{"eventName": "\xff"}]}', "body: not JSON"),
+    ],
+)
+def test_a_malformed_record_is_refused_by_the_field_it_breaks(body, problem):
+    with pytest.raises(InvalidEvent) as refused:
+        parse_events(body)
+    assert str(refused.value).startswith(problem)
+
+
 @pytest.mark.parametrize(
     ("bucket", "key", "edits"),
     [

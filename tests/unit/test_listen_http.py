@@ -50,3 +50,14 @@ def test_a_body_that_can_never_work_is_400_and_counts_as_handled(client):
     assert answer.json["jobs"] == []
     assert answer.json["dropped"].startswith("invalid notification: body: not JSON")
     assert [outcome.jobs for outcome in outcomes] == [[]]
+
+
+def test_a_body_over_the_limit_is_413_and_never_read(client):
+    from wanedit.producers.listen import HTTP_BODY_MAX
+
+    app, outcomes = client
+    body = b"[" * (HTTP_BODY_MAX + 1)
+    answer = app.post("/", data=body, headers={"Authorization": "Bearer hook-token"})
+    assert answer.status_code == 413
+    assert answer.json == {"error": f"body: over the limit of {HTTP_BODY_MAX} bytes"}
+    assert outcomes == []

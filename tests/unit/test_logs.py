@@ -126,3 +126,60 @@ def test_known_secrets_are_masked_in_message_and_traceback_in_both_formats():
     for written in (text, as_json):
         assert secret not in written
         assert "***" in written
+
+
+SECRET_ARG = "caller-token-5f3a9c"  # known to no one but the caller: no redaction list has it
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_celery_task_lines_never_write_task_arguments(log_format):
+    """Celery's own received/succeeded/failed lines, through Celery's own logging calls."""
+    import io
+
+    from celery.app import trace
+
+    from wanedit.logs import apply
+
+    stream = io.StringIO()
+    logger = logging.getLogger("celery.app.trace")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    apply(logger, log_format, tuple)
+    request = {"prompt": "p", "images": ["https://x/a.png"], "metadata": {"token": SECRET_ARG}}
+    base = {"id": "t-1", "name": "wanedit.enqueue", "args": repr((request, JOB))}
+    try:
+        trace.info(trace.LOG_RECEIVED, {**base, "kwargs": repr({"extra": SECRET_ARG})})
+        trace.info(trace.LOG_SUCCESS, {**base, "runtime": 0.1, "return_value": repr(SECRET_ARG)})
+        trace.info(trace.LOG_RECEIVED, {"id": "t-2", "name": "wanedit.poll", "args": repr((JOB,))})
+        trace.info(trace.LOG_RECEIVED, {**base, "name": "wanedit.poll", "args": repr((JOB, 3))})
+        logger.error(
+            "Received unregistered task of type %r.\n"
+            "The full contents of the message body was:\n%s",
+            "evil.task",
+            repr(((request,), {}, {})),
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    written = stream.getvalue()
+    assert written.count("\n") >= 5
+    assert SECRET_ARG not in written
+    if log_format == "json":
+        lines = [json.loads(line) for line in written.splitlines() if line.startswith("{")]
+        received, succeeded, alone, poll = lines[:4]
+        assert received["data"]["args"] == "***" and received["data"]["kwargs"] == "***"
+        assert succeeded["message"].endswith(": ***")
+        assert alone["data"]["args"] == f"('{JOB}',)" and alone["job_id"] == JOB
+        assert poll["data"]["args"] == f"('{JOB}', ***)" and poll["job_id"] == JOB
+
+
+def test_extra_fields_lose_known_secrets():
+    secret = "sk-live-0123456789"
+    line = formatted(
+        record("job %s: ok", JOB, detail=f"key {secret}", data={"x": secret}), (secret,)
+    )
+    assert secret not in json.dumps(line)
+    assert line["detail"] == "key ***"

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 from kombu.exceptions import OperationalError
 
+from wanedit.config.allow import check_request
 from wanedit.config.celery import ADMIT_TASK
 from wanedit.errors import BackendUnavailable, InvalidRequest
 from wanedit.ids import is_job_id, new_job_id
@@ -114,6 +115,7 @@ def _enqueue(
     output = (
         S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
     )
+    check_request(ctx.settings, parsed, output)  # buckets, task and queue: the allow-lists
     try:
         # Fail before staging anything when Redis is away: nothing is left half-written.
         ctx.redis.ping()

@@ -136,6 +136,17 @@ class Keys:
         """Held by the one sweep of each interval."""
         return self._key("sweep", "lock")
 
+    # Storage event listeners.
+
+    @staticmethod
+    def listen_processing(list_key: str) -> str:
+        """Notifications a Redis-list listener has taken and not yet handled (next to its list)."""
+        return f"{list_key}:processing"
+
+    def listen_dead(self, list_key: str) -> str:
+        """Notifications of a Redis list that could never be handled, set aside to look at."""
+        return self._key("listen-dead", list_key)
+
     # Batches.
 
     def batch(self, batch_id: str) -> BatchKeys:

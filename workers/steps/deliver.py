@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from wanedit.config.allow import task_refusal
 from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
 from wanedit.store.record import Job, iso
 from wanedit.webhooks import ANSWER_MAX, Targets, headers
@@ -45,7 +46,11 @@ def run_delivery(ctx: WorkerContext, job_id: str, attempt: int) -> float | None:
     if job.event is None or not job.callbacks:
         return None
     targets = Targets(**job.callbacks)
-    if targets.on_complete and job.on_complete_status == "pending":
+    refused = task_refusal(ctx.settings, targets)
+    if refused and job.on_complete_status == "pending":
+        ctx.store.record_delivery(job.id, {"on_complete_status": "refused"})
+        log.error("job %s: on_complete not sent: %s", job.id, refused)
+    elif targets.on_complete and job.on_complete_status == "pending":
         send.on_complete(targets.on_complete, json.loads(job.event), targets.on_complete_queue)
         ctx.store.record_delivery(job.id, {"on_complete_status": "sent"})
         log.info(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from wanedit.config.allow import check_output
 from wanedit.errors import (
     TerminalProviderError,
     TerminalStorageError,
@@ -38,6 +39,7 @@ def finish(ctx: WorkerContext, job_id: str, delivery: Delivery) -> RetryLater | 
     billed = billed_so_far(job)
     outputs: list[dict[str, Any]] = []
     try:
+        check_output(settings, prefix)  # NotAllowed: a terminal StorageError, nothing written
         for index, raw in enumerate(job.provider_results or []):
             item = ResultItem(**raw)
             if item.url is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from wanedit.config.allow import check_job
 from wanedit.errors import (
     ConfigError,
     OutcomeUnknown,
@@ -90,6 +91,7 @@ def _submit(
         account = settings.account(account_name)
         provider = ctx.providers[account.name]
         request = EditRequest.model_validate(job.request)
+        check_job(settings, request, job.output_uri)  # NotAllowed: never read, never created
         images = [
             resolve_image(source, ctx.s3, settings.image_transport, settings.presign_ttl_seconds)
             for source in request.images

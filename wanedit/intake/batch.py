@@ -232,8 +232,10 @@ class Chunk(Enum):
     """How a chunk of a scheduled batch ended."""
 
     MORE = "more"  # lines remain: the next chunk goes on after the last line handled
-    DONE = "done"  # the whole manifest is handled (or cannot be read): the batch is over
-    STOPPED = "stopped"  # another runner holds the batch, or this copy fell behind: stop
+    DONE = "done"  # the whole manifest is handled: the batch is over
+    # Another runner holds the batch, this copy fell behind, or the manifest cannot be read
+    # now (the batch resumes when its slot is sent again): stop.
+    STOPPED = "stopped"
 
 
 def begin_scheduled(
@@ -279,6 +281,7 @@ def run_chunk(
     keys = ctx.store.keys.batch(batch_id)
     hold = ctx.store.scripts.batch_hold
     retention = ctx.settings.batch_retention_seconds
+    after = 0
     try:
         if not hold(batch_id, token=token, lease=lease):
             log.info("batch %s: run by another runner; this chunk stops", batch_id)
@@ -303,22 +306,23 @@ def run_chunk(
     except redis.RedisError as exc:
         raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
     except (InvalidRequest, OSError) as exc:
-        # The manifest itself cannot be read (missing, denied): running again cannot help.
+        # The manifest cannot be read (missing, denied): the batch waits, unlocked, until its
+        # slot is sent again; then it resumes after its last line handled.
         reason = "; ".join(exc.problems) if isinstance(exc, InvalidRequest) else str(exc)
         log.error("batch %s: stopped after line %d: %s", batch_id, after, reason)
-        end_batch(ctx, batch_id, token, error=reason)
-        return Chunk.DONE
+        ctx.redis.hset(keys.info, "error", reason)
+        hold(batch_id, token=token, lease=0)
+        return Chunk.STOPPED
     end_batch(ctx, batch_id, token)
     return Chunk.DONE
 
 
-def end_batch(ctx: ProducerContext, batch_id: str, token: str, *, error: str | None = None) -> None:
+def end_batch(ctx: ProducerContext, batch_id: str, token: str) -> None:
     """Mark a scheduled batch as over, start its retention and let go of its run lock."""
     keys = ctx.store.keys.batch(batch_id)
-    ctx.redis.hset(
-        keys.info, mapping={"finished": time.time(), **({"error": error} if error else {})}
-    )
-    _record_progress(ctx, keys, done=error is None)
+    ctx.redis.hset(keys.info, "finished", time.time())
+    ctx.redis.hdel(keys.info, "error")
+    _record_progress(ctx, keys, done=True)
     ctx.store.scripts.batch_hold(batch_id, token=token, lease=0)
     info = ctx.redis.hgetall(keys.info)
     log.info(

@@ -141,8 +141,6 @@ def test_raw_lpush_of_the_documented_envelope_runs_one_job(producer, s3):
     assert job["metadata"] == {"from": "node"}
     [staged] = job["request"]["images"]
     assert staged == f"s3://wanedit-test/wanedit-staging/{job_id}/input-0.png"
-    bucket, key = staged.removeprefix("s3://").split("/", 1)
-    assert s3.head_object(Bucket=bucket, Key=key)["ContentType"] == "image/png"
     time.sleep(1)  # let the second message run too
     assert events_of(producer, job_id) == ["job.succeeded"]
 

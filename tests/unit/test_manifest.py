@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from wanedit.intake.manifest import (
+    Line,
     batch_id_for,
+    batch_of,
     idempotency_key,
     manifest_format,
     parse_csv,
@@ -218,3 +220,19 @@ def test_lines_up_to_the_last_one_handled_are_skipped(parse, csv_header):
     lines = list(parse(_generated(10, csv_header), after=4 + csv_header))
     assert [line.number for line in lines] == [n + csv_header for n in range(5, 11)]
     assert lines[0].fields is not None and lines[0].fields["prompt"] == "Edit 4"
+
+
+@pytest.mark.parametrize(
+    ("batch_id", "number"), [("0123456789abcdef", 1), ("nightly-20261125T0230Z", 123456)]
+)
+def test_a_batch_jobs_idempotency_key_names_its_batch(batch_id, number):
+    [line] = parse_jsonl(['{"prompt": "a"}'])
+    line = Line(number, line.digest, fields=line.fields)
+    assert batch_of(idempotency_key(batch_id, line)) == batch_id
+
+
+@pytest.mark.parametrize(
+    "key", ["", "order-17", "batch-", "batch-x-y", "batch--1-abc", "batch-b-x-1"]
+)
+def test_other_idempotency_keys_name_no_batch(key):
+    assert batch_of(key) is None

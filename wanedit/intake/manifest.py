@@ -232,3 +232,13 @@ def batch_id_for(location: str, content_digest: str) -> str:
 def idempotency_key(batch_id: str, line: Line) -> str:
     """One key per (batch, line, content): a re-run finds the job it made before."""
     return f"batch-{batch_id}-{line.number}-{line.digest[:16]}"
+
+
+def batch_of(key: str) -> str | None:
+    """The batch whose line made a job with idempotency key `key` (see `idempotency_key`)."""
+    if not key.startswith("batch-"):
+        return None
+    parts = key.removeprefix("batch-").rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[0]:
+        return None
+    return parts[0]

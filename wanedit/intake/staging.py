@@ -182,7 +182,8 @@ def stage_images(
 
 
 def unstage(locations: list[S3Location], s3: Any) -> None:
-    """Best-effort removal of staged inputs of a request that was not enqueued."""
+    """Best-effort removal of staged inputs of a request that was not enqueued, or of a job
+    that has ended."""
     for location in locations:
         with contextlib.suppress(*S3_EXCEPTIONS):
             s3.delete_object(Bucket=location.bucket, Key=location.key)

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
+from wanedit.intake.ended import job_ended
 from wanedit.store.record import Job, iso
 from wanedit.urlguard import check_url
 from wanedit.webhooks import Targets, headers
@@ -135,7 +136,9 @@ def _attempt(
 
 
 def notify(ctx: WorkerContext, job: Job) -> None:
-    """After a terminal transition: deliver now what it recorded as owed."""
+    """After a terminal transition: deliver now what it recorded as owed (and let go of what
+    the job leaves behind: its staged inputs; its batch's retention starts again)."""
+    job_ended(job, settings=ctx.settings, client=ctx.redis, keys=ctx.store.keys, s3=ctx.s3)
     if ctx.settings.callback_targets(job.request).any:
         send.deliver(job.id, 0)
 

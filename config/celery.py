@@ -20,11 +20,18 @@ SWEEP_TASK = "wanedit.sweep"
 ENQUEUE_TASK = "wanedit.enqueue"
 DELIVER_TASK = "wanedit.deliver"
 BATCH_TASK = "wanedit.batch"
+# One chunk of a scheduled batch: the next lines of its manifest, then the next chunk.
+BATCH_CHUNK_TASK = "wanedit.batch_chunk"
 
 # Longer than any countdown or time limit wanedit uses, so Redis never redelivers a message
 # that a worker is still holding for a scheduled poll.
 VISIBILITY_TIMEOUT = 3 * 3600
 TASK_TIME_LIMIT = 15 * 60
+# A batch chunk takes no new line after this long, well inside its soft time limit.
+BATCH_CHUNK_SECONDS = 10 * 60
+# A scheduled batch's run lock outlives any chunk (its hard time limit) by a minute, so a chunk
+# that was killed holds it back for at most that long.
+BATCH_LEASE = TASK_TIME_LIMIT + 60
 
 
 def check_worker(settings: Settings) -> None:

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     )
     daily_image_cap: int = Field(0, ge=0, validation_alias=_env("WANEDIT_DAILY_IMAGE_CAP"))
     batch_max_wait: float = Field(600.0, ge=0, validation_alias=_env("WANEDIT_BATCH_MAX_WAIT"))
+    batch_chunk_lines: int = Field(
+        500, ge=1, le=100_000, validation_alias=_env("WANEDIT_BATCH_CHUNK_LINES")
+    )
+    batch_retention_seconds: int = Field(
+        7 * 86400, ge=60, validation_alias=_env("WANEDIT_BATCH_RETENTION_SECONDS")
+    )
 
     # Redis: broker, job records and events.
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("WANEDIT_REDIS_URL"))

@@ -12,6 +12,7 @@ from kombu.exceptions import OperationalError
 from wanedit.config.celery import CANCEL_TASK, DELIVER_TASK
 from wanedit.errors import InvalidRequest
 from wanedit.intake.context import ProducerContext, get_context
+from wanedit.intake.ended import job_ended
 from wanedit.intake.submit import nudge, unavailable
 from wanedit.states import Status
 from wanedit.store.record import Job
@@ -133,6 +134,7 @@ def _ended_here(ctx: ProducerContext, job: Job) -> dict[str, Any]:
     if job.account and ctx.admission.release(job.id, job.account, 0):
         nudge(ctx)
     ended = ctx.store.get(job.id)
+    job_ended(ended, settings=ctx.settings, client=ctx.redis, keys=ctx.store.keys, s3=ctx.s3)
     if ended.callbacks:
         # Owed since the transition (the sweeper would send it): send it now.
         ctx.celery.send_task(DELIVER_TASK, args=[job.id, 0], queue=ctx.settings.queue)

@@ -11,8 +11,8 @@ from functools import cache
 from typing import Any
 
 import jinja2
-from PIL import Image
 
+from wanedit.images import check_pixels, open_header
 from wanedit.intake.batch import read_batch
 from wanedit.intake.context import ProducerContext, get_context
 from wanedit.storage import S3Location
@@ -58,7 +58,8 @@ def thumbnail(ctx: ProducerContext, uri: str) -> str | None:
     try:
         where = S3Location.parse_object(uri)
         data = ctx.s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
-        with Image.open(io.BytesIO(data)) as image:
+        with open_header(data) as image:
+            check_pixels(image.width, image.height, uri)  # before anything is decoded
             small = image.convert("RGB")
             small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             buffer = io.BytesIO()

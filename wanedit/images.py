@@ -1,4 +1,9 @@
-"""Checks on image bytes against the provider's limits. Pure apart from decoding headers."""
+"""Checks on image bytes against the provider's limits. Pure apart from reading headers.
+
+Only an image's header is read (format, size, mode), and its pixel count is checked against the
+provider's limit before anything could decode it: a 60-byte file whose header claims 20000x20000
+px is refused with its size, never handed to a decoder.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import base64
 import binascii
 import io
 import re
+import struct
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from wanedit import limits
 
@@ -20,6 +26,8 @@ MIME_BY_FORMAT = {
     "WEBP": "image/webp",
 }
 EXTENSION_BY_FORMAT = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "WEBP": "webp"}
+# The most pixels an input may have: the provider's maximum side, squared.
+PIXELS_MAX = limits.SIDE_MAX * limits.SIDE_MAX
 
 
 @dataclass(frozen=True)
@@ -50,15 +58,44 @@ def check_size(size: int, field: str) -> None:
         )
 
 
+def open_header(data: bytes) -> ImageFile.ImageFile:
+    """The image with only its header read, found the way `Image.open` finds it but without
+    Pillow's own decompression-bomb check: callers check the size against our limits."""
+    Image.init()
+    prefix = data[:16]
+    for name in Image.ID:
+        factory, accept = Image.OPEN[name]
+        accepted = accept(prefix) if accept else True
+        if not accepted or isinstance(accepted, str):
+            continue
+        try:
+            return factory(io.BytesIO(data), "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError("cannot identify image file")
+
+
+def check_pixels(width: int, height: int, name: str, limit: int = PIXELS_MAX) -> None:
+    """Refuse an image of more than `limit` pixels, before it is decoded."""
+    if width * height > limit:
+        side = limits.SIDE_MAX
+        raise ValueError(
+            f"{name}: {width}x{height} px ({width * height:,} px) is over the provider's limit "
+            f"of {side}x{side} px ({limit:,} px); refused before decoding"
+        )
+
+
 def inspect_image(data: bytes, field: str) -> ImageInfo:
-    """Check format, alpha, side lengths and size; raise ValueError naming the field and limit."""
+    """Check format, alpha, side lengths and size from the header only; raise ValueError naming
+    the field and the limit."""
     check_size(len(data), field)
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_header(data) as image:
             fmt, width, height, mode = image.format, image.width, image.height, image.mode
             has_alpha = mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ValueError(f"{field}: not a readable image ({exc.__class__.__name__})") from None
+    check_pixels(width, height, field)
     if fmt not in limits.IMAGE_FORMATS:
         raise ValueError(
             f"{field}: format {fmt or 'unknown'} is not accepted "

@@ -47,3 +47,9 @@ def enqueue(self: Task, job_id: str, request: dict[str, Any]) -> None:
             record_rejection(get_context(), job_id, "BackendUnavailable", str(exc))
         except BackendUnavailable:
             log.error("job %s: enqueue gave up after %d attempts: %s", job_id, attempt + 1, exc)
+    except Exception as exc:
+        # Never let a request that breaks something unforeseen vanish: the caller watches its id.
+        log.exception("job %s: enqueue failed", job_id)
+        if is_job_id(job_id):
+            message = f"the request could not be enqueued ({exc.__class__.__name__})"
+            record_rejection(get_context(), job_id, "InternalError", message)

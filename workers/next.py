@@ -13,6 +13,7 @@ from celery.exceptions import Retry
 
 from wanedit.config.celery import (
     ADMIT_TASK,
+    BATCH_CHUNK_TASK,
     CANCEL_TASK,
     DELIVER_TASK,
     FINISH_TASK,
@@ -108,3 +109,8 @@ def deliver(job_id: str, attempt: int, *, countdown: float | None = None) -> Non
 def on_complete(task: str, event: dict[str, Any], queue: str) -> None:
     """The caller's own completion task, by name on its queue, with the job's event."""
     app.send_task(task, args=[event], queue=queue)
+
+
+def batch_chunk(batch_id: str, token: str) -> None:
+    """The next chunk of a scheduled batch, run by the holder of its lock."""
+    _send(BATCH_CHUNK_TASK, (batch_id, token))

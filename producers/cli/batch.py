@@ -130,6 +130,8 @@ def print_batch(status: dict[str, Any], as_json: bool) -> None:
         f"{status['done']} done, {status['failed']} failed, {status['running']} running, "
         f"{status['invalid']} invalid; ETA {'unknown' if eta is None else f'{eta:g} s'}"
     )
+    if status.get("error"):
+        click.echo(f"  stopped: {status['error']}")
     for line in status["invalid_lines"]:
         click.echo(f"  line {line['line']}: {line['error']}")
     for code, count in sorted(status["failures_by_code"].items()):

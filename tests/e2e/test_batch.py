@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -111,3 +112,64 @@ def test_a_prefix_of_images_becomes_one_edit_each(stack_env, worker, producer, s
         f"s3://{BUCKET}/prefix-in/a.png",
         f"s3://{BUCKET}/prefix-in/b.jpg",
     ]
+
+
+def test_a_line_that_breaks_the_parser_or_the_image_reader_never_stops_a_batch(
+    stack_env, worker, producer, s3, tmp_path
+):
+    """Deep JSON, a CSV cell over the reader's limit, a decompression bomb (inline and as a local
+    file), a line that is not UTF-8: each is reported with its line, the rest is enqueued, and a
+    second run does the same."""
+    from tests.unit.test_images import _png_claiming
+    from wanedit.intake.batch import Source, run_batch
+
+    s3.put_object(Bucket=BUCKET, Key="bad-lines/in.png", Body=make_image(512, 512, (1, 2, 3)))
+    image = f"s3://{BUCKET}/bad-lines/in.png"
+    bomb = _png_claiming(20000, 20000)
+    bomb_file = tmp_path / "bomb.png"
+    bomb_file.write_bytes(bomb)
+    bomb_uri = "data:image/png;base64," + base64.b64encode(bomb).decode()
+    refused = (
+        "20000x20000 px (400,000,000 px) is over the provider's limit of 5000x5000 px "
+        "(25,000,000 px); refused before decoding"
+    )
+    good = json.dumps({"prompt": "Add snow", "images": [image]}).encode()
+    jsonl = b"\n".join(
+        [
+            good,
+            b'{"prompt": "p", "images": ["'
+            + image.encode()
+            + b'"], "metadata": '
+            + b"[" * 50_000
+            + b"]" * 50_000
+            + b"}",
+            json.dumps({"prompt": "Add snow", "images": [bomb_uri]}).encode(),
+            json.dumps({"prompt": "Add snow", "images": [str(bomb_file)]}).encode(),
+            b'{"prompt": "caf\xe9", "images": ["' + image.encode() + b'"]}',
+            json.dumps({"prompt": "Add rain", "images": [image]}).encode(),
+        ]
+    )
+    s3.put_object(Bucket=BUCKET, Key="bad-lines/m.jsonl", Body=jsonl)
+    csv_text = "\n".join(
+        ["prompt,images", f"Add snow,{image}", f"{'x' * 200_000},{image}", f"Add rain,{image}"]
+    )
+    s3.put_object(Bucket=BUCKET, Key="bad-lines/m.csv", Body=csv_text.encode())
+
+    for _ in range(2):  # the same on every run
+        status = run_batch(Source(f"s3://{BUCKET}/bad-lines/m.jsonl"), context=producer)
+        assert (status["total"], status["enqueued"], status["invalid"]) == (6, 2, 4)
+        assert status["invalid_lines"] == [
+            {"line": 2, "error": "JSON nested 50001 levels deep is over the limit of 64 levels"},
+            {"line": 3, "error": f"images[0]: {refused}"},
+            {"line": 4, "error": f"images[0]: {refused}"},
+            {"line": 5, "error": "not valid UTF-8 (byte 0xe9 at column 16)"},
+        ]
+        status = run_batch(Source(f"s3://{BUCKET}/bad-lines/m.csv"), context=producer)
+        assert (status["total"], status["enqueued"], status["invalid"]) == (3, 2, 1)
+        assert status["invalid_lines"] == [
+            {
+                "line": 3,
+                "error": "prompt: a cell of more than 131072 characters is over the CSV limit "
+                "of 131072",
+            }
+        ]

@@ -141,8 +141,6 @@ def test_raw_lpush_of_the_documented_envelope_runs_one_job(producer, s3):
     assert job["metadata"] == {"from": "node"}
     [staged] = job["request"]["images"]
     assert staged == f"s3://wanedit-test/wanedit-staging/{job_id}/input-0.png"
-    bucket, key = staged.removeprefix("s3://").split("/", 1)
-    assert s3.head_object(Bucket=bucket, Key=key)["ContentType"] == "image/png"
     time.sleep(1)  # let the second message run too
     assert events_of(producer, job_id) == ["job.succeeded"]
 
@@ -176,3 +174,35 @@ def test_a_message_reusing_an_idempotency_key_says_where_the_job_is(producer):
     assert first in job["error"]["message"]
     with pytest.raises(JobNotFound):
         get_job(new_job_id())
+
+
+def bomb_uri() -> str:
+    """A 65-byte PNG whose header claims 20000x20000 px, as a data URI."""
+    from tests.unit.test_images import _png_claiming
+
+    return "data:image/png;base64," + base64.b64encode(_png_claiming(20000, 20000)).decode()
+
+
+BOMB_REFUSED = (
+    "images[0]: 20000x20000 px (400,000,000 px) is over the provider's limit of 5000x5000 px "
+    "(25,000,000 px); refused before decoding"
+)
+
+
+def test_documented_fastapi_view_refuses_a_decompression_bomb_with_a_422(producer):
+    client = TestClient(documented_view(), raise_server_exceptions=False)
+    answer = client.post("/edits", json={"prompt": "Add a scarf", "images": [bomb_uri()]})
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {"detail": [BOMB_REFUSED]}
+
+
+def test_an_enqueue_message_with_a_decompression_bomb_records_a_failed_job(producer):
+    job_id = new_job_id()
+    request = {"prompt": "Add a scarf", "images": [bomb_uri()]}
+    producer.celery.send_task(
+        ENQUEUE_TASK, kwargs={"job_id": job_id, "request": request}, queue=producer.settings.queue
+    )
+    job = wait_ended(job_id)
+    assert job["status"] == "failed"
+    assert job["error"] == {"code": "InvalidRequest", "message": BOMB_REFUSED}
+    assert events_of(producer, job_id) == ["job.failed"]

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from wanedit.intake.manifest import (
+    Line,
     batch_id_for,
+    batch_of,
     idempotency_key,
     manifest_format,
     parse_csv,
@@ -86,7 +88,8 @@ def test_csv_rows_are_typed_request_fields(row, expected):
         ("p,s3://bkt/a.png,,,,maybe,\n", "watermark: 'maybe' is not true or false"),
         (
             "p,s3://bkt/a.png,,,,,{bad\n",
-            "metadata: Expecting property name enclosed in double quotes",
+            "metadata: not valid JSON (Expecting property name enclosed in double quotes at "
+            "column 2)",
         ),
         ("p,s3://bkt/a.png,1,2,3,4,5,6\n", "8 cells for 7 header fields"),
     ],
@@ -146,3 +149,90 @@ def test_a_100000_line_manifest_is_streamed_not_held(parse, csv_header):
 def test_parsing_is_lazy():
     lines = parse_jsonl(_generated(10**12))  # would never end if read whole
     assert next(lines).number == 1
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            '{"prompt": "p", "metadata": {"a": ' + DEEP + "}}",
+            "JSON nested 100002 levels deep is over the limit of 64 levels",
+        ),
+        ('{"seed": 1' + "0" * 5000 + "}", "not valid JSON (Exceeds the limit (4300 digits)"),
+        ('{"prompt": "caf\udce9"}', "not valid UTF-8 (byte 0xe9 at column 16)"),
+    ],
+)
+def test_a_jsonl_line_the_parser_cannot_take_is_reported_and_the_rest_go_on(text, error):
+    good = '{"prompt": "a", "images": ["s3://bkt/a.png"]}'
+    lines = list(parse_jsonl([good, text, good]))
+    assert [line.number for line in lines] == [1, 2, 3]
+    assert lines[1].fields is None
+    assert lines[1].error is not None and lines[1].error.startswith(error)
+    assert lines[0].fields == lines[2].fields == json.loads(good)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    text = json.dumps({"prompt": "[" * 500, "images": ["s3://bkt/a.png"]})
+    [line] = parse_jsonl([text])
+    assert line.error is None
+    assert line.fields == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        (
+            "p,s3://bkt/a.png,,,," + "x" * 200_000 + ",\n",
+            "watermark: a cell of more than 131072 characters is over the CSV limit of 131072",
+        ),
+        (
+            'p,s3://bkt/a.png,,,,,"' + "y" * 140_000 + '"\n',
+            "metadata: a cell of more than 131072 characters is over the CSV limit of 131072",
+        ),
+        (
+            'p,s3://bkt/a.png,,,,,"' + "[" * 5000 + "]" * 5000 + '"\n',
+            "metadata: JSON nested 5000 levels deep is over the limit of 64 levels",
+        ),
+        (f"p,{'[' * 70}{']' * 70},,,,,\n", "images: JSON nested 70 levels deep is over the limit"),
+    ],
+)
+def test_a_csv_cell_the_reader_cannot_take_is_reported_and_the_rest_go_on(row, error):
+    lines = list(parse_csv([CSV_HEADER, row, "q,s3://bkt/c.png,,,,,\n"]))
+    assert [line.number for line in lines] == [2, 3]
+    assert lines[0].fields is None
+    assert lines[0].error is not None and lines[0].error.startswith(error)
+    assert lines[1].fields == {"prompt": "q", "images": ["s3://bkt/c.png"]}
+
+
+def test_a_csv_header_the_reader_cannot_take_is_reported():
+    [line] = parse_csv(["prompt," + "x" * 200_000 + "\n", "p,s3://bkt/a.png\n"])
+    assert (line.number, line.fields) == (1, None)
+    assert line.error == (
+        "header: cell 2: a cell of more than 131072 characters is over the CSV limit of 131072"
+    )
+
+
+@pytest.mark.parametrize(("parse", "csv_header"), [(parse_jsonl, False), (parse_csv, True)])
+def test_lines_up_to_the_last_one_handled_are_skipped(parse, csv_header):
+    lines = list(parse(_generated(10, csv_header), after=4 + csv_header))
+    assert [line.number for line in lines] == [n + csv_header for n in range(5, 11)]
+    assert lines[0].fields is not None and lines[0].fields["prompt"] == "Edit 4"
+
+
+@pytest.mark.parametrize(
+    ("batch_id", "number"), [("0123456789abcdef", 1), ("nightly-20261125T0230Z", 123456)]
+)
+def test_a_batch_jobs_idempotency_key_names_its_batch(batch_id, number):
+    [line] = parse_jsonl(['{"prompt": "a"}'])
+    line = Line(number, line.digest, fields=line.fields)
+    assert batch_of(idempotency_key(batch_id, line)) == batch_id
+
+
+@pytest.mark.parametrize(
+    "key", ["", "order-17", "batch-", "batch-x-y", "batch--1-abc", "batch-b-x-1"]
+)
+def test_other_idempotency_keys_name_no_batch(key):
+    assert batch_of(key) is None

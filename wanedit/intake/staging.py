@@ -61,8 +61,11 @@ def _read_local(source: str, field: str, path: Path) -> bytes:
         raise ValueError(
             f"{field}: {size / 1048576:.1f} MB is over the provider's limit of {mb} MB"
         )
-    with open(path, "rb") as handle:
-        return handle.read(limits.IMAGE_BYTES_MAX + 1)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limits.IMAGE_BYTES_MAX + 1)
+    except OSError as exc:
+        raise ValueError(f"{field}: cannot read local file {source!r} ({exc.strerror})") from None
 
 
 def _unavailable(failure: S3Failure, subject: str) -> BackendUnavailable:
@@ -179,7 +182,8 @@ def stage_images(
 
 
 def unstage(locations: list[S3Location], s3: Any) -> None:
-    """Best-effort removal of staged inputs of a request that was not enqueued."""
+    """Best-effort removal of staged inputs of a request that was not enqueued, or of a job
+    that has ended."""
     for location in locations:
         with contextlib.suppress(*S3_EXCEPTIONS):
             s3.delete_object(Bucket=location.bucket, Key=location.key)

@@ -154,5 +154,5 @@ class Keys:
         return BatchKeys(base, f"{base}:jobs", f"{base}:lines", f"{base}:invalid")
 
     def batch_slot(self, batch_id: str) -> str:
-        """Taken by the one run of a scheduled batch's slot."""
+        """A scheduled batch's run lock: held (with an expiry) while its chunks run."""
         return self._key("batch-slot", batch_id)

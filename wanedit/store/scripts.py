@@ -37,6 +37,7 @@ NAMES = (
     "book",
     "woke",
     "lost",
+    "batch_hold",
 )
 
 
@@ -334,3 +335,18 @@ class Scripts:
     def woke(self, name: str, *, now_ms: int) -> None:
         """Forget a wake-up's booking once it runs (not a sooner one booked since)."""
         self._run["woke"](keys=[self.keys.wake(name)], args=[now_ms])
+
+    def batch_hold(
+        self,
+        batch_id: str,
+        *,
+        token: str,
+        lease: int,
+        line: int | None = None,
+        retention: int = 0,
+    ) -> bool:
+        """Take or keep a batch's run lock for `lease` seconds (0: let it go) and record `line`
+        as handled; False when another runner holds it or the line was recorded before."""
+        keys = [self.keys.batch_slot(batch_id), self.keys.batch(batch_id).info]
+        args: list[Arg] = [token, lease, _opt(line), retention]
+        return bool(self._run["batch_hold"](keys=keys, args=args))

@@ -18,6 +18,7 @@ import requests
 
 from wanedit.config.allow import task_refusal
 from wanedit.errors import ConfigError, JobNotFound, UrlNotAllowed
+from wanedit.intake.ended import job_ended
 from wanedit.store.record import Job, iso
 from wanedit.webhooks import ANSWER_MAX, Targets, headers
 from wanedit.workers import next as send
@@ -146,7 +147,9 @@ def _attempt(
 
 
 def notify(ctx: WorkerContext, job: Job) -> None:
-    """After a terminal transition: deliver now what it recorded as owed."""
+    """After a terminal transition: deliver now what it recorded as owed (and let go of what
+    the job leaves behind: its staged inputs; its batch's retention starts again)."""
+    job_ended(job, settings=ctx.settings, client=ctx.redis, keys=ctx.store.keys, s3=ctx.s3)
     if ctx.settings.callback_targets(job.request).any:
         send.deliver(job.id, 0)
 

@@ -198,11 +198,12 @@ class Chaos:
         """Send a second submit message for jobs that are admitted or in flight, as a message
         redelivered after its pool process died mid-create would be."""
         while not self._stop.wait(self._rng.uniform(0.5, 1.5)):
-            for job_id in self._rng.sample(self.job_ids, min(4, len(self.job_ids))):
-                args = overlap_submit(self.ctx, job_id)
-                if args is not None:
-                    self.ctx.celery.send_task(SUBMIT_TASK, args=args)
-                    self.overlaps += 1
+            eligible = [
+                args for job in list(self.job_ids) if (args := overlap_submit(self.ctx, job))
+            ]
+            for args in self._rng.sample(eligible, min(2, len(eligible))):
+                self.ctx.celery.send_task(SUBMIT_TASK, args=args)
+                self.overlaps += 1
 
     def _burst_loop(self) -> None:
         while not self._stop.wait(self._rng.uniform(3.0, 6.0)):
@@ -323,7 +324,9 @@ def overlap_submit(ctx: Any, job_id: str) -> list[Any] | None:
     job = ctx.redis.hgetall(ctx.store.keys.job(job_id))
     if job.get("status") not in {"queued", "submitted", "running"} or not job.get("account"):
         return None
-    return [job_id, job["account"]]
+    # The message of the job's current admission, as a redelivery would carry it.
+    token = job.get("admit_token")
+    return [job_id, job["account"]] + ([int(token)] if token else [])
 
 
 def _settle(ctx: Any, job_ids: list[str], timeout: float) -> dict[str, str]:

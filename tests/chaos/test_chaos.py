@@ -300,6 +300,10 @@ def test_chaos(
         f"  succeeded outputs that are not a valid PNG in S3: {len(bad_png)}",
     ]
     print("\n" + "\n".join(lines))
+    for job_id, job in jobs.items():
+        # The sandbox's own random failures aside, say why each job failed.
+        if job.get("error") and json.loads(job["error"])["code"] not in SANDBOX_FAILURES:
+            print(f"  {job_id} failed: {job['error']} (last error: {job.get('last_error')})")
     assert not chaos.errors, chaos.errors
     assert chaos.kills >= 5 and chaos.outage_seconds > 0 and chaos.congestion_seconds > 0
     assert chaos.overlaps >= 10, chaos.overlaps
@@ -317,6 +321,7 @@ def test_chaos(
 
 
 TERMINAL = {"succeeded", "failed", "canceled"}
+SANDBOX_FAILURES = {"InternalError.Algo", "DataInspectionFailed"}  # fail_rate, moderation_rate
 
 
 def overlap_submit(ctx: Any, job_id: str) -> list[Any] | None:

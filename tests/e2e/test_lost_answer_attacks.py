@@ -182,6 +182,35 @@ def test_a_failed_list_call_is_not_an_empty_look(
     assert slow_list.stats()["creates"] == 1, "paid twice"
 
 
+def test_a_throttled_task_list_never_ends_a_job_whose_create_may_have_made_a_task(
+    stack_env, provider, tmp_path, image_file, run_id
+):
+    """The create's answer is lost and the next 6 list calls are throttled, well past the settle
+    time and more than WANEDIT_RECONCILE_TRIES (2): a look that could not be made spends no
+    look, so the job keeps looking (with backoff) and adopts its one task."""
+
+    def script(kind: str, number: int) -> Any:
+        if kind == "create" and number == 1:
+            return _json({"code": "InternalError", "message": "An internal error has occured"}, 500)
+        if kind == "list" and number <= 6:
+            return _json({"code": "Throttling.RateQuota", "message": "rate limit exceeded"}, 429)
+        return None
+
+    proxy = Proxy(provider.base_url, script)
+    done, record = _run(
+        stack_env,
+        proxy,
+        f"attack-429s-{run_id}",
+        tmp_path / "w.log",
+        _image(image_file),
+        {"WANEDIT_RECONCILE_TRIES": "2", "WANEDIT_RECONCILE_DELAY": "0.2"},
+    )
+    assert done["status"] == "succeeded", done["error"]
+    assert record.get("reconciled") == "adopted"
+    assert provider.stats()["creates"] == 1
+    assert proxy.counts["list"] >= 7
+
+
 def test_a_create_that_reaches_the_provider_after_the_client_gave_up_is_not_sent_again(
     stack_env, provider, tmp_path, image_file, run_id
 ):

@@ -90,6 +90,7 @@ class Job:
     create_lost_at: float | None = None
     reconcile_tries: int = 0
     empty_looks: int = 0  # consecutive task-list looks that showed no task for a lost create
+    failed_looks: int = 0  # task-list calls for a lost create that failed (throttled, 5xx)
     recreates: int = 0  # creates sent again after the list showed the last one made nothing
     reconciled: str | None = None  # how a lost create ended: "adopted" or "recreated"
     # The sweeper: steps it sent again, when it last did, lost re-drives in a row (its own

@@ -15,6 +15,7 @@ from wanedit.store.record import Job
 from wanedit.workers import next as send
 from wanedit.workers.context import WorkerContext
 from wanedit.workers.policy.billing import billed, billed_so_far
+from wanedit.workers.policy.poll import deadline_of
 from wanedit.workers.policy.reconcile import (
     Adopt,
     Decision,
@@ -85,11 +86,11 @@ def reconcile(ctx: WorkerContext, job_id: str, reserved: bool, delivery: Deliver
     except TransientProviderError as exc:
         if exc.throttled:
             ctx.admission.pushed_back(account.name, "query")
-        _look_again(ctx, job, f"list call failed: {exc}")
+        _look_failed(ctx, job, f"list call failed: {exc}")
         return
     except TerminalProviderError as exc:
         # The create may have made a task that runs and bills: look again, never give up at once.
-        _look_again(ctx, job, f"list call refused: {exc}")
+        _look_failed(ctx, job, f"list call refused: {exc}")
         return
     ids = [task.task_id for task in listed]
     owners: list[Any] = ctx.redis.hmget(owned_key(ctx, account.name), ids) if ids else []
@@ -181,6 +182,27 @@ def _unsure(ctx: WorkerContext, job: Job) -> list[tuple[float, str | None]]:
             request_id = other.provider_request_id if other.id != job.id else None
             peers.append((other.create_sent_at, request_id))
     return peers
+
+
+def _look_failed(ctx: WorkerContext, job: Job, why: str) -> None:
+    """The list call failed: nothing was learned, so no look is spent. Try again with backoff
+    until the job's deadline (a throttled burst or a 5xx never ends a job whose task may run)."""
+    now = ctx.clock()
+    failed = job.failed_looks + 1
+    if now >= deadline_of(job, ctx.settings.poll_deadline, now=now):
+        fail(
+            ctx,
+            job,
+            "CreateOutcomeUnknown",
+            f"the create's answer was lost and the task list could not be read before the "
+            f"job's deadline ({why}); it was not sent again, so it is never paid twice",
+            billed=billed_so_far(job),
+        )
+        return
+    ctx.store.update(job, {"failed_looks": failed}, while_in=[Status.QUEUED])
+    delay = max(ctx.settings.reconcile_delay, ctx.retry_policy.delay(failed - 1, ctx.rand))
+    log.info("job %s: reconcile again in %.1fs (%s)", job.id, delay, why)
+    reconcile_later(ctx, job, delay)
 
 
 def _look_again(

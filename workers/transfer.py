@@ -41,7 +41,8 @@ def _storage_error(exc: Exception, subject: str) -> StorageError:
 
 def resolve_image(source: str, s3: Any, transport: str, presign_ttl: int) -> str:
     """What the provider is given for one input: URLs pass through; S3 objects are presigned
-    or inlined as a data URI (for a private bucket the provider cannot reach).
+    (once S3 has said the object is there and within the size limit) or inlined as a data URI
+    (for a private bucket the provider cannot reach).
 
     A worker never reads a local path named in a message: only producers read local files."""
     kind = source_kind(source)
@@ -62,6 +63,11 @@ def resolve_image(source: str, s3: Any, transport: str, presign_ttl: int) -> str
             if mime not in MIME_BY_FORMAT.values():
                 mime = "image/png"
             return encode_data_uri(data, mime)
+        # Looked at first: a missing or oversized object, or S3 being down, is known here, rather
+        # than from a create the provider refuses (its download failing, a 400 that is paid for
+        # in quota and retried at most once).
+        head = s3.head_object(Bucket=location.bucket, Key=location.key)
+        check_size(int(head.get("ContentLength", 0)), source)
         return str(
             s3.generate_presigned_url(
                 "get_object",

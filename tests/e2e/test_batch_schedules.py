@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from tests.conftest import make_image
 from tests.e2e.conftest import BUCKET
+from tests.integration.test_job_lifetime import workers_sending_to
 from wanedit.config.celery import BATCH_TASK
 from wanedit.sandbox.stack import patched_env
 
@@ -55,7 +56,10 @@ def scheduled(stack_env, worker, s3):
         from wanedit.workers.batches import run_scheduled_batch
 
         try:
-            yield run_scheduled_batch
+            # The task runs in this process: the chunks it sends go to this stack's broker, even
+            # when an earlier test configured the worker app of this process otherwise.
+            with workers_sending_to(get_settings()):
+                yield run_scheduled_batch
         finally:
             reset()
     reset()

@@ -32,6 +32,7 @@ from wanedit.workers.steps.sweep import sweep
 pytestmark = pytest.mark.integration
 HOUR = 3600.0
 RETENTION = 2 * 86400
+OUTPUT = "s3://wanedit-life/out/"  # the configured output: allowed without an allow-list
 
 
 @contextmanager
@@ -96,6 +97,7 @@ def make_context(redis_url: str, provider_url: str = "http://127.0.0.1:9/api/v1"
     prefix = f"life-{uuid.uuid4().hex[:8]}"
     settings = load_settings(
         redis_url=redis_url,
+        output_uri=OUTPUT,
         key_prefix=prefix,
         queue=prefix,
         events_stream=f"{prefix}:events",
@@ -155,7 +157,7 @@ def enqueue(ctx: WorkerContext, key: str | None = None) -> str:
     created, _ = ctx.store.create(
         job_id,
         request,
-        "s3://b/out/",
+        OUTPUT,
         idempotency_key=key,
         backlog=ctx.store.keys.backlog("batch"),
     )

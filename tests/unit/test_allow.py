@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -21,6 +22,15 @@ from wanedit.storage import S3Location
 from wanedit.webhooks import Targets
 
 OUT = S3Location.parse_prefix("s3://out/edits/")
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables say every setting they depend on: none comes from the process environment
+    (a suite's stack may have left listen rules or allow-lists there)."""
+    for name in list(os.environ):
+        if name.startswith("WANEDIT_") and name != "WANEDIT_ENV_FILE":
+            monkeypatch.delenv(name)
 
 
 def settings(**values: object) -> Settings:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import make_image
 from tests.e2e.conftest import _reset_process_state
-from tests.integration.test_job_lifetime import workers_sending_to
+from tests.worker_app import workers_sending_to
 from wanedit.producers import get_job, submit_edit
 from wanedit.sandbox.stack import Worker, patched_env
 

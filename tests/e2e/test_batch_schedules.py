@@ -16,7 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from tests.conftest import make_image
 from tests.e2e.conftest import BUCKET
-from tests.integration.test_job_lifetime import workers_sending_to
+from tests.worker_app import workers_sending_to
 from wanedit.config.celery import BATCH_TASK
 from wanedit.sandbox.stack import patched_env
 

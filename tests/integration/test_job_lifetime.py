@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
-from wanedit.config.celery import SUBMIT_TASK, celery_config
+from tests.worker_app import workers_sending_to
+from wanedit.config.celery import SUBMIT_TASK
 from wanedit.config.clients import make_redis
-from wanedit.config.settings import Settings, load_settings
+from wanedit.config.settings import load_settings
 from wanedit.states import Status
 from wanedit.store.admission import Admission
 from wanedit.store.events import read_events
@@ -33,27 +33,6 @@ pytestmark = pytest.mark.integration
 HOUR = 3600.0
 RETENTION = 2 * 86400
 OUTPUT = "s3://wanedit-life/out/"  # the configured output: allowed without an allow-list
-
-
-@contextmanager
-def workers_sending_to(settings: Settings) -> Iterator[None]:
-    """Messages a step sends from this process go to these settings' broker and queue (the
-    worker app is configured once per process, from the settings it was first imported with)."""
-    from wanedit.workers.celery_app import app
-
-    wanted = celery_config(settings)
-    before = {name: app.conf[name] for name in wanted}
-
-    def configure(values: dict[str, Any]) -> None:
-        app.conf.update(values)
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    configure(wanted)
-    try:
-        yield
-    finally:
-        configure(before)
 
 
 @contextmanager

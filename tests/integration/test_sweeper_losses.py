@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_job_lifetime import advance, clean, make_context, workers_sending_to
+from tests.integration.test_job_lifetime import advance, clean, make_context
+from tests.worker_app import workers_sending_to
 from wanedit.config.celery import POLL_TASK
 from wanedit.states import Status
 from wanedit.store.record import Job

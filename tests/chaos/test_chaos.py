@@ -275,7 +275,7 @@ def test_chaos(
     jobs = {job: ctx.redis.hgetall(ctx.store.keys.job(job)) for job in job_ids}
     bad_png = _bad_outputs(jobs)
     reconciled = Counter(job["reconciled"] for job in jobs.values() if job.get("reconciled"))
-    window = _reconcile_margins(jobs, sandbox)
+    window, orphans = _reconcile_margins(jobs, sandbox)
     producer_delay = worker_env["WANEDIT_RECONCILE_DELAY"]
     errors = Counter(json.loads(job["error"])["code"] for job in jobs.values() if job.get("error"))
     duplicates = stats["repeated_prompts"]
@@ -296,6 +296,7 @@ def test_chaos(
         f"WANEDIT_RECONCILE_SETTLE {worker_env['WANEDIT_RECONCILE_SETTLE']} s after the send",
         f"  jobs lost (not terminal): {len(lost)}",
         f"  duplicate provider tasks: {sum(c - 1 for c in duplicates.values())}",
+        f"  provider tasks that no job recorded (made, billed, never delivered): {len(orphans)}",
         f"  jobs without exactly one terminal event: {len(bad_events)}",
         f"  succeeded outputs that are not a valid PNG in S3: {len(bad_png)}",
     ]
@@ -309,9 +310,11 @@ def test_chaos(
     assert chaos.overlaps >= 10, chaos.overlaps
     assert lost == []
     assert duplicates == {}
-    # At least 10% of the creates lost their answer, and every one was reconciled.
+    # At least 10% of the creates lost their answer, and every task they made belongs to its
+    # job (adopted, or recorded when a late answer reached a worker paused meanwhile).
     assert stats["lost_answers"] >= 0.10 * stats["creates"], stats
-    assert reconciled["adopted"] >= stats["lost_answers"], dict(reconciled)
+    assert reconciled["adopted"] >= 0.5 * stats["lost_answers"], dict(reconciled)
+    assert orphans == [], orphans
     assert bad_events == []
     assert bad_png == []
     # Kills here are not poison pills and every lost answer can be reconciled: no job may end
@@ -375,12 +378,13 @@ def _bad_outputs(jobs: dict[str, dict[str, str]]) -> list[str]:
 
 def _reconcile_margins(
     jobs: dict[str, dict[str, str]], sandbox: SandboxServer
-) -> tuple[float, float]:
+) -> tuple[tuple[float, float], list[str]]:
     """For the jobs whose lost create was adopted: the most a task's provider submit time
     (`gmt_create`, from the task list) came after the create was sent, and the least time from
     the send to the adoption. The reconcile's list call comes at least WANEDIT_RECONCILE_DELAY
     after the answer was given up: a create that takes effect later than that is the window in
-    which a task could still be made twice."""
+    which a task could still be made twice. Also the tasks the provider made that no job
+    recorded, canceled ones (never billed) aside."""
     provider = ProviderClient(make_session(), sandbox.base_url, SANDBOX_KEY)
     now = time.time()
     listed = provider.list_window("wan2.5-i2i-preview", now - 3600, now)
@@ -392,4 +396,10 @@ def _reconcile_margins(
         sent = float(job["create_sent_at"])
         appeared.append((submitted[job["provider_task_id"]] or sent) - sent)
         looked.append(float(job["t_submitted"]) - sent)
-    return max(appeared, default=0.0), min(looked, default=0.0)
+    recorded = {job.get("provider_task_id") for job in jobs.values()}
+    orphans = [
+        f"{task.task_id} ({task.status})"
+        for task in listed
+        if task.task_id not in recorded and task.status != "CANCELED"
+    ]
+    return (max(appeared, default=0.0), min(looked, default=0.0)), orphans

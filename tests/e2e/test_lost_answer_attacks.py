@@ -300,3 +300,60 @@ def test_creates_never_answered_in_words_end_the_job_after_a_bounded_number(
 
 def _image(image_file: Any) -> str:
     return str(image_file("attack.png"))
+
+
+def _foreign_rows(now: float) -> Response:
+    """A list page of two tasks no job of ours made, submitted a moment ago."""
+    rows = [
+        {
+            "task_id": f"foreign-{index}",
+            "status": "RUNNING",
+            "request_id": f"foreign-request-{index}",
+            "gmt_create": int((now - 0.5 - index * 0.2) * 1000),
+            "start_time": int((now - 0.4) * 1000),
+            "model_name": "wan2.5-i2i-preview",
+            "region": "cn-beijing",
+            "api_key_id": "1",
+        }
+        for index in range(2)
+    ]
+    body = {"total": 2, "total_page": 1, "page_no": 1, "page_size": 50, "data": rows}
+    return _json({"request_id": "list-request", **body}, 200)
+
+
+def test_undecided_looks_before_the_settle_time_never_end_a_create_that_made_nothing(
+    stack_env, provider, tmp_path, image_file, run_id
+):
+    """The create is answered 500 and made nothing. Until the settle time (4 s) the list shows
+    two tasks no job owns (another service's, or peers' not adopted yet), so every look before
+    it is undecided: far more than WANEDIT_RECONCILE_TRIES (2). Then the list is clear: two
+    empty looks, and the create is sent again. Counting the looks before the settle time ended
+    such a job `CreateOutcomeUnknown` at its first empty look (seen in the chaos suite)."""
+    sent: list[float] = []
+
+    def script(kind: str, number: int) -> Any:
+        if kind == "create" and number == 1:
+            sent.append(time.time())
+            return _json({"code": "InternalError", "message": "An internal error"}, 500)
+        if kind == "list" and sent and time.time() < sent[0] + 4.0:
+            return _foreign_rows(time.time())
+        return None
+
+    proxy = Proxy(provider.base_url, script, pass_creates=False)
+    done, record = _run(
+        stack_env,
+        proxy,
+        f"attack-busy-{run_id}",
+        tmp_path / "w.log",
+        _image(image_file),
+        {
+            "WANEDIT_RECONCILE_TRIES": "2",
+            "WANEDIT_RECONCILE_DELAY": "0.3",
+            "WANEDIT_RECONCILE_SETTLE": "4",
+        },
+    )
+    assert done["status"] == "succeeded", done["error"]
+    assert record.get("reconciled") == "recreated"
+    assert provider.stats()["creates"] == 1
+    assert proxy.counts["create"] == 2
+    assert proxy.counts["list"] >= 5, proxy.counts

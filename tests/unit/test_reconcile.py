@@ -11,6 +11,7 @@ from wanedit.workers.policy.reconcile import (
     decide,
     give_up,
     look_wait,
+    tries_after,
     wait_before_recreate,
     window,
 )
@@ -153,6 +154,21 @@ def test_an_undecided_reconcile_gives_up_only_once_settled(
     tries: int, now: float, expected: bool
 ) -> None:
     assert give_up(tries, 12, SENT, now, 60.0) is expected
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (SENT + 0.5, 3),  # a peer's create may still be answered: candidates are expected
+        (SENT + 59.9, 3),
+        (SENT + 60.0, 4),
+        (SENT + 300.0, 4),
+    ],
+)
+def test_only_undecided_looks_after_the_settle_time_count_toward_giving_up(
+    now: float, expected: int
+) -> None:
+    assert tries_after(3, SENT, now, settle=60.0) == expected
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,14 @@ def look_wait(sent_at: float, lost_at: float | None, now: float, *, settle: floa
     return max(0.0, sent_at + settle - now)
 
 
+def tries_after(tries: int, sent_at: float, now: float, *, settle: float) -> int:
+    """The undecided looks that count toward giving up, after one more. Only looks made after
+    the settle time count: before it, a peer's create may still be answered or sent again, so
+    candidates that no job has taken yet are expected, and a busy account could otherwise spend
+    every look before the evidence can be complete."""
+    return tries + 1 if now >= sent_at + settle else tries
+
+
 def give_up(tries: int, max_tries: int, sent_at: float, now: float, settle: float) -> bool:
     """Whether a reconcile that could not decide ends its job (CreateOutcomeUnknown): only
     after `max_tries` looks, and never before the settle time has passed, since until then

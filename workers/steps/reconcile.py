@@ -23,6 +23,7 @@ from wanedit.workers.policy.reconcile import (
     decide,
     give_up,
     look_wait,
+    tries_after,
     wait_before_recreate,
     window,
 )
@@ -138,7 +139,11 @@ def _recreate(ctx: WorkerContext, job: Job, account: str, now: float) -> None:
         empty, sent_at, now, settle=settings.create_settle, look_delay=settings.reconcile_delay
     )
     if wait is not None:
-        _look_again(ctx, job, "no task in the list yet", {"empty_looks": empty}, delay=wait)
+        # An empty look is no undecided one: it never ends the job. The next empty look in a row
+        # after the settle time sends the create again.
+        ctx.store.update(job, {"empty_looks": empty}, while_in=[Status.QUEUED])
+        log.info("job %s: reconcile again in %.1fs (no task in the list yet)", job.id, wait)
+        reconcile_later(ctx, job, wait)
         return
     if job.recreates >= settings.retry_max:
         # Every create was answered with something that is no refusal, and made nothing.
@@ -213,10 +218,11 @@ def _look_again(
     *,
     delay: float | None = None,
 ) -> None:
-    tries = job.reconcile_tries + 1
     settings = ctx.settings
     sent_at = job.create_sent_at or 0.0
-    if give_up(tries, settings.reconcile_tries, sent_at, ctx.clock(), settings.create_settle):
+    now = ctx.clock()
+    tries = tries_after(job.reconcile_tries, sent_at, now, settle=settings.create_settle)
+    if give_up(tries, settings.reconcile_tries, sent_at, now, settings.create_settle):
         fail(
             ctx,
             job,

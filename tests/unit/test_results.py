@@ -27,7 +27,8 @@ def signer():
 
 
 @pytest.mark.parametrize(
-    ("ttl", "ok"), [(0, False), (-5, False), (1, True), (3600, True), (604800, True), (604801, False)]
+    ("ttl", "ok"),
+    [(0, False), (-5, False), (1, True), (3600, True), (604800, True), (604801, False)],
 )
 def test_a_url_lifetime_is_1_to_604800_seconds(ttl, ok):
     if ok:

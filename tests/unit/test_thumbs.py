@@ -25,7 +25,7 @@ def test_a_thumbnail_is_a_jpeg_of_at_most_256_px_a_side(size, expected):
 
 
 def test_an_image_over_the_pixel_limit_is_refused_before_decoding():
-    with pytest.raises(ValueError, match="result 0: 20000x20000 px .* refused before decoding"):
+    with pytest.raises(ValueError, match=r"result 0: 20000x20000 px .* refused before decoding"):
         make_thumbnail(_png_claiming(20000, 20000), "result 0")
 
 

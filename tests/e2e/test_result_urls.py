@@ -122,10 +122,23 @@ def _delivered(job_id: str, context: Any) -> dict[str, Any]:
         time.sleep(0.1)
 
 
-def test_without_the_setting_no_url_is_given(producer, image_file):
-    """The default: outputs as they always were, plus the thumbnail beside each."""
+def test_without_the_setting_no_url_is_given_and_a_reader_with_it_signs_at_read_time(
+    producer, s3, image_file
+):
+    """The default: outputs as they always were, plus the thumbnail beside each. A process that
+    reads jobs with the setting signs their URLs itself, whatever the worker had."""
     job_id = submit_edit(prompt="plain", images=[str(image_file("p.png"))])
     job = wait_for_job(job_id, 60)
     assert job["status"] == "succeeded"
     [output] = job["outputs"]
     assert set(output) == {"index", "uri", "thumbnail"}
+    [event] = [
+        e for _, e in read_events(producer.redis, producer.settings.events_stream)
+        if e["job_id"] == job_id
+    ]  # fmt: skip
+    assert event["outputs"] == job["outputs"]
+
+    reader = replace(producer, settings=producer.settings.model_copy(update={"result_url_ttl": 60}))
+    [signed] = get_job(job_id, context=reader)["outputs"]
+    assert expires(signed["url"]) == "60" and expires(signed["thumbnail_url"]) == "60"
+    assert fetched(signed["url"]) == stored(s3, output["uri"])

@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install demo test lint typecheck docs unit sandbox bench clean
+.PHONY: install chromium demo test lint typecheck docs unit sandbox bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,7 +19,12 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# The browser test (tests/e2e/test_sheet_browser.py) opens a batch's contact sheet in headless
+# Chromium: Debian's package, installed when the machine has none (apt needs root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run

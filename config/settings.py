@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     batch_retention_seconds: int = Field(
         7 * 86400, ge=60, validation_alias=_env("WANEDIT_BATCH_RETENTION_SECONDS")
     )
+    # Jobs on one page of a batch's contact sheet (summary-N.html).
+    summary_page_jobs: int = Field(
+        200, ge=1, le=10_000, validation_alias=_env("WANEDIT_SUMMARY_PAGE_JOBS")
+    )
 
     # Redis: broker, job records and events.
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("WANEDIT_REDIS_URL"))
@@ -130,6 +134,10 @@ class Settings(BaseSettings):
     )
     presign_ttl_seconds: int = Field(
         3600, ge=60, le=7 * 86400, validation_alias=_env("WANEDIT_PRESIGN_TTL_SECONDS")
+    )
+    # Lifetime of the presigned GET URL given next to each result's s3:// URI (0: none given).
+    result_url_ttl: int = Field(
+        0, ge=0, le=7 * 86400, validation_alias=_env("WANEDIT_RESULT_URL_TTL")
     )
 
     # Polling and retries (seconds).

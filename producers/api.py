@@ -14,6 +14,7 @@ from wanedit.errors import InvalidRequest
 from wanedit.intake.context import ProducerContext, get_context
 from wanedit.intake.ended import job_ended
 from wanedit.intake.submit import nudge, unavailable
+from wanedit.results import with_urls
 from wanedit.states import Status
 from wanedit.store.record import Job
 
@@ -21,12 +22,18 @@ log = logging.getLogger("wanedit.producers")
 
 
 def get_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
-    """The job record as a dict; raises JobNotFound. A queued job says what it waits for."""
+    """The job record as a dict; raises JobNotFound. A queued job says what it waits for; with
+    WANEDIT_RESULT_URL_TTL set, each stored output has a fresh presigned `url`."""
     ctx = context or get_context()
     try:
         job = ctx.store.get(job_id).public()
         if job["status"] == Status.QUEUED.value:
             job["waiting_for"] = _waiting_for(ctx)
+        if ctx.settings.result_url_ttl:
+            # Signed at each read: the URLs in the job's event expire.
+            job["outputs"] = with_urls(
+                job["outputs"], ctx.s3, ctx.settings.result_url_ttl, time.time()
+            )
         return job
     except redis.RedisError as exc:
         raise unavailable(exc) from None

@@ -1,89 +1,98 @@
-"""A finished batch, written next to its outputs: summary.json and a summary.html contact sheet."""
+"""A finished batch, written next to its outputs: summary.json, and a contact sheet of pages
+(summary.html, the index, and summary-1.html, ... of WANEDIT_SUMMARY_PAGE_JOBS jobs each).
+
+The sheet shows each result by the thumbnail the finisher stored beside it. With
+WANEDIT_RESULT_URL_TTL set, every link on it is a presigned URL (the sheet opens from a private
+bucket, until the URLs expire); without, links are relative to the batch's prefix (for a bucket
+served over HTTP)."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable
 from typing import Any
 
-import jinja2
+import redis
 
-from wanedit.images import check_pixels, open_header
+from wanedit.errors import BackendUnavailable
 from wanedit.intake.batch import read_batch
 from wanedit.intake.context import ProducerContext, get_context
+from wanedit.producers.labels import LineLabels, line_labels
+from wanedit.producers.sheet import INDEX, render_sheet, tiles
+from wanedit.results import presign
 from wanedit.storage import S3Location
 
 log = logging.getLogger("wanedit.producers")
-THUMBNAIL_SIDE = 160
+LINK_KEY = "summary.html (link)"
 
 
 def write_summary(batch_id: str, *, context: ProducerContext | None = None) -> dict[str, str]:
-    """Write summary.json and summary.html under the batch's output prefix; returns their URIs."""
+    """Write summary.json and the sheet's pages under the batch's output prefix; returns the
+    URIs of summary.json and summary.html (and, with WANEDIT_RESULT_URL_TTL set, a link that
+    opens the sheet)."""
     ctx = context or get_context()
     status, jobs = read_batch(batch_id, ctx)
-    status["jobs"] = [
-        {
-            "id": job["id"],
-            "status": job["status"],
-            "prompt": (job["request"] or {}).get("prompt", ""),
-            "images": (job["request"] or {}).get("images", []),
-            "outputs": [output["uri"] for output in job["outputs"] if "uri" in output],
-            "error": job["error"],
-        }
-        for job in jobs
-    ]
+    lines = _lines_by_job(ctx, batch_id)
+    labels = {job["id"]: line_labels(job, lines.get(job["id"])) for job in jobs}
+    status["jobs"] = [_summary_job(job, labels[job["id"]]) for job in jobs]
     prefix = S3Location.parse_prefix(status["output"])
-    uris = {uri for job in status["jobs"] for uri in (*job["images"], *job["outputs"])}
-    thumbnails = {uri: thumbnail(ctx, uri) for uri in uris if uri.startswith("s3://")}
-    written = {}
-    for name, body, content_type in (
-        ("summary.json", json.dumps(status, indent=2, sort_keys=True), "application/json"),
-        ("summary.html", contact_sheet(status, thumbnails), "text/html; charset=utf-8"),
-    ):
+    ttl = ctx.settings.result_url_ttl
+    link, page_link = _linkers(ctx.s3, prefix, ttl)
+    pages = render_sheet(
+        status, tiles(jobs, labels, link), ctx.settings.summary_page_jobs, page_link
+    )
+    files = [("summary.json", json.dumps(status, indent=2, sort_keys=True), "application/json")]
+    files += [(name, html, "text/html; charset=utf-8") for name, html in pages.items()]
+    for name, body, content_type in files:
         where = prefix.child(name)
         ctx.s3.put_object(
             Bucket=where.bucket, Key=where.key, Body=body.encode(), ContentType=content_type
         )
-        written[name] = str(where)
-    log.info("batch %s: summary written to %s", batch_id, prefix)
+    written = {name: str(prefix.child(name)) for name in ("summary.json", INDEX)}
+    if ttl:
+        written[LINK_KEY] = page_link(INDEX)
+    log.info("batch %s: summary written to %s (%d pages)", batch_id, prefix, len(pages) - 1)
     return written
 
 
-def thumbnail(ctx: ProducerContext, uri: str) -> str | None:
-    """A small JPEG data URI of an s3:// image, or None when it cannot be read."""
+def _summary_job(job: dict[str, Any], labels: LineLabels) -> dict[str, Any]:
+    request = job["request"] or {}
+    return {
+        "id": job["id"],
+        "line": labels.line,
+        "status": job["status"],
+        "prompt": request.get("prompt", ""),
+        "images": request.get("images", []),
+        "input_names": list(labels.inputs),
+        "outputs": [output["uri"] for output in job["outputs"] if "uri" in output],
+        "thumbnails": [o["thumbnail"] for o in job["outputs"] if o.get("thumbnail")],
+        "usage": job.get("usage"),
+        "error": job["error"],
+    }
+
+
+def _lines_by_job(ctx: ProducerContext, batch_id: str) -> dict[str, int]:
+    """Which manifest line made each job."""
     try:
-        where = S3Location.parse_object(uri)
-        data = ctx.s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
-        with open_header(data) as image:
-            check_pixels(image.width, image.height, uri)  # before anything is decoded
-            small = image.convert("RGB")
-            small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            buffer = io.BytesIO()
-            small.save(buffer, "JPEG", quality=80)
-    except Exception as exc:  # a missing or odd image must not lose the whole sheet
-        log.warning("thumbnail of %s not made: %s", uri, exc)
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+        lines = ctx.redis.hgetall(ctx.store.keys.batch(batch_id).lines)
+    except redis.RedisError as exc:
+        raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
+    return {str(job_id): int(line) for line, job_id in lines.items()}
 
 
-def contact_sheet(status: dict[str, Any], thumbnails: Mapping[str, str | None]) -> str:
-    """The summary page of a batch status (with its `jobs`); `thumbnails` maps an image URI
-    to a data URI, and an image without one is shown as a link. Pure."""
-    counts = ", ".join(f"{count} {name}" for name, count in sorted(status["by_status"].items()))
-    return _template().render(
-        batch=status, counts=counts, thumbnails=thumbnails, side=THUMBNAIL_SIDE
-    )
+def _linkers(
+    s3: Any, prefix: S3Location, ttl: int
+) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """How the sheet links an `s3://` URI and one of its own pages."""
+    if ttl:
+        return (
+            lambda uri: presign(s3, uri, ttl),
+            lambda name: presign(s3, str(prefix.child(name)), ttl),
+        )
+    base = str(prefix)
 
+    def relative(uri: str) -> str:
+        return uri[len(base) :] if uri.startswith(base) else uri
 
-@cache
-def _template() -> jinja2.Template:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("wanedit.producers", "templates"),
-        autoescape=True,  # prompts, URIs and error messages are the batch's callers' text
-        undefined=jinja2.StrictUndefined,
-    )
-    return environment.get_template("summary.html")
+    return relative, lambda name: name

@@ -76,3 +76,10 @@ class S3Location:
 def output_location(prefix: S3Location, job_id: str, index: int) -> S3Location:
     """Where result `index` of a job lands: `{prefix}{job_id}/{index}.png`, on every run."""
     return prefix.child(job_id, f"{index}.png")
+
+
+def thumbnail_location(output: S3Location) -> S3Location:
+    """Where the small JPEG of a result lands: beside it, `{stem}.thumb.jpg`, on every run."""
+    head, _, name = output.key.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return S3Location(output.bucket, _check_key(f"{head}/{stem}.thumb.jpg".lstrip("/"), "the key"))

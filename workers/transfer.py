@@ -87,9 +87,12 @@ class _PngStream(io.RawIOBase):
     """Passes a response body through, refusing it unless it starts with the PNG signature, and
     stopping once it is over `limit` bytes."""
 
-    def __init__(self, raw: Any, limit: int = limits.RESULT_BYTES_MAX) -> None:
+    def __init__(
+        self, raw: Any, limit: int = limits.RESULT_BYTES_MAX, copy: io.BytesIO | None = None
+    ) -> None:
         self._raw = raw
         self._limit = limit
+        self._copy = copy
         self._checked = False
         self.size = 0
 
@@ -119,6 +122,8 @@ class _PngStream(io.RawIOBase):
         if self.size > self._limit:
             raise ValueError(f"the result is over the limit of {_mib(self._limit)} per image")
         buffer[: len(data)] = data
+        if self._copy is not None:
+            self._copy.write(data)
         return len(data)
 
 
@@ -166,9 +171,10 @@ def copy_result(
     timeout: tuple[float, float],
     allow_private: bool = False,
     resolve: Resolver = socket.getaddrinfo,
+    copy: io.BytesIO | None = None,
 ) -> S3Location:
     """Stream one result image from its URL into S3; the bytes pass through once, at most
-    `limits.RESULT_BYTES_MAX` of them.
+    `limits.RESULT_BYTES_MAX` of them (and into `copy` as well, when one is given).
 
     The URL (and each redirect) must pass the URL guard: a refused one is a terminal
     `UrlNotAllowed` output error, never retried. A body cut short, stalled or reset is a
@@ -216,7 +222,7 @@ def copy_result(
                 f"{_mib(limits.RESULT_BYTES_MAX)} per image",
             )
         response.raw.decode_content = True
-        stream = io.BufferedReader(_PngStream(response.raw), buffer_size=256 * 1024)
+        stream = io.BufferedReader(_PngStream(response.raw, copy=copy), buffer_size=256 * 1024)
         metadata = {
             "job-id": job_id,
             "provider-task-id": provider_task_id,

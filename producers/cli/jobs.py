@@ -28,6 +28,8 @@ def print_job(job: dict[str, Any], as_json: bool) -> None:
     for output in job["outputs"]:
         if "uri" in output:
             click.echo(f"  [{output['index']}] {output['uri']}")
+            if output.get("url"):  # with WANEDIT_RESULT_URL_TTL set
+                click.echo(f"      {output['url']}")
         else:
             error = output["error"]
             click.echo(f"  [{output['index']}] failed: {error['code']}: {error['message']}")

@@ -81,13 +81,16 @@ def test_the_nightly_batch_runs_once_and_writes_its_summary(stack_env, worker, p
             uri.startswith(f"s3://{BUCKET}/{prefix}") for uri in job["outputs"]
         )
 
-    page = s3.get_object(Bucket=BUCKET, Key=prefix + "summary.html")
-    assert page["ContentType"].startswith("text/html")
+    index = s3.get_object(Bucket=BUCKET, Key=prefix + "summary.html")
+    assert index["ContentType"].startswith("text/html")
+    page = s3.get_object(Bucket=BUCKET, Key=prefix + "summary-1.html")
     images = Images()
     images.feed(page["Body"].read().decode())
-    # Five inputs (the last line has two) and four outputs, each an inline JPEG thumbnail.
-    assert len(images.sources) == 9
-    assert all(src.startswith("data:image/jpeg;base64,") for src in images.sources)
+    # Four outputs, each shown by the thumbnail beside it, linked relative to the batch's prefix.
+    assert len(images.sources) == 4
+    for src in images.sources:
+        assert src.endswith(".thumb.jpg")
+        assert s3.get_object(Bucket=BUCKET, Key=prefix + src)["ContentType"] == "image/jpeg"
 
     again = wanedit(stack_env, *run[1:], timeout=180)
     assert again.returncode == 1, again.stderr

@@ -61,7 +61,8 @@ def test_single_image_edit_lands_in_s3_with_one_event(producer, s3, image_file):
     assert len(events) == 1
     event = events[0]
     assert event["type"] == "job.succeeded"
-    assert event["outputs"] == [{"index": 0, "uri": uri}]
+    thumbnail = f"s3://{BUCKET}/out/{job_id}/0.thumb.jpg"
+    assert event["outputs"] == [{"index": 0, "uri": uri, "thumbnail": thumbnail}]
     assert event["error"] is None
     assert event["metadata"] == {"sku": 7}
     assert event["usage"] == job["usage"]

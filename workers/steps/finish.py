@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from wanedit.errors import (
     TransientProviderError,
     TransientStorageError,
 )
+from wanedit.results import with_urls
 from wanedit.states import Status
 from wanedit.storage import S3Location
 from wanedit.store.record import Job
@@ -20,6 +22,7 @@ from wanedit.workers.policy.billing import billed_so_far
 from wanedit.workers.provider import ResultItem
 from wanedit.workers.steps.common import Delivery, RetryLater, ended, fail, load, lost_too_often
 from wanedit.workers.steps.deliver import notify
+from wanedit.workers.thumbs import store_thumbnail
 from wanedit.workers.transfer import copy_result
 
 log = logging.getLogger("wanedit.workers")
@@ -46,6 +49,7 @@ def finish(ctx: WorkerContext, job_id: str, delivery: Delivery) -> RetryLater | 
                 error = {"code": item.code or "Unknown", "message": item.message or ""}
                 outputs.append({"index": index, "error": error})
                 continue
+            copy = io.BytesIO()
             try:
                 target = copy_result(
                     item,
@@ -58,11 +62,16 @@ def finish(ctx: WorkerContext, job_id: str, delivery: Delivery) -> RetryLater | 
                     timeout=timeout,
                     allow_private=settings.allow_private_urls,
                     resolve=ctx.resolve,
+                    copy=copy,
                 )
             except TerminalProviderError as exc:
                 outputs.append({"index": index, "error": exc.as_dict()})
                 continue
-            outputs.append({"index": index, "uri": str(target)})
+            output: dict[str, Any] = {"index": index, "uri": str(target)}
+            thumb = store_thumbnail(ctx.s3, job.id, target, copy.getvalue())
+            if thumb is not None:
+                output["thumbnail"] = str(thumb)
+            outputs.append(output)
     except (TransientStorageError, TransientProviderError) as exc:
         return _retry_or_fail(ctx, job, exc, delivery)
     except TerminalStorageError as exc:
@@ -70,6 +79,9 @@ def finish(ctx: WorkerContext, job_id: str, delivery: Delivery) -> RetryLater | 
         return None
 
     stored = [output for output in outputs if "uri" in output]
+    if stored and settings.result_url_ttl:
+        # Signed now, for the event and the webhook; reading the job signs fresh ones.
+        outputs = with_urls(outputs, ctx.s3, settings.result_url_ttl, ctx.clock())
     if stored:
         if ctx.store.transition(job, Status.SUCCEEDED, {"outputs": outputs, "error": None}):
             log.info("job %s: succeeded, %d of %d images stored", job.id, len(stored), len(outputs))

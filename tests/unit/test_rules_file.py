@@ -123,7 +123,8 @@ def test_a_rule_given_twice_is_refused(rules_file, monkeypatch) -> None:
         ),
         ('[[rule]]\nbucket = "photos"\nprompt = "p"\n', r"rule\[0\]\.output: Field required"),
         (
-            '[[rule]]\nbucket = "photos"\nprompt = "p"\noutput = "s3://photos/o/"\nidempotency_key = "k"\n',
+            '[[rule]]\nbucket = "photos"\nprompt = "p"\noutput = "s3://photos/o/"\n'
+            'idempotency_key = "k"\n',
             r"rule\[0\]: idempotency_key: is set by the listener",
         ),
         (

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wanedit import limits
 from wanedit.errors import InvalidRequest
@@ -216,6 +216,13 @@ class EditRequest(BaseModel):
             "(default: the WANEDIT_WEBHOOK_URL setting)."
         ),
     )
+    webhook_url: str | None = Field(
+        None,
+        description=(
+            "Another name for callback_url, the same field: give either, or both with the same "
+            "value (different values are refused). The stored request shows both."
+        ),
+    )
     on_complete: str | None = Field(
         None,
         description=(
@@ -227,10 +234,25 @@ class EditRequest(BaseModel):
         None, description="Queue for the on_complete task (default: Celery's default queue)."
     )
 
-    @field_validator("callback_url")
+    @field_validator("callback_url", "webhook_url")
     @classmethod
     def _callback_url(cls, value: str | None) -> str | None:
         return None if value is None else check_callback_url(value)
+
+    @model_validator(mode="after")
+    def _one_webhook(self) -> EditRequest:
+        given = {self.callback_url, self.webhook_url} - {None}
+        if len(given) > 1:
+            # The values are not quoted: a webhook URL may carry a token.
+            raise ValueError(
+                "callback_url and webhook_url: two names of the same field, given different "
+                "values; give one of them (or the same value in both)"
+            )
+        url = given.pop() if given else None
+        # Frozen model: both names are filled here, once, so every reader sees the one URL.
+        object.__setattr__(self, "callback_url", url)
+        object.__setattr__(self, "webhook_url", url)
+        return self
 
     @field_validator("on_complete")
     @classmethod

@@ -153,9 +153,7 @@ def test_submit_wait_shows_each_change_on_stderr_and_only_json_on_stdout(
     assert seconds == sorted(seconds) and seconds[-1] >= 5.0
 
 
-def test_submit_wait_exits_6_when_it_times_out(
-    stack_env, worker, slow_sandbox, image_file
-):
+def test_submit_wait_exits_6_when_it_times_out(stack_env, worker, slow_sandbox, image_file):
     timed_out = wanedit(
         stack_env, "submit", "--prompt", "slow", "--image", str(image_file("to.png")),
         "--wait", "--timeout", "1",

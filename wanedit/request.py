@@ -7,6 +7,7 @@ URIs and stages them into S3 before anything is enqueued.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from enum import StrEnum
@@ -96,6 +97,19 @@ def _described(description: str, **keywords: Any) -> dict[str, Any]:
         if keywords
         else {"description": description}
     )
+
+
+# The fields that decide an edit (with its output): an idempotency key names one such edit.
+FINGERPRINT_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "images",
+    "n",
+    "size",
+    "seed",
+    "prompt_extend",
+    "watermark",
+)
 
 
 class EditRequest(BaseModel):
@@ -374,6 +388,16 @@ class EditRequest(BaseModel):
         if not _IDEMPOTENCY_KEY.fullmatch(value):
             raise ValueError("must be printable ASCII without spaces")
         return value
+
+    def fingerprint(self, output: str) -> str:
+        """What an idempotency key is checked against: sha256 of the canonical JSON of the
+        fields that decide the edit and where it is written (`output`: the resolved prefix).
+        Priority, metadata and the completion targets are not in it: a request sent again
+        with another of those returns the first job as it was made."""
+        edit = {name: getattr(self, name) for name in FINGERPRINT_FIELDS}
+        edit["output"] = output
+        text = json.dumps(edit, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def provider_input(self, images: list[str]) -> dict[str, Any]:
         """The `input` and `parameters` of a create call, with images already resolved."""

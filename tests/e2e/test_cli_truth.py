@@ -191,3 +191,27 @@ def test_webhook_url_is_callback_url(stack_env, worker, producer, image_file):
         callback_url=receiver.url,
     )
     assert get_job(same)["request"]["webhook_url"] == receiver.url
+
+
+def test_top_and_quota_show_the_same_cost_today(stack_env, producer, run_id):
+    from wanedit.store.admission import utc_day
+    from wanedit.store.keys import Keys
+
+    tag = f"cost-{run_id}"
+    env = {**stack_env, "WANEDIT_KEY_PREFIX": tag}
+    keys = Keys(tag)
+    # Three images counted today (reserved at admission, or billed); and an all-time cost
+    # counter that also holds earlier days: top used to show that one.
+    producer.redis.hset(keys.spend(utc_day(time.time())), mapping={"default": 3, "total": 3})
+    producer.redis.hset(keys.metrics, "cost_total|account=default|currency=CNY", "5.0")
+
+    quota = wanedit(env, "quota", "--json")
+    top = wanedit(env, "top", "--once")
+
+    assert quota.returncode == 0 and top.returncode == 0, quota.stderr + top.stderr
+    [account] = json.loads(quota.stdout)["accounts"]
+    figure = f"{account['cost_today']:.2f} {account['currency']}"
+    assert account["images_today"] == 3 and figure != "0.00 CNY"
+    assert figure in wanedit(env, "quota").stdout
+    [cost_line] = [line for line in top.stdout.splitlines() if line.startswith("cost today")]
+    assert cost_line.split(None, 2)[2] == figure

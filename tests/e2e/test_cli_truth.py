@@ -215,3 +215,54 @@ def test_top_and_quota_show_the_same_cost_today(stack_env, producer, run_id):
     assert figure in wanedit(env, "quota").stdout
     [cost_line] = [line for line in top.stdout.splitlines() if line.startswith("cost today")]
     assert cost_line.split(None, 2)[2] == figure
+
+
+def test_cancel_while_the_create_is_in_flight_is_requested_then_settled(
+    stack_env, tmp_path, image_file, run_id
+):
+    """The create is on its way when the cancel comes: the CLI says the cancel is requested
+    (exit 6); once the create is answered, the task, still PENDING, is canceled."""
+    from tests.conftest import make_image
+    from tests.e2e.test_cancel import _in_flight_stack
+    from wanedit.images import encode_data_uri
+    from wanedit.sandbox.server import SandboxConfig, SandboxServer
+
+    # One provider slot, taken by another system's long task: ours waits there as PENDING.
+    provider = SandboxServer(
+        SandboxConfig(
+            api_keys=(SANDBOX_KEY,), concurrency=1, duration_min=20.0, duration_max=20.0, seed=8
+        )
+    ).start()
+    outsider = ProviderClient(make_session(), provider.base_url, SANDBOX_KEY)
+    image = encode_data_uri(make_image(512, 512, (1, 2, 3)), "image/png")
+    outsider.create("wan2.5-i2i-preview", {"input": {"prompt": "x", "images": [image]}})
+    tag = f"cli-flight-{run_id}"
+    proxy, held, context, worker = _in_flight_stack(stack_env, provider, tag, tmp_path)
+    env = {
+        **stack_env,
+        "WANEDIT_QUEUE": tag,
+        "WANEDIT_KEY_PREFIX": tag,
+        "WANEDIT_EVENTS_STREAM": f"{tag}:events",
+    }
+    try:
+        job_id = submit_edit(prompt="cancel me", images=[str(image_file("f.png"))], context=context)
+        assert held.passed.wait(30)
+        asked = wanedit(env, "cancel", job_id, "--timeout", "0")
+        held.release()
+        settled = wanedit(env, "status", job_id)
+        deadline = time.monotonic() + 30
+        while settled.returncode == 6 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            settled = wanedit(env, "status", job_id)
+    finally:
+        held.release()
+        worker.stop()
+        proxy.stop()
+        provider.stop()
+    assert asked.returncode == 6, asked.stderr
+    assert asked.stdout.splitlines()[0].startswith(
+        "cancel requested: a create is in flight; once the provider answers, its task is "
+        "canceled if it has not started"
+    )
+    assert settled.returncode == 5, settled.stdout
+    assert f"{job_id}  canceled" in settled.stdout

@@ -1,12 +1,22 @@
-"""Listen rules: which uploaded objects become which edits (WANEDIT_LISTEN_RULES)."""
+"""Listen rules: which uploaded objects become which edits (WANEDIT_LISTEN_RULES, a JSON list,
+and WANEDIT_RULES_FILE, a TOML file of `[[rule]]` tables: two spellings of the same rules)."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from wanedit.errors import InvalidRequest
+from wanedit.errors import ConfigError, InvalidRequest
 from wanedit.request import parse_request
 from wanedit.storage import S3Location
 
@@ -59,3 +69,68 @@ class ListenRule(BaseModel):
             "output": self.output,
             "idempotency_key": idempotency_key,
         }
+
+
+RULES_FILE_SETTING = "WANEDIT_RULES_FILE"
+JSON_RULES_SETTING = "WANEDIT_LISTEN_RULES"
+
+
+def load_rules_file(path: str | Path) -> list[ListenRule]:
+    """The `[[rule]]` tables of a TOML file as listen rules, checked as WANEDIT_LISTEN_RULES'
+    are; a missing or unreadable file, bad TOML or a bad rule is a ConfigError naming the file,
+    the rule's index and field."""
+    where = f"{RULES_FILE_SETTING} {path}"
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not valid TOML (not UTF-8 text)") from None
+    unknown = sorted(set(data) - {"rule"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: {unknown[0]}: is not a rule; the file holds only [[rule]] tables"
+        )
+    tables = data.get("rule", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"{where}: rule: must be [[rule]] tables, not a single value")
+    rules = []
+    for index, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: rule[{index}]: must be a [[rule]] table")
+        try:
+            rules.append(ListenRule.model_validate(table))
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_problems(index, exc)}") from None
+    return rules
+
+
+def _problems(index: int, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        path = f"rule[{index}]" + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]
+        )
+        problems.append(f"{path}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+def merge_rules(
+    from_json: list[ListenRule], from_file: list[ListenRule], path: str | Path
+) -> list[ListenRule]:
+    """WANEDIT_LISTEN_RULES and then the file's rules; a rule given twice (the same fields
+    and values, in either place) is refused: it would only make the same edit again."""
+    # Compared by value, not hashed: a rule's fields may hold lists and objects.
+    seen = [(rule, f"{JSON_RULES_SETTING}[{index}]") for index, rule in enumerate(from_json)]
+    for index, rule in enumerate(from_file):
+        for other, label in seen:
+            if rule == other:
+                raise ConfigError(
+                    f"{RULES_FILE_SETTING} {path}: rule[{index}]: the same rule as {label}; "
+                    "give each rule once"
+                )
+        seen.append((rule, f"{RULES_FILE_SETTING} rule[{index}]"))
+    return [*from_json, *from_file]

@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wanedit.accounts import SINGAPORE_BASE_URL, Account, check_base_url
-from wanedit.config.listen import ListenRule
+from wanedit.config.listen import ListenRule, load_rules_file, merge_rules
 from wanedit.config.schedules import BatchSchedule
 from wanedit.errors import ConfigError
 from wanedit.provider_time import BEIJING_UTC_OFFSET
@@ -233,6 +233,8 @@ class Settings(BaseSettings):
     listen_rules: list[ListenRule] = Field(
         default_factory=list, validation_alias=_env("WANEDIT_LISTEN_RULES")
     )
+    # The same rules as a TOML file of [[rule]] tables; `listen_rules` holds both (see below).
+    rules_file: str | None = Field(None, validation_alias=_env("WANEDIT_RULES_FILE"))
     listen_token: SecretStr | None = Field(None, validation_alias=_env("WANEDIT_LISTEN_TOKEN"))
 
     # Operations (see the README's "Run it in production"): Prometheus metrics on this port at
@@ -248,6 +250,16 @@ class Settings(BaseSettings):
         key_id, secret = self.aws_access_key_id, self.aws_secret_access_key
         if bool(key_id and key_id.get_secret_value()) != bool(secret and secret.get_secret_value()):
             raise ValueError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together")
+        return self
+
+    @model_validator(mode="after")
+    def _rules_file(self) -> Settings:
+        if self.rules_file:
+            # Its errors are ConfigErrors that name the file and the rule: raised as they are.
+            rules = merge_rules(
+                self.listen_rules, load_rules_file(self.rules_file), self.rules_file
+            )
+            object.__setattr__(self, "listen_rules", rules)  # settings are frozen once built
         return self
 
     @field_validator("webhook_url")

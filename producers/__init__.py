@@ -1,6 +1,6 @@
 """Producers: validate edit requests, stage their inputs and enqueue them by task name."""
 
-from wanedit.errors import BackendUnavailable, InvalidRequest, JobNotFound
+from wanedit.errors import BackendUnavailable, IdempotencyConflict, InvalidRequest, JobNotFound
 from wanedit.intake import submit_edit
 from wanedit.producers.api import cancel_job, get_job, wait_for_job
 from wanedit.request import EditRequest
@@ -8,6 +8,7 @@ from wanedit.request import EditRequest
 __all__ = [
     "BackendUnavailable",
     "EditRequest",
+    "IdempotencyConflict",
     "InvalidRequest",
     "JobNotFound",
     "cancel_job",

@@ -3,6 +3,7 @@
 WaneditError
  +-- ConfigError            a setting is missing or malformed (raised at start-up)
  +-- InvalidRequest         an edit request breaks the enqueue contract; nothing was enqueued
+ |    +-- IdempotencyConflict  its idempotency key was used for a different request
  +-- InvalidEvent           a storage event notification could not be understood
  +-- JobNotFound            no job record exists under that id
  +-- BackendUnavailable     Redis or S3 cannot be reached by a producer (try again later)
@@ -41,6 +42,22 @@ class InvalidRequest(WaneditError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(self.problems))
+
+
+class IdempotencyConflict(InvalidRequest):
+    """The idempotency key names a job made for a different request; nothing was enqueued."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        self.key = key
+        self.job_id = job_id
+        super().__init__(
+            [
+                f"idempotency_key {key!r}: already used for job {job_id} with a different "
+                "request (prompt, images, n, size, seed, prompt_extend, watermark, "
+                "negative_prompt or output); the same request returns that job, a new one "
+                "needs a new key"
+            ]
+        )
 
 
 class InvalidEvent(WaneditError):

@@ -7,13 +7,14 @@ URIs and stages them into S3 before anything is enqueued.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wanedit import limits
 from wanedit.errors import InvalidRequest
@@ -96,6 +97,19 @@ def _described(description: str, **keywords: Any) -> dict[str, Any]:
         if keywords
         else {"description": description}
     )
+
+
+# The fields that decide an edit (with its output): an idempotency key names one such edit.
+FINGERPRINT_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "images",
+    "n",
+    "size",
+    "seed",
+    "prompt_extend",
+    "watermark",
+)
 
 
 class EditRequest(BaseModel):
@@ -216,6 +230,13 @@ class EditRequest(BaseModel):
             "(default: the WANEDIT_WEBHOOK_URL setting)."
         ),
     )
+    webhook_url: str | None = Field(
+        None,
+        description=(
+            "Another name for callback_url, the same field: give either, or both with the same "
+            "value (different values are refused). The stored request shows both."
+        ),
+    )
     on_complete: str | None = Field(
         None,
         description=(
@@ -227,10 +248,25 @@ class EditRequest(BaseModel):
         None, description="Queue for the on_complete task (default: Celery's default queue)."
     )
 
-    @field_validator("callback_url")
+    @field_validator("callback_url", "webhook_url")
     @classmethod
     def _callback_url(cls, value: str | None) -> str | None:
         return None if value is None else check_callback_url(value)
+
+    @model_validator(mode="after")
+    def _one_webhook(self) -> EditRequest:
+        given = {self.callback_url, self.webhook_url} - {None}
+        if len(given) > 1:
+            # The values are not quoted: a webhook URL may carry a token.
+            raise ValueError(
+                "callback_url and webhook_url: two names of the same field, given different "
+                "values; give one of them (or the same value in both)"
+            )
+        url = given.pop() if given else None
+        # Frozen model: both names are filled here, once, so every reader sees the one URL.
+        object.__setattr__(self, "callback_url", url)
+        object.__setattr__(self, "webhook_url", url)
+        return self
 
     @field_validator("on_complete")
     @classmethod
@@ -352,6 +388,16 @@ class EditRequest(BaseModel):
         if not _IDEMPOTENCY_KEY.fullmatch(value):
             raise ValueError("must be printable ASCII without spaces")
         return value
+
+    def fingerprint(self, output: str) -> str:
+        """What an idempotency key is checked against: sha256 of the canonical JSON of the
+        fields that decide the edit and where it is written (`output`: the resolved prefix).
+        Priority, metadata and the completion targets are not in it: a request sent again
+        with another of those returns the first job as it was made."""
+        edit = {name: getattr(self, name) for name in FINGERPRINT_FIELDS}
+        edit["output"] = output
+        text = json.dumps(edit, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def provider_input(self, images: list[str]) -> dict[str, Any]:
         """The `input` and `parameters` of a create call, with images already resolved."""

@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 import click
 
 from wanedit.producers.cli import batch, jobs, listen, ops, url
+from wanedit.producers.cli.exits import exit_table_text
 
 # Commands other parts of wanedit add (the sandbox, the local stack) come in by entry point, so
 # this production CLI never imports them.
@@ -36,7 +37,11 @@ class PluginGroup(click.Group):
         return None
 
 
-@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=PluginGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit statuses (docs/usage.md, Exit statuses):\n\n\b\n" + exit_table_text(),
+)
 @click.version_option(package_name="wanedit", prog_name="wanedit")
 def main() -> None:
     """wanedit: Wan 2.5 image edits through Celery workers, results into your S3."""

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from typing import Any
 
 import click
 
 from wanedit.producers.cli.exits import (
-    EXIT_FAILED,
     EXIT_INVALID,
+    EXIT_NOT_ENDED,
     die,
     exit_codes,
+    exit_table_text,
+    status_exit,
     until_interrupted,
 )
 
@@ -53,7 +56,9 @@ def print_job(job: dict[str, Any], as_json: bool) -> None:
     help="https://, s3://, data: or a local path; 1 to 3.",
 )
 @click.option("--negative-prompt", default=None, help="What to avoid (at most 500 characters).")
-@click.option("--n", "n", type=int, default=1, show_default=True, help="Images to make (1 to 4).")
+@click.option(
+    "-n", "--n", "n", type=int, default=1, show_default=True, help="Images to make (1 to 4)."
+)
 @click.option("--size", default=None, help="Output size W*H, e.g. 1280*1280.")
 @click.option("--seed", type=int, default=None, help="0 to 2147483647.")
 @click.option("--prompt-extend/--no-prompt-extend", default=True, show_default=True)
@@ -75,11 +80,21 @@ def print_job(job: dict[str, Any], as_json: bool) -> None:
 @click.option(
     "--callback-url", default=None, help="https:// URL the signed completion webhook goes to."
 )
+@click.option(
+    "--webhook-url",
+    default=None,
+    help="The same as --callback-url (give either; both must agree).",
+)
 @click.option("--on-complete", default=None, help="Celery task name sent the completion event.")
 @click.option(
     "--on-complete-queue", default=None, help="Queue for --on-complete (default: celery)."
 )
-@click.option("--wait", is_flag=True, help="Wait for the job to end and print it.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for the job to end and print it; each status change is shown on stderr as it "
+    "happens, with the seconds since the job was queued.",
+)
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after S seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
 @exit_codes
@@ -97,15 +112,20 @@ def submit(
     priority: str,
     metadata: str | None,
     callback_url: str | None,
+    webhook_url: str | None,
     on_complete: str | None,
     on_complete_queue: str | None,
     wait: bool,
     timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Enqueue one edit; print its job id (or, with --wait, the finished job)."""
+    """Enqueue one edit; print its job id (or, with --wait, the finished job).
+
+    With --wait it exits as `wanedit status` does (0 succeeded, 1 failed, 5 canceled, 6 not
+    ended when --timeout passed); see `wanedit --help` for every exit status."""
     from wanedit.intake import submit_edit
-    from wanedit.producers.api import get_job, wait_for_job
+    from wanedit.producers.api import get_job
+    from wanedit.producers.cli.progress import wait_showing
 
     fields: dict[str, Any] = {
         "prompt": prompt,
@@ -120,6 +140,7 @@ def submit(
         "idempotency_key": idempotency_key,
         "priority": priority,
         "callback_url": callback_url,
+        "webhook_url": webhook_url,
         "on_complete": on_complete,
         "on_complete_queue": on_complete_queue,
     }
@@ -137,11 +158,13 @@ def submit(
         else:
             click.echo(job_id)
         return
-    job = wait_for_job(job_id, timeout)
+    click.echo(f"job {job_id}", err=True)
+    job = wait_showing(job_id, timeout, get_job, lambda line: click.echo(line, err=True))
     print_job(job, as_json)
-    if job["status"] not in ("succeeded", "failed", "canceled"):
+    code = status_exit(job["status"])
+    if code == EXIT_NOT_ENDED:
         click.echo(f"wanedit: timed out after {timeout} s; the job goes on", err=True)
-    sys.exit(0 if job["status"] == "succeeded" else EXIT_FAILED)
+    sys.exit(code)
 
 
 def _local_files(images: tuple[str, ...]) -> list[str]:
@@ -152,26 +175,54 @@ def _local_files(images: tuple[str, ...]) -> list[str]:
     ]
 
 
-@click.command()
+@click.command(epilog="Exit statuses:\n\n\b\n" + exit_table_text())
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
 @exit_codes
 def status(job_id: str, as_json: bool) -> None:
-    """Show one job."""
+    """Show one job; the exit status says how it stands: 0 succeeded, 1 failed, 5 canceled,
+    6 not ended yet (queued, submitted or running), 4 no such job."""
     from wanedit.producers.api import get_job
 
-    print_job(get_job(job_id), as_json)
+    job = get_job(job_id)
+    print_job(job, as_json)
+    sys.exit(status_exit(job["status"]))
 
 
-@click.command()
+@click.command(epilog="Exit statuses:\n\n\b\n" + exit_table_text())
 @click.argument("job_id")
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Wait up to S seconds for the provider's answer to the cancel (0: do not wait).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
 @exit_codes
-def cancel(job_id: str, as_json: bool) -> None:
-    """Cancel a job (queued: never sent; PENDING at the provider: canceled there)."""
-    from wanedit.producers.api import cancel_job
+def cancel(job_id: str, timeout: float, as_json: bool) -> None:
+    """Cancel a job and say how it went: a queued job is never sent (0); a task still PENDING
+    at the provider is canceled there (0); one the provider has started cannot be: its result
+    is delivered and billed (7); a job that had already ended is left as it was (8); a cancel
+    not settled within --timeout is recorded and settled later (6)."""
+    from wanedit.producers.api import cancel_job, get_job
+    from wanedit.producers.cli.cancel_outcome import cancel_outcome, settled
 
-    print_job(cancel_job(job_id), as_json)
+    before = get_job(job_id)
+    job = before
+    if before["status"] not in ("succeeded", "failed", "canceled"):
+        job = cancel_job(job_id)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while not settled(job) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            job = get_job(job_id)
+    outcome = cancel_outcome(before, job)
+    if as_json:
+        print_job({**job, "cancel_outcome": outcome.name}, True)
+    else:
+        click.echo(outcome.line)
+        print_job(job, False)
+    sys.exit(outcome.code)
 
 
 @click.command()

@@ -44,7 +44,11 @@ def listen(
     ctx = get_context()
     configure(ctx.settings.log_format, secrets=settings_secrets(ctx.settings))
     if not ctx.settings.listen_rules:
-        die("WANEDIT_LISTEN_RULES is empty: no upload would become an edit", EXIT_INVALID)
+        die(
+            "no listen rules (WANEDIT_LISTEN_RULES, WANEDIT_RULES_FILE): no upload would become "
+            "an edit",
+            EXIT_INVALID,
+        )
     if queue_url is not None:
         from wanedit.config.clients import aws_session
 

@@ -94,8 +94,10 @@ def top(interval: float, once: bool) -> None:
 
     from wanedit.config.clients import make_admission, make_metrics, make_redis, read_snapshot
     from wanedit.config.settings import get_settings
+    from wanedit.errors import BackendUnavailable
     from wanedit.metrics import Snapshot
-    from wanedit.producers.cli.top import plain, screen
+    from wanedit.producers.api import quota as read_quota
+    from wanedit.producers.cli.top import costs_today, plain, screen
 
     settings = get_settings()
     client = make_redis(settings)
@@ -103,8 +105,11 @@ def top(interval: float, once: bool) -> None:
 
     def frame() -> RenderableType:
         try:
-            return screen(read_snapshot(settings, metrics, admission), time.time())
-        except redis.RedisError as exc:
+            snapshot = read_snapshot(settings, metrics, admission)
+            # Today's cost as `wanedit quota` reads it: one source for both.
+            cost = costs_today(read_quota()["accounts"])
+            return screen(snapshot, time.time(), cost_today=cost)
+        except (redis.RedisError, BackendUnavailable) as exc:
             if once:
                 die(f"Redis cannot be reached: {exc.__class__.__name__}", EXIT_UNAVAILABLE)
             return screen(Snapshot(), time.time(), redis_up=False)

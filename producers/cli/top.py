@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -67,8 +69,28 @@ def _accounts(snapshot: Snapshot) -> Table:
     return table
 
 
-def screen(snapshot: Snapshot, now: float, redis_up: bool = True) -> RenderableType:
-    """The screen, from one snapshot: the same snapshot gives the same screen."""
+def costs_today(accounts: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Today's cost by currency, summed from the accounts of `quota()`: the one source `top`
+    and `quota` both show (images counted today, UTC, times each account's price)."""
+    costs: dict[str, float] = {}
+    for account in accounts:
+        currency = str(account["currency"])
+        costs[currency] = round(costs.get(currency, 0.0) + float(account["cost_today"]), 6)
+    return costs
+
+
+def cost_text(costs: Mapping[str, float]) -> str:
+    return "  ".join(f"{value:.2f} {currency}" for currency, value in sorted(costs.items()))
+
+
+def screen(
+    snapshot: Snapshot,
+    now: float,
+    redis_up: bool = True,
+    cost_today: Mapping[str, float] | None = None,
+) -> RenderableType:
+    """The screen, from one snapshot (and today's cost, see `costs_today`): the same numbers
+    give the same screen."""
     stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     title = Text(f"wanedit top  {stamp}", style="bold")
     if not redis_up:
@@ -77,11 +99,7 @@ def screen(snapshot: Snapshot, now: float, redis_up: bool = True) -> RenderableT
     statuses = snapshot.by_label("jobs_total", "status")
     stored = _num(snapshot.counter("images_stored_total"))
     billed = _num(sum(snapshot.by_label("images_billed_total", "account").values()))
-    costs: dict[str, float] = {}
-    for labels, value in snapshot.counters.get("cost_total", {}).items():
-        currency = dict(labels).get("currency", "")
-        costs[currency] = costs.get(currency, 0.0) + value
-    cost = "  ".join(f"{value:.2f} {currency}" for currency, value in sorted(costs.items()))
+    cost = cost_text(cost_today or {})
     hist = snapshot.histograms
     return Group(
         title,
@@ -106,7 +124,7 @@ def screen(snapshot: Snapshot, now: float, redis_up: bool = True) -> RenderableT
             ("job errors", _by_code(snapshot, "job_errors_total")),
             ("provider errors", _by_code(snapshot, "provider_errors_total")),
             ("images", f"{stored} stored  {billed} billed"),
-            ("cost", cost or "0"),
+            ("cost today", cost or "0"),
         ),
         Text(),
         _rows(
@@ -127,6 +145,11 @@ def plain(renderable: RenderableType, width: int = PLAIN_WIDTH) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
-def render(snapshot: Snapshot, now: float, redis_up: bool = True) -> str:
+def render(
+    snapshot: Snapshot,
+    now: float,
+    redis_up: bool = True,
+    cost_today: Mapping[str, float] | None = None,
+) -> str:
     """The screen as plain text, for --once, pipes and tests."""
-    return plain(screen(snapshot, now, redis_up))
+    return plain(screen(snapshot, now, redis_up, cost_today))

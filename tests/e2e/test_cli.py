@@ -121,9 +121,9 @@ def test_missing_local_file_exits_2(stack_env, producer):
     assert "images[0]: cannot read local file '/no/such/file.png'" in result.stderr
 
 
-def test_unknown_job_status_exits_1(stack_env, worker):
+def test_unknown_job_status_exits_4(stack_env, worker):
     result = wanedit(stack_env, "status", "0" * 32)
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert "does not exist" in result.stderr
 
 

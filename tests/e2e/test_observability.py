@@ -162,7 +162,8 @@ def test_metrics_count_the_jobs_exactly(observed: Observed):
     assert "job errors       DataInspectionFailed 1  InternalError.Algo 1" in screen
     assert "provider errors  DataInspectionFailed 1  InternalError.Algo 1" in screen
     assert "images           4 stored  4 billed" in screen
-    assert f"cost             {cost:.2f} {currency}" in screen
+    # Today's cost, as `wanedit quota` shows it: the images counted today times the price.
+    assert f"cost today       {cost:.2f} {currency}" in screen
     assert any(line.startswith("task duration    n=4  mean ") for line in screen)
     assert any(line.startswith("polls per job    n=4  mean ") for line in screen)
 

@@ -39,9 +39,13 @@ def scripts(client, keys):
 def create(scripts: Scripts, job_id: str | None = None, **options) -> str:
     job_id = job_id or uuid.uuid4().hex
     fields = {"id": job_id, "status": Status.QUEUED, "n": 1, "t_queued": 1.0}
+    if options.get("fingerprint"):
+        fields["request_fingerprint"] = options["fingerprint"]
     arguments = {"idempotency_key": None, "backlog": None, **options}
-    created, got = scripts.create(job_id, score=1000, fields=encode_fields(fields), **arguments)
-    assert created
+    created, got, conflict = scripts.create(
+        job_id, score=1000, fields=encode_fields(fields), **arguments
+    )
+    assert created and not conflict
     return got
 
 
@@ -129,12 +133,38 @@ def test_create_keeps_the_first_job_for_an_id_and_for_an_idempotency_key(client,
     first = create(scripts, idempotency_key="k", backlog=keys.backlog("batch"))
     fields = encode_fields({"id": "other", "status": Status.QUEUED})
     again = dict(score=5, fields=fields)
-    assert scripts.create("other", idempotency_key="k", backlog=None, **again) == (False, first)
+    assert scripts.create("other", idempotency_key="k", backlog=None, **again) == (
+        False,
+        first,
+        False,
+    )
     assert not client.exists(keys.job("other"))
-    assert scripts.create(first, idempotency_key=None, backlog=None, **again) == (False, first)
+    assert scripts.create(first, idempotency_key=None, backlog=None, **again) == (
+        False,
+        first,
+        False,
+    )
     assert client.hget(keys.job(first), "id") == first
     assert client.zscore(keys.backlog("batch"), first) == 1000
     assert client.get(keys.idempotency("k")) == first
+
+
+def test_create_tells_a_key_used_for_another_request_apart(client, scripts, keys):
+    first = create(scripts, idempotency_key="fp", fingerprint="a" * 64)
+    assert client.hget(keys.job(first), "request_fingerprint") == "a" * 64
+    fields = encode_fields({"id": "other", "status": Status.QUEUED})
+    again = dict(score=5, idempotency_key="fp", backlog=None, fields=fields)
+    assert scripts.create("other", fingerprint="a" * 64, **again) == (False, first, False)
+    assert scripts.create("other", fingerprint="b" * 64, **again) == (False, first, True)
+    assert scripts.create("other", fingerprint=None, **again) == (False, first, False)
+    assert not client.exists(keys.job("other"))
+    # A job recorded without a fingerprint (before they existed) is not compared.
+    old = create(scripts, idempotency_key="old")
+    assert scripts.create("other", fingerprint="b" * 64, **{**again, "idempotency_key": "old"}) == (
+        False,
+        old,
+        False,
+    )
 
 
 def test_mark_create_once_and_only_while_queued(client, scripts, keys):

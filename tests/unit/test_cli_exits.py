@@ -35,7 +35,7 @@ def run(error: BaseException | None) -> tuple[int, str, str]:
             "wanedit: invalid request: seed: -1 is outside 0 to 9\n",
         ),
         (ConfigError("invalid settings: WANEDIT_X: bad"), 2, "wanedit: invalid settings"),
-        (JobNotFound("job 00 does not exist"), 1, "wanedit: job 00 does not exist\n"),
+        (JobNotFound("job 00 does not exist"), 4, "wanedit: job 00 does not exist\n"),
         (BackendUnavailable("Redis cannot be reached: boom"), 3, "wanedit: Redis cannot be"),
         (redis.ConnectionError("refused"), 3, "wanedit: Redis cannot be reached: refused\n"),
         (EndpointConnectionError(endpoint_url="http://s3"), 3, "wanedit: S3: Could not connect"),

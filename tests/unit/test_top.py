@@ -39,7 +39,8 @@ def snapshot() -> Snapshot:
 
 
 def test_the_screen_shows_every_number():
-    assert render_lines(snapshot()) == [
+    # Today's cost comes from quota's accounts, not from the all-time cost_total counter.
+    assert render_lines(snapshot(), {"CNY": 0.660531}) == [
         "wanedit top  2025-11-25 00:20:00 UTC",
         "",
         "account          in flight  free",
@@ -51,7 +52,7 @@ def test_the_screen_shows_every_number():
         "job errors       DataInspectionFailed 1  InternalError.Algo 1",
         "provider errors  Throttling.RateQuota 4  DataInspectionFailed 1  InternalError.Algo 1",
         "images           4 stored  4 billed",
-        "cost             0.88 CNY",
+        "cost today       0.66 CNY",
         "",
         "task duration    n=4  mean 11.9 s  p50 <= 3 s  p90 <= 45 s",
         "completion lag   n=4  mean 0.9 s  p50 <= 1 s  p90 <= 2 s",
@@ -63,17 +64,29 @@ def test_an_empty_cluster_and_a_missing_redis():
     lines = render_lines(Snapshot(accounts=[AccountLoad("default", 0, 5)]))
     assert "jobs ended       succeeded 0  failed 0  canceled 0" in lines
     assert "provider errors  none" in lines
-    assert "cost             0" in lines
+    assert "cost today       0" in lines
     assert "task duration    -" in lines
     from wanedit.producers.cli.top import render
 
     assert render(Snapshot(), NOW, redis_up=False).splitlines()[-1] == "Redis does not answer"
 
 
-def render_lines(snap: Snapshot) -> list[str]:
+def render_lines(snap: Snapshot, cost_today: dict[str, float] | None = None) -> list[str]:
     from wanedit.producers.cli.top import render
 
-    return render(snap, NOW).splitlines()
+    return render(snap, NOW, cost_today=cost_today).splitlines()
+
+
+def test_todays_cost_is_summed_by_currency_from_the_quota_accounts():
+    from wanedit.producers.cli.top import costs_today
+
+    accounts = [
+        {"name": "sg", "cost_today": 0.440354, "currency": "CNY"},
+        {"name": "sg2", "cost_today": 0.220177, "currency": "CNY"},
+        {"name": "us", "cost_today": 0.1, "currency": "USD"},
+    ]
+    assert costs_today(accounts) == {"CNY": 0.660531, "USD": 0.1}
+    assert "cost today       0.66 CNY  0.10 USD" in render_lines(Snapshot(), costs_today(accounts))
 
 
 def test_quota_accounts_are_a_table_in_plain_text():

@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError
 
 from wanedit.config.allow import check_request
 from wanedit.config.celery import ADMIT_TASK
-from wanedit.errors import BackendUnavailable, InvalidRequest
+from wanedit.errors import BackendUnavailable, IdempotencyConflict, InvalidRequest
 from wanedit.ids import is_job_id, new_job_id
 from wanedit.intake.context import ProducerContext, get_context
 from wanedit.intake.staging import check_output, stage_images, staged_locations, unstage
@@ -78,7 +78,8 @@ def enqueue_message(request: Any, job_id: Any, *, context: ProducerContext | Non
             raise InvalidRequest(problems)
         standing = _enqueue(ctx, parsed, job_id)
     except InvalidRequest as exc:
-        record_rejection(ctx, job_id, "InvalidRequest", str(exc))
+        # IdempotencyConflict is recorded under its own code.
+        record_rejection(ctx, job_id, type(exc).__name__, str(exc))
         raise
     if standing != job_id:
         # The caller watches its own id: say there where the job is.
@@ -116,11 +117,13 @@ def _enqueue(
         S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
     )
     check_request(ctx.settings, parsed, output)  # buckets, task and queue: the allow-lists
+    # The key names this edit: the same request returns its job, another one is refused.
+    fingerprint = parsed.fingerprint(str(output)) if parsed.idempotency_key else None
     try:
         # Fail before staging anything when Redis is away: nothing is left half-written.
         ctx.redis.ping()
         if parsed.idempotency_key:
-            existing = ctx.store.find_idempotent(parsed.idempotency_key)
+            existing = ctx.store.find_idempotent(parsed.idempotency_key, fingerprint)
             if existing:
                 return existing
     except redis.RedisError as exc:
@@ -154,7 +157,12 @@ def _enqueue(
             str(output),
             idempotency_key=parsed.idempotency_key,
             backlog=ctx.store.keys.backlog(parsed.priority),
+            fingerprint=fingerprint,
         )
+    except IdempotencyConflict:
+        # Another request took the key first (a race the look above could not see).
+        unstage(staged_locations(sources, staging, job_id), ctx.s3)
+        raise
     except redis.RedisError as exc:
         unstage(staged_locations(sources, staging, job_id), ctx.s3)
         raise unavailable(exc) from None

@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from wanedit.errors import JobNotFound
+from wanedit.errors import IdempotencyConflict, JobNotFound
 from wanedit.metrics import terminal_increments
 from wanedit.provider_time import BEIJING_UTC_OFFSET
 from wanedit.states import TERMINAL, Status, sources_for
@@ -73,9 +73,12 @@ class JobStore(Indexes):
         *,
         idempotency_key: str | None = None,
         backlog: str | None = None,
+        fingerprint: str | None = None,
     ) -> tuple[bool, str]:
         """Record a queued job (and put it in `backlog`, a sorted set, in arrival order); with an
-        idempotency key already used, return that job's id instead."""
+        idempotency key already used, return that job's id instead, or raise
+        IdempotencyConflict when that job was recorded with another `fingerprint` (a job
+        recorded without one, or a request without one, is not compared)."""
         now = self.clock()
         score = int(now * 1000)
         fields = {
@@ -90,21 +93,35 @@ class JobStore(Indexes):
             "t_queued": now,
             "polls": 0,
             "idempotency_key": idempotency_key,
+            "request_fingerprint": fingerprint,
         }
-        return self.scripts.create(
+        created, existing, conflict = self.scripts.create(
             job_id,
             idempotency_key=idempotency_key,
             backlog=backlog,
             score=score,
+            fingerprint=fingerprint,
             fields=encode_fields(fields),
         )
+        if conflict:
+            raise IdempotencyConflict(str(idempotency_key), existing)
+        return created, existing
 
     def exists(self, job_id: str) -> bool:
         return bool(self.redis.exists(self.keys.job(job_id)))
 
-    def find_idempotent(self, key: str) -> str | None:
+    def find_idempotent(self, key: str, fingerprint: str | None = None) -> str | None:
+        """The job the key made, if any; IdempotencyConflict when that job was recorded with
+        another `fingerprint` (the create script checks the same again, atomically)."""
         value = self.redis.get(self.keys.idempotency(key))
-        return str(value) if value else None
+        if not value:
+            return None
+        job_id = str(value)
+        if fingerprint is not None:
+            stored = self.redis.hget(self.keys.job(job_id), "request_fingerprint")
+            if stored and str(stored) != fingerprint:
+                raise IdempotencyConflict(key, job_id)
+        return job_id
 
     def get(self, job_id: str) -> Job:
         data: Any = self.redis.hgetall(self.keys.job(job_id))

@@ -75,6 +75,8 @@ class Job:
     metadata: dict[str, Any] | None = None
     # The caller's idempotency key, if any: it is kept as long as the job (see JobStore).
     idempotency_key: str | None = None
+    # sha256 of the request's edit fields (EditRequest.fingerprint): the key names this edit.
+    request_fingerprint: str | None = None
     polls: int = 0
     transient_errors: int = 0
     # The error a job is being retried for, cleared by the next good answer: a job that keeps

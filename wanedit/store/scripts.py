@@ -154,10 +154,12 @@ class Scripts:
         idempotency_key: str | None,
         backlog: str | None,
         score: int,
+        fingerprint: str | None = None,
         fields: Sequence[str],
-    ) -> tuple[bool, str]:
+    ) -> tuple[bool, str, bool]:
         """Record a job (and put it in `backlog` at `score`), with no expiry. Returns (created,
-        the job's id: this one, or the one the idempotency key made first)."""
+        the job's id: this one, or the one the idempotency key made first, whether that one
+        was recorded with a fingerprint other than `fingerprint`)."""
         keys = [self.keys.job(job_id)]
         if idempotency_key is not None:
             keys.append(self.keys.idempotency(idempotency_key))
@@ -170,10 +172,12 @@ class Scripts:
                 score,
                 _flag(idempotency_key is not None),
                 _flag(backlog is not None),
+                self.keys.job_prefix,
+                fingerprint or "",
                 *fields,
             ],
         )
-        return bool(created), str(existing)
+        return int(created) == 1, str(existing), int(created) == -1
 
     def lost(
         self,

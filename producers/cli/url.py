@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wanedit.producers.cli.exits import EXIT_FAILED, EXIT_INVALID, die, exit_codes
+from wanedit.producers.cli.exits import EXIT_INVALID, die, exit_codes, status_exit
 
 
 @click.command()
@@ -17,7 +17,8 @@ from wanedit.producers.cli.exits import EXIT_FAILED, EXIT_INVALID, die, exit_cod
 )
 @exit_codes
 def url(job_id: str, ttl: int | None) -> None:
-    """Print a presigned HTTPS GET URL for each stored output of a job, one a line."""
+    """Print a presigned HTTPS GET URL for each stored output of a job, one a line. A job with
+    no stored output exits by how it stands: 1 failed, 5 canceled, 6 not ended yet."""
     from wanedit.producers.urls import result_urls
 
     try:
@@ -25,6 +26,13 @@ def url(job_id: str, ttl: int | None) -> None:
     except ValueError as exc:
         die(str(exc), EXIT_INVALID)
     if not urls:
-        die(f"job {job_id} has no stored output (yet): nothing to sign", EXIT_FAILED)
+        # No output to sign: exit by how the job stands (1 failed, 5 canceled, 6 not ended).
+        from wanedit.producers.api import get_job
+
+        status = get_job(job_id)["status"]
+        die(
+            f"job {job_id} is {status} and has no stored output: nothing to sign",
+            status_exit(status),
+        )
     for line in urls:
         click.echo(line)

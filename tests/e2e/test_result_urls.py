@@ -108,7 +108,7 @@ def test_every_way_of_reading_a_result_gives_a_url_that_opens_it(
     assert [fetched(url) for url in urls] == [stored(s3, o["uri"]) for o in job["outputs"]]
 
     assert none.returncode == 1
-    assert f"job {failed_id} has no stored output" in none.stderr
+    assert f"job {failed_id} is failed and has no stored output" in none.stderr
     assert bad.returncode == 2
     assert "--ttl: 604801 s is outside 1 to 604800 s" in bad.stderr
 

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from wanedit.producers.cli import batch, jobs, listen, ops
+from wanedit.producers.cli import accounts, batch, jobs, listen, ops
 
 # Commands other parts of wanedit add (the sandbox, the local stack) come in by entry point, so
 # this production CLI never imports them.
@@ -54,6 +54,7 @@ for _command in (
     batch.batch,
     batch.batch_status,
     listen.listen,
+    accounts.accounts,
 ):
     main.add_command(_command)
 

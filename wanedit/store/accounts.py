@@ -137,7 +137,13 @@ class AccountPauses:
                     keys.backlog("interactive"),
                     keys.backlog("batch"),
                 ],
-                args=[job_id, "" if token is None else token, keys.spend_prefix, queued],
+                args=[
+                    job_id,
+                    "" if token is None else token,
+                    keys.spend_prefix,
+                    queued,
+                    int(time.time() * 1000),
+                ],
             )
         )
 

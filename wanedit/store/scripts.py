@@ -38,6 +38,10 @@ NAMES = (
     "woke",
     "lost",
     "batch_hold",
+    # Paused accounts (wanedit.store.accounts runs them).
+    "account_pause",
+    "account_resume",
+    "requeue",
 )
 
 

@@ -31,7 +31,7 @@ def pause_account(ctx: WorkerContext, account_name: str, exc: ProviderError) -> 
     )
     if paused:
         log.error(
-            "account %s: paused: %s: %s; its jobs wait (wanedit accounts resume %s)",
+            "account %s: paused: %s: %s (its jobs wait: wanedit accounts resume %s)",
             account_name,
             exc.code,
             message,

@@ -2,7 +2,8 @@
 -- arrival score, as a reclaimed slot's job does: its slot and its reservation against the daily
 -- cap are given back (its next admission reserves again). Only the admission of `token` may.
 -- KEYS: the account's slots, job, interactive backlog, batch backlog.
--- ARGV: job id, admission token (empty: any), spend key prefix, the queued status.
+-- ARGV: job id, admission token (empty: any), spend key prefix, the queued status, now in ms
+--   (the place of a job recorded before arrival scores were kept).
 -- Returns 1 when the job went back to the backlog, 0 when it was not this admission's or is no
 -- longer queued with no create in flight.
 local jk = KEYS[2]
@@ -22,10 +23,5 @@ end
 redis.call('HDEL', jk, 'account', 'spend_day', 'reserved', 'first_create_at')
 local backlog = KEYS[3]
 if redis.call('HGET', jk, 'priority') == 'batch' then backlog = KEYS[4] end
-local score = redis.call('HGET', jk, 'backlog_score')
-if not score then
-  local t = redis.call('TIME')
-  score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-redis.call('ZADD', backlog, score, ARGV[1])
+redis.call('ZADD', backlog, redis.call('HGET', jk, 'backlog_score') or ARGV[5], ARGV[1])
 return 1

@@ -20,13 +20,17 @@ from wanedit.sandbox.stack import Worker, patched_env
 
 pytestmark = pytest.mark.integration
 GOOD_KEY, FIXED_KEY, SOLO_KEY = "sk-good-account", "sk-second-account", "sk-solo-account"
+FLIGHT_KEY = "sk-in-flight-account"
 WRONG_KEY = "sk-not-a-key-the-provider-made"
 
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[SandboxServer]:
     config = SandboxConfig(
-        api_keys=(GOOD_KEY, FIXED_KEY, SOLO_KEY), duration_min=0.3, duration_max=0.8, seed=11
+        api_keys=(GOOD_KEY, FIXED_KEY, SOLO_KEY, FLIGHT_KEY),
+        duration_min=0.3,
+        duration_max=0.8,
+        seed=11,
     )
     server = SandboxServer(config).start()
     try:
@@ -231,3 +235,30 @@ def test_the_probe_resumes_an_account_once_the_provider_answers(
         worker.stop()
         print(worker.tail(40))
         provider.sandbox.update_config({"arrears_keys": []})
+
+
+def test_a_task_in_flight_when_its_account_pauses_finishes_normally(
+    stack_env, provider, image_file, run_id, tmp_path
+):
+    tag = f"wanedit-flight-{run_id}"
+    env = stack(stack_env, tag, provider, [{"name": "flight", "api_key": FLIGHT_KEY}])
+    ctx = context(env)
+    provider.sandbox.update_config({"duration_min": 4.0, "duration_max": 4.0})
+    worker = Worker(env, log_path=tmp_path / "flight.log", cwd=Path.cwd()).start()
+    try:
+        [job_id] = submit(ctx, image_file("flight.png", 600, 400), 1, "flight")
+        until(lambda: statuses(ctx, [job_id])[0]["status"] in ("submitted", "running"))
+        # The bill goes unpaid while its task runs: its polls are refused, the account pauses.
+        provider.sandbox.update_config({"arrears_keys": [FLIGHT_KEY]})
+        until(lambda: ctx.admission.pauses.get("flight") is not None)
+        assert statuses(ctx, [job_id])[0]["status"] in ("submitted", "running")
+        provider.sandbox.update_config({"arrears_keys": []})
+        # Polled on, it ends as its task did; the account stays paused until resumed.
+        assert wait_all(ctx, [job_id])[0]["status"] == "succeeded"
+        assert ctx.admission.pauses.get("flight") is not None
+    finally:
+        worker.stop()
+        print(worker.tail(40))
+        provider.sandbox.update_config(
+            {"arrears_keys": [], "duration_min": 0.3, "duration_max": 0.8}
+        )

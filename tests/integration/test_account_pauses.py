@@ -5,25 +5,47 @@ event."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
+import redis
 
-from tests.integration.test_admission import client, clock, enqueue, make, prefix  # noqa: F401
+from tests.integration.test_admission import Clock, enqueue, make
 from wanedit.accounts import Account
 
 pytestmark = pytest.mark.integration
 
 
-def events(client, prefix):  # noqa: F811
+@pytest.fixture
+def client(redis_url):
+    connection = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def prefix(client):
+    value = f"pause-{uuid.uuid4().hex[:8]}"
+    yield value
+    for key in client.scan_iter(f"{value}*"):
+        client.delete(key)
+
+
+def events(client, prefix):
     return [json.loads(fields["data"]) for _, fields in client.xrange(f"{prefix}:events")]
 
 
-def pause(admission, prefix, account, code="InvalidApiKey", message="Invalid API-key provided."):  # noqa: F811
+def pause(admission, prefix, account, code="InvalidApiKey", message="Invalid API-key provided."):
     stream = f"{prefix}:events"
     return admission.pauses.pause(account, code, message, stream=stream, maxlen=100, now=100.0)
 
 
-def test_a_paused_account_gets_no_slot_and_the_others_serve(client, prefix, clock):  # noqa: F811
+def test_a_paused_account_gets_no_slot_and_the_others_serve(client, prefix, clock):
     store, admission = make(
         client, prefix, clock,
         Account(name="good", concurrency=2, submit_rate=1000),
@@ -48,7 +70,7 @@ def test_a_paused_account_gets_no_slot_and_the_others_serve(client, prefix, cloc
     assert [item.account for item in admission.admit().admitted] == ["bad"]
 
 
-def test_pausing_twice_keeps_its_moment_and_writes_one_event(client, prefix, clock):  # noqa: F811
+def test_pausing_twice_keeps_its_moment_and_writes_one_event(client, prefix, clock):
     _, admission = make(client, prefix, clock, Account(name="a1"))
     assert pause(admission, prefix, "a1", "InvalidApiKey", "first")
     assert not pause(admission, prefix, "a1", "Arrearage", "second")
@@ -64,7 +86,7 @@ def test_pausing_twice_keeps_its_moment_and_writes_one_event(client, prefix, clo
     assert seen[1]["by"] == "probe" and seen[1]["paused"]["code"] == "Arrearage"
 
 
-def test_a_job_admitted_to_a_paused_account_goes_back_to_the_backlog(client, prefix, clock):  # noqa: F811
+def test_a_job_admitted_to_a_paused_account_goes_back_to_the_backlog(client, prefix, clock):
     store, admission = make(
         client, prefix, clock, Account(name="a1", concurrency=2, submit_rate=1000), cap=10
     )

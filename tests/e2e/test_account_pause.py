@@ -213,21 +213,22 @@ def test_the_probe_resumes_an_account_once_the_provider_answers(
             job["waiting_for"].startswith("account_paused: Arrearage: ")
             for job in statuses(ctx, jobs)
         )
+
+        def sweep(check: Any) -> Any:
+            def swept() -> bool:
+                ctx.celery.send_task(SWEEP_TASK, queue=tag)
+                time.sleep(0.5)
+                return bool(check())
+
+            return swept
+
         # Still unpaid: the probe's list call is refused and the pause stays.
         before = refused(ctx, "Arrearage")
-        ctx.celery.send_task(SWEEP_TASK, queue=tag)
-        until(lambda: refused(ctx, "Arrearage") > before)
+        until(sweep(lambda: refused(ctx, "Arrearage") > before))
         assert ctx.admission.pauses.get("solo") is not None
 
         provider.sandbox.update_config({"arrears_keys": []})  # the bill is paid
-        time.sleep(1.2)  # the next probe's turn
-
-        def probed() -> bool:
-            ctx.celery.send_task(SWEEP_TASK, queue=tag)
-            time.sleep(0.5)
-            return ctx.admission.pauses.get("solo") is None
-
-        until(probed)
+        until(sweep(lambda: ctx.admission.pauses.get("solo") is None))
         assert [job["status"] for job in wait_all(ctx, jobs)] == ["succeeded"] * 2
         lifted = [e for e in events(ctx) if e["type"] == "account.resumed"]
         assert [(e["account"], e["by"]) for e in lifted] == [("solo", "probe")]

@@ -5,6 +5,7 @@ event."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -103,3 +104,19 @@ def test_a_job_admitted_to_a_paused_account_goes_back_to_the_backlog(client, pre
     assert job.account is None and job.status.value == "queued"
     # It keeps its place: it is the next one admitted.
     assert [item.job_id for item in admission.admit().admitted] == [first]
+
+
+def test_one_probe_per_interval_across_workers_and_a_resume_frees_the_turn(client, prefix, clock):
+    _, admission = make(client, prefix, clock, Account(name="a1"))
+    _, other_worker = make(client, prefix, clock, Account(name="a1"))
+    assert admission.pauses.probe_turn("a1", 0.3)
+    assert not other_worker.pauses.probe_turn("a1", 0.3)
+    assert other_worker.pauses.probe_turn("a2", 0.3)  # each account has its own turn
+    pause(admission, prefix, "a1")
+    admission.pauses.resume("a1", by="command", stream=f"{prefix}:events", maxlen=100)
+    # A pause that comes back is probed at once, not an interval after the last probe.
+    assert other_worker.pauses.probe_turn("a1", 0.3)
+    client.delete(admission.keys.account_probe("a1"))
+    assert admission.pauses.probe_turn("a1", 0.3)
+    time.sleep(0.35)
+    assert other_worker.pauses.probe_turn("a1", 0.3)

@@ -14,26 +14,31 @@ from wanedit.errors import ProviderError
 from wanedit.workers.context import WorkerContext
 
 log = logging.getLogger("wanedit.workers")
+# The provider's text is untrusted: what every waiting job shows of it is bounded.
+CODE_MAX, MESSAGE_MAX = 64, 1000
 
 
 def pause_account(ctx: WorkerContext, account_name: str, exc: ProviderError) -> bool:
     """Pause the account (or say anew why it is); True if this call paused it. Logged once,
     at ERROR, by the call that paused it; the key is never part of it."""
     settings = ctx.settings
-    message = explain(exc.code, exc.message, settings.account(account_name).base_url)
+    code = exc.code[:CODE_MAX]
+    message = explain(code, exc.message[:MESSAGE_MAX], settings.account(account_name).base_url)
     paused = ctx.admission.pauses.pause(
         account_name,
-        exc.code,
+        code,
         message,
         stream=settings.events_stream,
         maxlen=settings.events_maxlen,
         now=ctx.clock(),
     )
     if paused:
+        # The first probe comes an interval after the pause: the refusal is that fresh.
+        ctx.admission.pauses.probe_turn(account_name, settings.account_probe_seconds)
         log.error(
             "account %s: paused: %s: %s (its jobs wait: wanedit accounts resume %s)",
             account_name,
-            exc.code,
+            code,
             message,
             account_name,
         )

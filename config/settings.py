@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     )
     sweep_interval: float = Field(30.0, gt=0, validation_alias=_env("WANEDIT_SWEEP_INTERVAL"))
     sweep_grace: float = Field(60.0, gt=0, validation_alias=_env("WANEDIT_SWEEP_GRACE"))
+    # How often a paused account is probed (one task-list call, page size 1); a 200 resumes it.
+    account_probe_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("WANEDIT_ACCOUNT_PROBE_SECONDS")
+    )
     max_losses: int = Field(5, ge=1, validation_alias=_env("WANEDIT_MAX_LOSSES"))
     finish_deadline: float = Field(
         6 * 3600.0, gt=0, le=20 * 3600.0, validation_alias=_env("WANEDIT_FINISH_DEADLINE")

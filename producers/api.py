@@ -14,6 +14,7 @@ from wanedit.errors import InvalidRequest
 from wanedit.intake.context import ProducerContext, get_context
 from wanedit.intake.ended import job_ended
 from wanedit.intake.submit import nudge, unavailable
+from wanedit.producers.accounts import paused_note
 from wanedit.results import with_urls
 from wanedit.states import Status
 from wanedit.store.record import Job
@@ -40,6 +41,8 @@ def get_job(job_id: str, *, context: ProducerContext | None = None) -> dict[str,
 
 
 def _waiting_for(ctx: ProducerContext) -> str:
+    if note := paused_note(ctx):
+        return note
     cap = ctx.admission.paused()
     if cap is not None:
         return (
@@ -54,6 +57,7 @@ def quota(*, context: ProducerContext | None = None) -> dict[str, Any]:
     ctx = context or get_context()
     try:
         spent = ctx.admission.spent_today()
+        pauses = ctx.admission.pauses.all()
         accounts = []
         for account in ctx.settings.accounts:
             images = spent.get(account.name, 0)
@@ -69,6 +73,7 @@ def quota(*, context: ProducerContext | None = None) -> dict[str, Any]:
                     "price_per_image": account.price,
                     "cost_today": round(images * account.price, 6),
                     "currency": account.currency,
+                    "paused": pauses[account.name].as_dict() if account.name in pauses else None,
                 }
             )
         cap = ctx.admission.cap()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 
 class Accounts:
@@ -58,3 +59,15 @@ def api_key_id(key: str) -> str:
 def uid(name: str) -> str:
     """A stable 16-digit user id for a key or a main account's name."""
     return _digits("uid", name, 16)
+
+
+def keys_arg(value: Any, current: frozenset[str]) -> frozenset[str]:
+    """`arrears_keys` of a runtime change: a list of keys or a comma-separated string (empty:
+    none); absent, the current ones. Raises ValueError naming the field."""
+    if value is None:
+        return current
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("arrears_keys: must be a list of API keys or a comma-separated string.")
+    return frozenset(v.strip() for v in value if v.strip())

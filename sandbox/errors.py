@@ -51,6 +51,15 @@ def invalid_api_key() -> ApiError:
     return ApiError(401, "InvalidApiKey", "Invalid API-key provided.")
 
 
+# PROVIDER.md's table: 400 Arrearage, "account unpaid, operator must act"; the wording is the one
+# Alibaba Cloud's Model Studio error-code page gives for it.
+ARREARAGE_MESSAGE = "Access denied, please make sure your account is in good standing."
+
+
+def arrearage() -> ApiError:
+    return ApiError(400, "Arrearage", ARREARAGE_MESSAGE)
+
+
 def sync_not_supported() -> ApiError:
     return ApiError(403, "AccessDenied", "current user api does not support synchronous calls")
 

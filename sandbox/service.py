@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wanedit.sandbox import answers, errors, faults, listing
+from wanedit.sandbox.accounts import keys_arg
 from wanedit.sandbox.errors import invalid_parameter
 from wanedit.sandbox.images import Fetcher, InputImage, load_images
 from wanedit.sandbox.limits import TokenBucket
@@ -107,6 +108,7 @@ class Sandbox:
         self._rng = random.Random(self.config.seed)
         self._rates = self.config.fault_rates()
         self._lost_modes = self.config.lost_answer_modes
+        self._arrears = frozenset(self.config.arrears_keys)
         self._durations = (self.config.duration_min, self.config.duration_max)
         self._zone = self.config.zone()
         self._accounts = self.config.accounts()
@@ -136,6 +138,8 @@ class Sandbox:
         key = key.strip()
         if scheme.lower() != "bearer" or self._accounts.main_of(key) is None:
             raise errors.invalid_api_key()
+        if key in self._arrears:
+            raise errors.arrearage()
         return key
 
     def create(
@@ -299,6 +303,7 @@ class Sandbox:
             data = self.config.as_dict()
             data.update(vars(self._rates))
             data["lost_answer_modes"] = list(self._lost_modes)
+            data["arrears_keys"] = sorted(self._arrears)
             data["duration_min"], data["duration_max"] = self._durations
         return data
 
@@ -315,11 +320,16 @@ class Sandbox:
             raise invalid_parameter(
                 f"{', '.join(unknown)}: not changeable; use {', '.join(RUNTIME_FIELDS)}."
             )
-        numbers = {k: v for k, v in changes.items() if k != "lost_answer_modes"}
+        lists = ("lost_answer_modes", "arrears_keys")
+        numbers = {k: v for k, v in changes.items() if k not in lists}
         for name, value in numbers.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise invalid_parameter(f"{name}: must be a number.")
         modes = _modes_arg(changes.get("lost_answer_modes"), self._lost_modes)
+        try:
+            arrears = keys_arg(changes.get("arrears_keys"), self._arrears)
+        except ValueError as exc:
+            raise invalid_parameter(str(exc)) from None
         with self._lock:
             low = float(changes.get("duration_min", self._durations[0]))
             high = float(changes.get("duration_max", self._durations[1]))
@@ -332,6 +342,7 @@ class Sandbox:
                 raise invalid_parameter(str(exc)) from None
             self._rates = rates
             self._lost_modes = modes
+            self._arrears = arrears
             self._durations = (low, high)
         return self.runtime_config()
 

@@ -19,6 +19,7 @@ RUNTIME_FIELDS = (
     "partial_rate",
     "duration_min",
     "duration_max",
+    "arrears_keys",
 )
 LIST_ORDERS = ("newest", "shuffled")
 
@@ -65,6 +66,10 @@ class SandboxConfig:
     # client that takes one empty list for proof that a create made nothing.
     list_delay: float = 0.0
     seed: int | None = None
+    # Keys whose main account is in arrears: every call with one answers 400 Arrearage
+    # (PROVIDER.md's table). Sandbox-only: which calls an unpaid account may still make is
+    # undocumented; here none may. Changeable at run time, so a test can settle the bill.
+    arrears_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Lists are welcome from callers; the frozen config keeps tuples.
@@ -72,6 +77,7 @@ class SandboxConfig:
         object.__setattr__(self, "main_accounts", groups)
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
         object.__setattr__(self, "lost_answer_modes", tuple(self.lost_answer_modes))
+        object.__setattr__(self, "arrears_keys", tuple(self.arrears_keys))
         if self.list_delay < 0:
             raise ValueError("list_delay must not be negative")
         if not self.api_keys or not all(self.api_keys):
@@ -117,6 +123,7 @@ class SandboxConfig:
         data["api_keys"] = list(self.api_keys)
         data["main_accounts"] = [list(group) for group in self.main_accounts]
         data["lost_answer_modes"] = list(self.lost_answer_modes)
+        data["arrears_keys"] = list(self.arrears_keys)
         return data
 
 

@@ -8,6 +8,7 @@ keys of one main account are one account here, or they would each be given the w
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -19,6 +20,33 @@ SINGAPORE_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 PRICE_SINGAPORE = 0.220177
 PRICE_BEIJING = 0.20
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+# The provider's hosts, by region: keys and hosts of two regions do not mix (cross-region
+# calls fail authentication).
+REGIONS = {
+    "dashscope.aliyuncs.com": "Beijing (cn-beijing)",
+    "dashscope-intl.aliyuncs.com": "Singapore (ap-southeast-1)",
+}
+
+
+def region_of(base_url: str) -> str:
+    """The region a base URL's host serves, or the host itself when it is neither's."""
+    host = urlsplit(base_url).hostname or base_url
+    region = REGIONS.get(host)
+    return f"{region}, {host}" if region else f"host {host}"
+
+
+def explain(code: str, message: str, base_url: str) -> str:
+    """The provider's message, with what an operator needs to fix an invalid key: which
+    region's endpoint refused it. Never the key."""
+    if code != "InvalidApiKey":
+        return message
+    return (
+        f"{message} The key was refused by the {region_of(base_url)} endpoint "
+        "(DASHSCOPE_HTTP_BASE_URL, or the account's base_url); keys and endpoints of Beijing "
+        "and Singapore do not mix: use a key made in the endpoint's region."
+    )
 
 
 def check_base_url(value: str) -> str:

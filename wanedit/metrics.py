@@ -146,10 +146,12 @@ class AccountLoad:
     name: str
     in_flight: int
     concurrency: int
+    paused: str | None = None  # the code that paused the account; None while it serves
 
     @property
     def free(self) -> int:
-        return max(self.concurrency - self.in_flight, 0)
+        """Slots admission may hand out: none on a paused account."""
+        return 0 if self.paused else max(self.concurrency - self.in_flight, 0)
 
 
 @dataclass(frozen=True)

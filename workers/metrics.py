@@ -81,11 +81,18 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
     free = GaugeMetricFamily(
         "wanedit_free_slots", "Free provider slots, by account.", labels=["account"]
     )
+    paused = GaugeMetricFamily(
+        "wanedit_account_paused",
+        "1 while the account is paused (the provider refused it: key, region, bill), else 0.",
+        labels=["account"],
+    )
     for account in snapshot.accounts:
         inflight.add_metric([account.name], account.in_flight)
         free.add_metric([account.name], account.free)
+        paused.add_metric([account.name], 1 if account.paused else 0)
     yield inflight
     yield free
+    yield paused
     depth = GaugeMetricFamily(
         "wanedit_queue_depth", "Jobs waiting in the backlog, by priority.", labels=["priority"]
     )

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from wanedit.producers.cli import batch, jobs, listen, ops, url
+from wanedit.producers.cli import accounts, batch, jobs, listen, ops, url
 from wanedit.producers.cli.exits import exit_table_text
 
 # Commands other parts of wanedit add (the sandbox, the local stack) come in by entry point, so
@@ -60,6 +60,7 @@ for _command in (
     batch.batch_status,
     listen.listen,
     url.url,
+    accounts.accounts,
 ):
     main.add_command(_command)
 

@@ -25,7 +25,11 @@ def quota_table(data: dict[str, Any]) -> Table:
     table.add_column("account")
     for name in ("in flight", "submits/s", "queries/s", "images today", "cost today"):
         table.add_column(name, justify="right")
+    paused = any(a.get("paused") for a in data["accounts"])
+    if paused:
+        table.add_column("state")
     for a in data["accounts"]:
+        state = ["paused" if a.get("paused") else "serving"] if paused else []
         table.add_row(
             Text(a["name"]),
             f"{a['in_flight']}/{a['concurrency']}",
@@ -33,6 +37,7 @@ def quota_table(data: dict[str, Any]) -> Table:
             f"{a['query_rate']:g}",
             str(a["images_today"]),
             f"{a['cost_today']:.2f} {a['currency']}",
+            *state,
         )
     return table
 
@@ -44,6 +49,12 @@ def _print_quota(data: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
     click.echo(plain(quota_table(data)))
+    for account in data["accounts"]:
+        if pause := account.get("paused"):
+            click.echo(
+                f"account {account['name']}: PAUSED since {pause['since']}: {pause['code']}: "
+                f"{pause['message']} (wanedit accounts resume {account['name']})"
+            )
     cap = data["daily_image_cap"]
     click.echo(
         f"today: {data['images_today']} images"

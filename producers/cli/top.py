@@ -62,10 +62,19 @@ def _accounts(snapshot: Snapshot) -> Table:
     table.add_column("account", min_width=LABEL_WIDTH)
     table.add_column("in flight", justify="right")
     table.add_column("free", justify="right", min_width=4)
+    paused = any(account.paused for account in snapshot.accounts)
+    if paused:
+        table.add_column("state")
     for account in snapshot.accounts:
-        table.add_row(
-            Text(account.name), f"{account.in_flight}/{account.concurrency}", str(account.free)
-        )
+        cells: list[RenderableType] = [
+            Text(account.name),
+            f"{account.in_flight}/{account.concurrency}",
+            str(account.free),
+        ]
+        if paused:
+            state = f"PAUSED {account.paused}" if account.paused else "serving"
+            cells.append(Text(state, style="bold red" if account.paused else ""))
+        table.add_row(*cells)
     return table
 
 

@@ -481,3 +481,19 @@ def test_a_list_delay_hides_new_tasks_from_the_list_for_a_while() -> None:
     assert query(sandbox, task_id)["output"]["task_status"] != "UNKNOWN"  # it exists
     clock.now += 1.5
     assert [row["task_id"] for row in rows(sandbox)] == [task_id]
+
+
+def test_a_key_in_arrears_is_refused_until_the_bill_is_paid() -> None:
+    sandbox = make(FakeClock(), api_keys=("sk-sandbox", "sk-unpaid"), arrears_keys=["sk-unpaid"])
+    with pytest.raises(ApiError) as caught:
+        sandbox.authenticate("Bearer sk-unpaid")
+    assert (caught.value.status, caught.value.code) == (400, "Arrearage")
+    assert sandbox.authenticate("Bearer sk-sandbox") == "sk-sandbox"
+    with pytest.raises(ApiError) as unknown:
+        sandbox.authenticate("Bearer sk-never-made")
+    assert (unknown.value.status, unknown.value.code) == (401, "InvalidApiKey")
+    assert sandbox.update_config({"arrears_keys": "sk-sandbox, "})["arrears_keys"] == ["sk-sandbox"]
+    assert sandbox.authenticate("Bearer sk-unpaid") == "sk-unpaid"
+    with pytest.raises(ApiError) as bad:
+        sandbox.update_config({"arrears_keys": 3})
+    assert "arrears_keys" in bad.value.message

@@ -34,6 +34,7 @@ from typing import Any
 import redis
 
 from wanedit.accounts import Account
+from wanedit.store.accounts import AccountPauses
 from wanedit.store.keys import Keys
 from wanedit.store.scripts import AccountTerms, Scripts
 
@@ -60,7 +61,7 @@ class Admitted:
 @dataclass(frozen=True)
 class AdmitResult:
     admitted: list[Admitted]
-    blocked_by: str  # "" (backlog empty or max reached), "slots", "rate" or "cap"
+    blocked_by: str  # "" (backlog empty or max reached), "slots", "rate", "cap" or "paused"
     waiting: int
     reclaimed: int
 
@@ -93,6 +94,7 @@ class Admission:
         self.test_clock = clock
         self.clock = clock or time.time
         self.scripts = Scripts(client, self.keys)
+        self.pauses = AccountPauses(client, self.keys)
 
     def _now_ms(self) -> int | None:
         return None if self.test_clock is None else int(self.test_clock() * 1000)

@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from wanedit.metrics import AccountLoad, Snapshot, counters_from, field_name, histograms_from
+from wanedit.store.accounts import parse
 from wanedit.store.admission import PRIORITIES
 from wanedit.store.keys import Keys
 
@@ -51,19 +52,21 @@ class Counters:
             for priority in PRIORITIES:
                 pipe.zcard(keys.backlog(priority))
             pipe.llen(broker_queue)
+            pipe.hgetall(keys.account_pauses)
             answers: list[Any] = pipe.execute()
         raw: Mapping[str, str] = answers[0] or {}
         loads = answers[1 : 1 + len(accounts)]
         depths = answers[1 + len(accounts) : 1 + len(accounts) + len(PRIORITIES)]
+        pauses = {name: parse(raw).code for name, raw in (answers[-1] or {}).items()}
         return Snapshot(
             counters=counters_from(raw),
             histograms=histograms_from(raw),
             accounts=[
-                AccountLoad(name, int(count), concurrency)
+                AccountLoad(name, int(count), concurrency, pauses.get(name))
                 for (name, concurrency), count in zip(accounts, loads, strict=True)
             ],
             queue_depth={
                 priority: int(depth) for priority, depth in zip(PRIORITIES, depths, strict=True)
             },
-            broker_queue=int(answers[-1]),
+            broker_queue=int(answers[-2]),
         )

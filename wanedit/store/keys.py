@@ -101,6 +101,15 @@ class Keys:
         return self._key("paused")
 
     @property
+    def account_pauses(self) -> str:
+        """Paused accounts: name -> why (JSON: code, message, since)."""
+        return self._key("account-paused")
+
+    def account_probe(self, account: str) -> str:
+        """Held by the one probe of a paused account in each probe interval."""
+        return self._key("account-probe", account)
+
+    @property
     def admit_nudge(self) -> str:
         """Set while an admission run is pending."""
         return self._key("admit", "nudge")

@@ -38,6 +38,10 @@ NAMES = (
     "woke",
     "lost",
     "batch_hold",
+    # Paused accounts (wanedit.store.accounts runs them).
+    "account_pause",
+    "account_resume",
+    "requeue",
 )
 
 
@@ -287,7 +291,7 @@ class Scripts:
                 keys.penalty(account.name, "submit"),
             ]
             args += [account.name, account.concurrency, account.interval_ms]
-        key_list.append(keys.lost)
+        key_list += [keys.lost, keys.account_pauses]
         args.append(_opt(now_ms))
         flat, reason, waiting, reclaimed = self._run["admit"](keys=key_list, args=args)
         return list(flat), str(reason), int(waiting), int(reclaimed)

@@ -48,6 +48,26 @@ TRANSIENT_CODES = frozenset(
     }
 )
 MODERATION_CODES = frozenset({"DataInspectionFailed", "IPInfringementSuspect"})
+# Codes that say the account cannot create at all (its key, region, bill, purchase or free
+# quota), whatever the job: the account pauses and its jobs wait instead of failing one by one.
+ACCOUNT_CODES = frozenset(
+    {
+        "InvalidApiKey",
+        "Arrearage",
+        "AccessDenied",
+        "AccessDenied.Unpurchased",
+        "Model.AccessDenied",
+        "Workspace.AccessDenied",
+        "WorkSpaceNotFound",
+        "AllocationQuota.FreeTierOnly",
+        "CommodityNotPurchased",
+        "PrepaidBillOverdue",
+        "PostpaidBillOverdue",
+    }
+)
+# The one AccessDenied that is a request's fault, not the account's (a create sent without
+# the X-DashScope-Async header).
+SYNC_CALL_MESSAGE = "does not support synchronous calls"
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,17 @@ class Decision:
 TERMINAL = Decision(retry=False)
 TRANSIENT = Decision(retry=True)
 THROTTLED = Decision(retry=True, throttled=True)
+
+
+def is_account_error(http_status: int | None, code: str, message: str = "") -> bool:
+    """True when the error belongs to the account, not to the job: retrying the job, or
+    trying the next one, would fail the same way until someone fixes the account."""
+    lowered = message.lower()
+    if code == "Throttling.AllocationQuota":
+        return "free allocated quota exceeded" in lowered
+    if code == "AccessDenied" and SYNC_CALL_MESSAGE in lowered:
+        return False
+    return code in ACCOUNT_CODES or http_status == 401
 
 
 def classify(http_status: int | None, code: str, message: str = "") -> Decision:

@@ -12,7 +12,8 @@ from wanedit.workers.context import WorkerContext
 
 log = logging.getLogger("wanedit.workers")
 # How soon admission looks again when it could not admit everything, by what blocked it.
-ADMIT_TICK = {"rate": 0.25, "slots": 2.0, "cap": 30.0, "": 0.05}
+# Paused: a resume (the command or the probe) sends admission at once; the tick is a safety net.
+ADMIT_TICK = {"rate": 0.25, "slots": 2.0, "cap": 30.0, "paused": 30.0, "": 0.05}
 # A moment (a submission's, a query turn's) closer than this is taken now.
 QUERY_WAIT_MIN = 0.005
 

@@ -7,12 +7,13 @@ from dataclasses import asdict
 from typing import Any
 
 from wanedit.accounts import Account
-from wanedit.errors import TerminalProviderError, TransientProviderError
+from wanedit.errors import ProviderError, TerminalProviderError, TransientProviderError
 from wanedit.states import Status
 from wanedit.store.record import Job
 from wanedit.workers import next as send
 from wanedit.workers.context import WorkerContext
 from wanedit.workers.policy.billing import billed, billed_so_far
+from wanedit.workers.policy.codes import is_account_error
 from wanedit.workers.policy.poll import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
 from wanedit.workers.policy.schedule import PollPolicy
 from wanedit.workers.policy.watch import PollTurn, poll_turn
@@ -29,6 +30,7 @@ from wanedit.workers.steps.common import (
     seen_at,
 )
 from wanedit.workers.steps.deliver import notify
+from wanedit.workers.steps.pause import pause_account
 
 log = logging.getLogger("wanedit.workers")
 
@@ -71,7 +73,14 @@ def poll(
     provider = ctx.providers[account.name]
     try:
         task = provider.get(job.provider_task_id)
-    except TransientProviderError as exc:
+    except (TransientProviderError, TerminalProviderError) as exc:
+        if isinstance(exc, TerminalProviderError):
+            if not is_account_error(exc.http_status, exc.code, exc.message):
+                fail(ctx, job, exc.code, exc.message, billed=billed_so_far(job))
+                return
+            # The account's fault, not the task's: the task may still run (and bill), so it is
+            # polled on, as after a transient error, and the account takes no new jobs.
+            pause_account(ctx, account.name, exc)
         # Transient errors back off on their own counter and do not spend the poll budget.
         if exc.throttled:
             ctx.admission.pushed_back(account.name, "query")
@@ -82,15 +91,10 @@ def poll(
         if chain:
             _poll_after_error(ctx, job, exc, now)
         return
-    except TerminalProviderError as exc:
-        fail(ctx, job, exc.code, exc.message, billed=billed_so_far(job))
-        return
     _act(ctx, job, task, account, now, plan, deadline, chain=chain)
 
 
-def _poll_after_error(
-    ctx: WorkerContext, job: Job, exc: TransientProviderError, now: float
-) -> None:
+def _poll_after_error(ctx: WorkerContext, job: Job, exc: ProviderError, now: float) -> None:
     errors = job.transient_errors + 1
     ctx.store.update(
         job, {"transient_errors": errors, "last_error": exc.as_dict()}, while_in=ACTIVE

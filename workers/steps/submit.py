@@ -21,6 +21,7 @@ from wanedit.store.scripts import Mark, Recorded
 from wanedit.workers import next as send
 from wanedit.workers.context import WorkerContext
 from wanedit.workers.policy.billing import billed_so_far
+from wanedit.workers.policy.codes import is_account_error
 from wanedit.workers.policy.reconcile import look_wait
 from wanedit.workers.steps.admit import creating
 from wanedit.workers.steps.common import (
@@ -38,6 +39,7 @@ from wanedit.workers.steps.common import (
     rewatch,
 )
 from wanedit.workers.steps.deliver import notify
+from wanedit.workers.steps.pause import pause_account, requeue
 from wanedit.workers.transfer import resolve_image
 
 log = logging.getLogger("wanedit.workers")
@@ -86,6 +88,10 @@ def _submit(
         return None
     if job.cancel_requested:
         cancel_unsent(ctx, job)
+        return None
+    if ctx.admission.pauses.get(account_name) is not None:
+        # Admitted before the account paused: it waits for an account that serves.
+        requeue(ctx, job.id, account_name, token)
         return None
     try:
         account = settings.account(account_name)
@@ -138,6 +144,12 @@ def _submit(
         return retry_or_fail(ctx, job, exc, delivery, throttled=exc.throttled)
     except TerminalProviderError as exc:
         # A refused create made no task (`job` was read before the create was marked).
+        if is_account_error(exc.http_status, exc.code, exc.message):
+            # The account's fault, not the job's: the job waits and the account pauses.
+            ctx.store.clear_create(job.id, sent_at)
+            pause_account(ctx, account_name, exc)
+            requeue(ctx, job.id, account_name, token)
+            return None
         fail(ctx, job, exc.code, exc.message, billed=billed_so_far(job))
         return None
     record_created(ctx, job, account.name, task_id, request_id)

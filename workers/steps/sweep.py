@@ -12,6 +12,7 @@ from wanedit.workers.policy.billing import billed_so_far
 from wanedit.workers.policy.sweep import Redrive, losses, redrive_step
 from wanedit.workers.steps.common import fail, load, report_lost
 from wanedit.workers.steps.deliver import redrive
+from wanedit.workers.steps.probe import probe_paused
 
 log = logging.getLogger("wanedit.workers")
 # Overdue jobs looked at per sweep.
@@ -30,6 +31,7 @@ def sweep(ctx: WorkerContext) -> int:
     # Read before this sweep sends anything: messages no worker has taken yet.
     backed_up = queue_waiting(ctx) > 0
     send.admit()  # a lost admission tick never leaves the backlog waiting
+    probe_paused(ctx)  # each paused account once per WANEDIT_ACCOUNT_PROBE_SECONDS
     now = ctx.clock()
     for job_id in ctx.store.lost(BATCH):
         report_lost(ctx, job_id, "admission")

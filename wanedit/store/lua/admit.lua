@@ -5,17 +5,23 @@
 -- message carries: a message from an earlier admission cannot claim the slot. Runs after now.lua.
 -- KEYS: interactive backlog, batch backlog, today's spend hash, cap, paused; then per account:
 --   slots, submit tat, submit penalty; then the lost index (jobs whose record is gone, by when:
---   the sweeper reports each).
+--   the sweeper reports each); then the paused accounts (a hash by name: none is given a slot).
 -- ARGV: job key prefix, account count, lease ms, batch max wait ms, default cap, max admits,
 --   horizon ms, day, the queued status, spend key prefix; then per account: name, concurrency,
 --   interval ms; then now in ms (empty: Redis's clock).
--- Returns {admitted (job, account, delay ms, token, ...), what blocked ('', 'slots', 'rate' or 'cap'),
+-- Returns {admitted (job, account, delay ms, token, ...), what blocked ('', 'slots', 'rate', 'cap'
+-- or 'paused': every account with a free slot is paused),
 -- jobs still waiting, slots reclaimed}.
 local queued = ARGV[9]
 local accounts = tonumber(ARGV[2])
 local function akey(i, k) return KEYS[5 + 3 * (i - 1) + k] end
 local function aarg(i, k) return ARGV[10 + 3 * (i - 1) + k] end
 local lost = KEYS[5 + 3 * accounts + 1]
+local pauses = KEYS[5 + 3 * accounts + 2]
+local paused = {}
+for i = 1, accounts do
+  paused[i] = redis.call('HEXISTS', pauses, aarg(i, 1)) == 1
+end
 local reclaimed = 0
 for i = 1, accounts do
   for _, job in ipairs(redis.call('ZRANGEBYSCORE', akey(i, 1), '-inf', now)) do
@@ -62,14 +68,20 @@ for _ = 1, tonumber(ARGV[6]) do
     local n = tonumber(redis.call('HGET', jk, 'n') or '1')
     if cap > 0 and spent + n > cap then reason = 'cap'; break end
     local best, best_tat
+    local full = false
     for i = 1, accounts do
-      if redis.call('ZCARD', akey(i, 1)) < tonumber(aarg(i, 2)) then
+      if redis.call('ZCARD', akey(i, 1)) >= tonumber(aarg(i, 2)) then
+        full = full or not paused[i]
+      elseif not paused[i] then
         local tat = tonumber(redis.call('GET', akey(i, 2)) or '0')
         if tat < now then tat = now end
         if best == nil or tat < best_tat then best, best_tat = i, tat end
       end
     end
-    if best == nil then reason = 'slots'; break end
+    if best == nil then
+      if full then reason = 'slots' else reason = 'paused' end
+      break
+    end
     if best_tat - now > tonumber(ARGV[7]) then reason = 'rate'; break end
     local penalty = tonumber(redis.call('GET', akey(best, 3)) or '1')
     redis.call('SET', akey(best, 2), best_tat + tonumber(aarg(best, 3)) * penalty, 'PX', 60000)

@@ -267,7 +267,9 @@ def events(follow: bool, as_json: bool, after: str | None) -> None:
             stored = sum(1 for output in event.get("outputs") or [] if "uri" in output)
             error = event.get("error") or {}
             detail = f"{stored} images" if stored else error.get("code", "")
-            click.echo(f"{entry_id}  {event.get('type')}  {event.get('job_id')}  {detail}")
+            # Account events (account.paused, account.resumed) name an account, not a job.
+            subject = event.get("job_id") or f"account {event.get('account')}"
+            click.echo(f"{entry_id}  {event.get('type')}  {subject}  {detail}")
 
 
 @click.command(name="schema")

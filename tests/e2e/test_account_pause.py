@@ -142,6 +142,11 @@ def test_a_wrong_key_pauses_its_account_and_resume_drains_its_jobs(
         assert "account bad: PAUSED since" in quota.stdout and "InvalidApiKey" in quota.stdout
         top = wanedit(env, "top", "--once")
         assert "PAUSED InvalidApiKey" in top.stdout
+        stream = wanedit(env, "events")
+        assert any(
+            "account.paused  account bad  InvalidApiKey" in line
+            for line in stream.stdout.splitlines()
+        ), stream.stdout
 
         # The good account's bill goes unpaid too: now no account serves and the jobs wait.
         provider.sandbox.update_config({"arrears_keys": [GOOD_KEY]})

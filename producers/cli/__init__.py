@@ -53,6 +53,9 @@ for _command in (
     ops.top,
     batch.batch,
     batch.batch_status,
+    batch.batch_retry,
+    batch.batch_cancel,
+    batch.batch_export,
     listen.listen,
 ):
     main.add_command(_command)

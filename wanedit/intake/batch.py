@@ -31,6 +31,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from wanedit.errors import BackendUnavailable, InvalidRequest, JobNotFound, WaneditError
 from wanedit.intake import submit_edit
 from wanedit.intake.context import ProducerContext, get_context
+from wanedit.intake.lines import record_request, superseded
 from wanedit.intake.manifest import (
     Line,
     batch_id_for,
@@ -146,6 +147,9 @@ def run_batch(
         ctx.redis.hsetnx(keys.info, "started", time.time())
         total = 0
         for line in source.lines(ctx):
+            if canceled(ctx, keys):
+                log.info("batch %s: canceled; no more lines enqueued", batch_id)
+                break
             total += 1
             enqueue_line(ctx, keys, batch_id, line, job_output)
             if on_line:
@@ -186,9 +190,14 @@ def keep(ctx: ProducerContext, keys: BatchKeys) -> None:
     """Keep the batch's progress WANEDIT_BATCH_RETENTION_SECONDS from now."""
     retention = ctx.settings.batch_retention_seconds
     with ctx.redis.pipeline(transaction=False) as pipe:
-        for key in (keys.info, keys.jobs, keys.lines, keys.invalid):
+        for key in keys.all:
             pipe.expire(key, retention)
         pipe.execute()
+
+
+def canceled(ctx: ProducerContext, keys: BatchKeys) -> bool:
+    """Whether `wanedit batch-cancel` stopped the batch: it enqueues no more lines."""
+    return bool(ctx.redis.hexists(keys.info, "canceled"))
 
 
 def enqueue_line(
@@ -197,6 +206,8 @@ def enqueue_line(
     """Enqueue one line (or find the job it made before), or record why it cannot be.
     Raises only what stops the whole batch: Redis or S3 away, a task's time limit."""
     field = str(line.number)
+    if line.fields is not None:
+        record_request(ctx, keys, line.number, line.fields)
     if ctx.redis.hexists(keys.lines, field):
         return  # enqueued by an earlier run
     if line.error is not None or line.fields is None:
@@ -253,7 +264,7 @@ def begin_scheduled(
     keys = ctx.store.keys.batch(batch_id)
     if not ctx.store.scripts.batch_hold(batch_id, token=token, lease=lease):
         return False
-    if ctx.redis.hget(keys.info, "finished"):
+    if ctx.redis.hget(keys.info, "finished") or canceled(ctx, keys):
         ctx.store.scripts.batch_hold(batch_id, token=token, lease=0)
         return False
     output_prefix = batch_output(ctx, batch_id, output)
@@ -287,7 +298,7 @@ def run_chunk(
             log.info("batch %s: run by another runner; this chunk stops", batch_id)
             return Chunk.STOPPED
         info = {str(key): str(value) for key, value in ctx.redis.hgetall(keys.info).items()}
-        if not info.get("source") or info.get("finished"):
+        if not info.get("source") or info.get("finished") or info.get("canceled"):
             hold(batch_id, token=token, lease=0)
             return Chunk.DONE
         after = int(info.get("line") or 0)
@@ -295,6 +306,10 @@ def run_chunk(
         ends_at = clock() + budget
         source = Source(info["source"]).lines(ctx, after=after)
         for count, line in enumerate(source, start=1):
+            if canceled(ctx, keys):
+                log.info("batch %s: canceled; no more lines enqueued", batch_id)
+                hold(batch_id, token=token, lease=0)
+                return Chunk.DONE
             enqueue_line(ctx, keys, batch_id, line, info["output"])
             if not hold(batch_id, token=token, lease=lease, line=line.number, retention=retention):
                 log.info("batch %s: line %d was handled by another runner", batch_id, line.number)
@@ -335,10 +350,13 @@ def end_batch(ctx: ProducerContext, batch_id: str, token: str) -> None:
 
 
 def batch_jobs(batch_id: str, context: ProducerContext | None = None) -> list[dict[str, Any]]:
-    """The batch's jobs that still exist (records expire), in enqueue order, read in chunks."""
+    """The job of each line's latest attempt that still exists (records expire), in enqueue
+    order, read in chunks."""
     ctx = context or get_context()
     keys = ctx.store.keys.batch(batch_id)
-    return [job.public() for job in ctx.store.get_many(_job_ids(ctx, keys.jobs))]
+    earlier = superseded(ctx, keys)
+    ids = (job_id for job_id in _job_ids(ctx, keys.jobs) if job_id not in earlier)
+    return [job.public() for job in ctx.store.get_many(ids)]
 
 
 def _job_ids(ctx: ProducerContext, key: str, chunk: int = 5000) -> Iterator[str]:
@@ -398,6 +416,7 @@ def summarize(
     return {
         "id": info.get("id"),
         "source": info.get("source"),
+        "canceled": bool(info.get("canceled")),
         "error": info.get("error"),
         "output": info.get("output"),
         "total": int(info.get("total") or 0),

@@ -84,7 +84,10 @@ def late_batch(stack_env, s3, tmp_path, total: int, late: set[int]) -> tuple[str
 def upload_late(s3, lines: list[dict], late: set[int]) -> None:
     for number in late:
         key = lines[number - 1]["images"][0].split(f"/{BUCKET}/", 1)[1]
-        s3.put_object(Bucket=BUCKET, Key=key, Body=make_image(512, 512, (200, 40, 40)))
+        # Public: the provider downloads it by its plain URL.
+        s3.put_object(
+            Bucket=BUCKET, Key=key, Body=make_image(512, 512, (200, 40, 40)), ACL="public-read"
+        )
 
 
 def run_and_wait(manifest: str, batch_id: str, timeout: float = 240) -> dict:
@@ -198,6 +201,7 @@ def test_two_retries_at_once_make_one_new_attempt_per_line(
     resent = [int(line) for outcome in outcomes for line in outcome["jobs"]]
     assert sorted(resent) == sorted(late)
     assert sum(outcome["resent"] for outcome in outcomes) == 6
+    assert not set(outcomes[0]["jobs"]) & set(outcomes[1]["jobs"])
 
     from wanedit.intake.batch import wait_for_batch
     from wanedit.producers import batch_rows

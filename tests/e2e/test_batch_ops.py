@@ -3,9 +3,11 @@ Redis, moto's S3 server and the sandbox over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from click.testing import CliRunner
 
 from tests.conftest import make_image
 from tests.e2e.conftest import BUCKET
+from tests.e2e.test_batch import page_block
 from wanedit.producers.cli import main
 
 pytestmark = pytest.mark.integration
@@ -115,7 +118,14 @@ def test_failed_lines_are_retried_to_success_and_exported(
     # The inputs are there now: the failed lines are sent again, the rest are left.
     upload_late(s3, lines, late)
     jobs_before = job_count(producer)
-    code, output = cli("batch-retry", batch_id)
+    commands = [shlex.split(line) for line in page_block("batch-ops-commands").splitlines()]
+    retry, retry_all, cancel, export = [
+        [batch_id if arg == "BATCH_ID" else arg for arg in command[1:]] for command in commands
+    ]
+    assert (retry[0], retry_all[-1], cancel[0], export[0]) == (
+        "batch-retry", "--all", "batch-cancel", "batch-export",
+    )  # fmt: skip
+    code, output = cli(*retry)
     assert code == 0, output
     assert f"batch {batch_id}: 20 lines sent again, 180 skipped" in output
     assert "skipped: 180 x succeeded" in output
@@ -138,8 +148,9 @@ def test_failed_lines_are_retried_to_success_and_exported(
     again = json.loads(output)
     assert (again["resent"], again["skipped_by_reason"]) == (0, {"succeeded": 200})
 
-    out = tmp_path / "export.csv"
-    code, output = cli("batch-export", batch_id, "--format", "csv", "--out", str(out))
+    out = tmp_path / "rows.csv"
+    with contextlib.chdir(tmp_path):
+        code, output = cli(*export)  # --format csv --out rows.csv
     assert code == 0, output
     with out.open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -270,3 +281,27 @@ def test_batch_cancel_stops_a_batch_enqueued_in_chunks(stack_env, worker, produc
     code, output = cli("batch", manifest, "--batch-id", batch_id)
     assert code == 0, output
     assert batch_status(batch_id)["enqueued"] == 3
+
+
+def test_the_documented_python_calls_retry_export_and_cancel(
+    stack_env, worker, producer, s3, quick_sandbox, tmp_path
+):
+    manifest, lines = late_batch(stack_env, s3, tmp_path, 4, {3})
+    batch_id = f"ops-{uuid.uuid4().hex[:8]}"
+    status = run_and_wait(manifest, batch_id)
+    assert (status["done"], status["failed"]) == (3, 1)
+    upload_late(s3, lines, {3})
+
+    namespace = {"batch_id": batch_id}
+    with contextlib.chdir(tmp_path):
+        exec(page_block("batch-ops-python"), namespace)
+    assert namespace["outcome"]["resent"] == 1
+    assert namespace["outcome"]["jobs"].keys() == {"3"}
+    with (tmp_path / "rows.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["line"] for row in rows] == ["1", "2", "3", "4"]
+    assert rows[2]["inputs"] == lines[2]["images"][0]
+    assert rows[2]["attempts"] == "2"
+    # The retried line was queued or in flight when the batch was canceled; the rest had ended.
+    counts = namespace["counts"]
+    assert counts["ended"] == 3 and counts["canceled"] + counts["in_flight"] == 1

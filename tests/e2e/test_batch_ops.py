@@ -141,6 +141,7 @@ def test_failed_lines_are_retried_to_success_and_exported(
     assert code == 0, output
     shown = json.loads(output)
     assert (shown["done"], shown["failed"], shown["by_status"]) == (200, 0, {"succeeded": 200})
+    assert (shown["retried_attempts"], shown["images_billed"]) == (20, 200)
 
     # A second retry finds nothing to send.
     code, output = cli("batch-retry", batch_id, "--json")

@@ -39,3 +39,23 @@ def test_attempt_keys_differ_and_the_first_is_the_lines_own() -> None:
 )  # fmt: skip
 def test_a_line_reads_as_the_manifest_named_it(line, inputs, prompt, attempts) -> None:
     assert (line.inputs, line.prompt, line.attempts) == (inputs, prompt, attempts)
+
+
+def test_a_batch_counts_each_lines_latest_attempt_and_bills_every_attempt() -> None:
+    from wanedit.intake.progress import summarize
+
+    def job(status: str, billed: int = 0, code: str | None = None) -> dict:
+        usage = {"image_count": billed, "cost": billed * 0.25, "currency": "CNY"}
+        return {
+            "status": status,
+            "error": {"code": code, "message": "m"} if code else None,
+            "usage": usage if billed else None,
+        }
+
+    latest = [job("succeeded", 1), job("succeeded", 1), job("running")]
+    earlier = [job("failed", 0, "InternalError"), job("failed", 1, "WorkerLost")]
+    status = summarize({"id": "b1", "started": "100"}, latest, {}, 110.0, earlier)
+    assert (status["done"], status["failed"], status["running"]) == (2, 0, 1)
+    assert status["failures_by_code"] == {}
+    assert status["retried_attempts"] == 2
+    assert (status["images_billed"], status["cost"]) == (3, 0.75)

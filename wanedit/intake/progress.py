@@ -4,7 +4,7 @@ attempt, failures by code, cost and an ETA from the rate so far."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -49,9 +49,10 @@ def read_batch(batch_id: str, ctx: ProducerContext) -> tuple[dict[str, Any], lis
             raise JobNotFound(f"batch {batch_id} does not exist")
         jobs = batch_jobs(batch_id, ctx)
         invalid = _text(ctx.redis.hgetall(keys.invalid))
+        earlier = [job.public() for job in ctx.store.get_many(sorted(superseded(ctx, keys)))]
     except redis.RedisError as exc:
         raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
-    return summarize(info, jobs, invalid, time.time()), jobs
+    return summarize(info, jobs, invalid, time.time(), earlier), jobs
 
 
 def _text(mapping: dict[Any, Any]) -> dict[str, str]:
@@ -59,9 +60,14 @@ def _text(mapping: dict[Any, Any]) -> dict[str, str]:
 
 
 def summarize(
-    info: dict[str, str], jobs: list[dict[str, Any]], invalid: dict[str, str], now: float
+    info: dict[str, str],
+    jobs: list[dict[str, Any]],
+    invalid: dict[str, str],
+    now: float,
+    earlier: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The batch as users see it. Pure."""
+    """The batch as users see it: counts of each line's latest attempt (`jobs`); images billed
+    and cost of every attempt (`earlier`: the attempts retried since). Pure."""
     by_status: dict[str, int] = {}
     by_code: dict[str, int] = {}
     billed, cost, currency = 0, 0.0, None
@@ -70,6 +76,7 @@ def summarize(
         if job["status"] != Status.SUCCEEDED.value and job["error"]:
             code = job["error"].get("code") or "unknown"
             by_code[code] = by_code.get(code, 0) + 1
+    for job in (*jobs, *earlier):
         usage = job.get("usage") or {}
         billed += usage.get("image_count") or 0
         cost += usage.get("cost") or 0.0
@@ -97,6 +104,7 @@ def summarize(
         else (0 if not remaining else None),
         "by_status": by_status,
         "failures_by_code": by_code,
+        "retried_attempts": len(earlier),
         "images_billed": billed,
         "cost": round(cost, 6),
         "currency": currency,

@@ -119,7 +119,9 @@ def _retry_chunk(
             **({"output": output} if output else {}),
             **request,
             "priority": "batch",
-            "idempotency_key": attempt_key(first_key or f"batch-line-{line.number}", attempt),
+            "idempotency_key": attempt_key(
+                first_key or f"batch-{report.batch_id}-{line.number}-unkeyed", attempt
+            ),
         }
         try:
             new_job = submit_edit(fields, context=ctx)

@@ -288,9 +288,16 @@ def test_the_documented_python_calls_retry_export_and_cancel(
     stack_env, worker, producer, s3, quick_sandbox, tmp_path
 ):
     manifest, lines = late_batch(stack_env, s3, tmp_path, 4, {3})
+    invalid = {"prompt": "Too many", "images": lines[0]["images"], "n": 9}
+    with open(manifest, "a") as handle:
+        handle.write(json.dumps(invalid) + "\n")
     batch_id = f"ops-{uuid.uuid4().hex[:8]}"
-    status = run_and_wait(manifest, batch_id)
-    assert (status["done"], status["failed"]) == (3, 1)
+    from wanedit.intake.batch import wait_for_batch
+
+    code, output = cli("batch", manifest, "--batch-id", batch_id, "--output", f"s3://{BUCKET}/ops/")
+    assert code == 1, output  # line 5 is invalid
+    status = wait_for_batch(batch_id, 120)
+    assert (status["done"], status["failed"], status["invalid"]) == (3, 1, 1)
     upload_late(s3, lines, {3})
 
     namespace = {"batch_id": batch_id}
@@ -300,9 +307,18 @@ def test_the_documented_python_calls_retry_export_and_cancel(
     assert namespace["outcome"]["jobs"].keys() == {"3"}
     with (tmp_path / "rows.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["line"] for row in rows] == ["1", "2", "3", "4"]
+    assert [row["line"] for row in rows] == ["1", "2", "3", "4", "5"]
+    assert (rows[4]["status"], rows[4]["error_code"], rows[4]["attempts"]) == (
+        "invalid", "InvalidLine", "0",
+    )  # fmt: skip
+    assert rows[4]["error_message"] == "n: 9 is outside 1 to 4 images"
+    assert (rows[4]["inputs"], rows[4]["prompt"]) == (lines[0]["images"][0], "Too many")
     assert rows[2]["inputs"] == lines[2]["images"][0]
     assert rows[2]["attempts"] == "2"
     # The retried line was queued or in flight when the batch was canceled; the rest had ended.
     counts = namespace["counts"]
     assert counts["ended"] == 3 and counts["canceled"] + counts["in_flight"] == 1
+    assert namespace["outcome"]["skipped_by_reason"] == {
+        "invalid line (fix the manifest and run it again)": 1,
+        "succeeded": 3,
+    }

@@ -260,7 +260,13 @@ def test_batch_cancel_cancels_queued_lines_and_lets_in_flight_ones_finish(
 
 
 def test_batch_cancel_stops_a_batch_enqueued_in_chunks(stack_env, worker, producer, s3, tmp_path):
-    from wanedit.intake.batch import Chunk, batch_status, begin_scheduled, run_chunk
+    from wanedit.intake.batch import (
+        Chunk,
+        batch_status,
+        begin_scheduled,
+        run_chunk,
+        wait_for_batch,
+    )
     from wanedit.producers import cancel_batch
 
     manifest, _ = late_batch(stack_env, s3, tmp_path, 9, set())
@@ -273,6 +279,10 @@ def test_batch_cancel_stops_a_batch_enqueued_in_chunks(stack_env, worker, produc
 
     counts = cancel_batch(batch_id)
     assert sum(counts.values()) == 3
+    # Lines already at the provider finish (and leave nothing running for the next test).
+    status = wait_for_batch(batch_id, 60)
+    assert status["running"] == 0
+    assert status["by_status"].get("succeeded", 0) == counts["in_flight"] + counts["ended"]
 
     assert run_chunk(batch_id, token, **chunk) is Chunk.DONE
     assert batch_status(batch_id)["enqueued"] == 3
@@ -318,6 +328,7 @@ def test_the_documented_python_calls_retry_export_and_cancel(
     # The retried line was queued or in flight when the batch was canceled; the rest had ended.
     counts = namespace["counts"]
     assert counts["ended"] == 3 and counts["canceled"] + counts["in_flight"] == 1
+    assert wait_for_batch(batch_id, 60)["running"] == 0
     assert namespace["outcome"]["skipped_by_reason"] == {
         "invalid line (fix the manifest and run it again)": 1,
         "succeeded": 3,

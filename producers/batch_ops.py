@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from typing import IO, Any
@@ -124,22 +126,31 @@ def _rows(ctx: ProducerContext, lines: list[BatchLine]) -> Iterator[dict[str, An
 def export_batch(
     batch_id: str,
     format: str = "jsonl",
-    out: IO[str] | None = None,
+    out: IO[str] | str | None = None,
     *,
     context: ProducerContext | None = None,
 ) -> int:
-    """Write one row a line to `out` (a text stream, default stdout) as JSONL or CSV (lists
-    joined with `|`, empty cells for none); returns the number of rows."""
-    import sys
-
+    """Write one row a line to `out` (a text stream or a file name; default stdout) as JSONL or
+    CSV (lists joined with `|`, empty cells for none); returns the number of rows. Raises
+    JobNotFound for an unknown batch before anything is written."""
     if format not in FORMATS:
         raise InvalidRequest([f"format: {format!r} is not one of {', '.join(FORMATS)}"])
-    stream = out or sys.stdout
+    rows = batch_rows(batch_id, context=context)
+    first = next(rows, None)  # an unknown batch raises here, before a file is made
+    if isinstance(out, str):
+        with open(out, "w", encoding="utf-8", newline="") as handle:
+            return _write(handle, format, first, rows)
+    return _write(out or sys.stdout, format, first, rows)
+
+
+def _write(
+    stream: IO[str], format: str, first: dict[str, Any] | None, rest: Iterator[dict[str, Any]]
+) -> int:
     writer = csv.DictWriter(stream, fieldnames=COLUMNS) if format == "csv" else None
     if writer:
         writer.writeheader()
     count = 0
-    for row in batch_rows(batch_id, context=context):
+    for row in itertools.chain([first] if first else [], rest):
         if writer:
             writer.writerow({key: _cell(value) for key, value in row.items()})
         else:

@@ -194,9 +194,5 @@ def batch_export(batch_id: str, fmt: str, out: str | None) -> None:
     error, cost, job id and attempts."""
     from wanedit.producers.batch_ops import export_batch
 
-    if out is None:
-        count = export_batch(batch_id, fmt)
-    else:
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            count = export_batch(batch_id, fmt, handle)
+    count = export_batch(batch_id, fmt, out)
     click.echo(f"{count} rows", err=True)

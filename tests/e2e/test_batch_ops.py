@@ -333,3 +333,29 @@ def test_the_documented_python_calls_retry_export_and_cancel(
         "invalid line (fix the manifest and run it again)": 1,
         "succeeded": 3,
     }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["batch-retry", "no-such-batch"],
+        ["batch-cancel", "no-such-batch"],
+        ["batch-export", "no-such-batch", "--out", "rows.csv"],
+    ],
+)
+def test_an_unknown_batch_is_named_and_nothing_is_written(stack_env, command, tmp_path):
+    with contextlib.chdir(tmp_path):
+        code, output = cli(*command)
+    assert code == 1
+    assert "batch no-such-batch does not exist" in output
+    assert not (tmp_path / "rows.csv").exists()
+
+
+def test_an_export_format_other_than_jsonl_or_csv_is_refused(stack_env):
+    from wanedit.errors import InvalidRequest
+    from wanedit.producers import export_batch
+
+    with pytest.raises(InvalidRequest, match=r"format: 'xml' is not one of jsonl, csv"):
+        export_batch("any", "xml")
+    code, output = cli("batch-export", "any", "--format", "xml")
+    assert code == 2 and "'xml' is not one of 'jsonl', 'csv'" in output

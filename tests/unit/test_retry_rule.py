@@ -84,3 +84,14 @@ def error(code: str, message: str = "m") -> dict[str, str]:
 )
 def test_what_batch_retry_does_with_a_line(status, err, all_failed, expected) -> None:
     assert verdict(status, err, all_failed=all_failed) == expected
+
+
+def test_the_batches_page_names_every_code_a_retry_sends_again() -> None:
+    from pathlib import Path
+
+    from wanedit.intake.retry_rule import WANEDIT_TRANSIENT_CODES
+
+    page = (Path(__file__).parents[2] / "docs" / "batches.md").read_text()
+    section = page.split("Which failed lines `batch-retry` sends again", 1)[1].split("Left", 1)[0]
+    named = {code for code in WANEDIT_TRANSIENT_CODES if f"`{code}`" in section}
+    assert named == WANEDIT_TRANSIENT_CODES

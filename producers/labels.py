@@ -1,9 +1,10 @@
 """What a batch's contact sheet calls each job: its manifest line, prompt and input names.
 
-One function, `line_labels`, so where the names come from can change in one place. Today they
-are read from the job's request: an input given as a URL or an `s3://` URI is named as the
-manifest wrote it; a local file or a data URI was staged into S3 under a key of the job's own,
-and its first name is not kept, so it is named by its place in the request.
+One function, `line_labels`. A batch keeps each line's request as the manifest gave it
+(`wanedit.intake.lines`), so inputs are named as the manifest wrote them: local paths, URLs and
+`s3://` objects alike. For a job whose line request is not kept (a batch from before lines were
+kept), they are read from the job's request: a URL or an `s3://` URI as written; a local file or
+a data URI was staged into S3 under a key of the job's own, so it is named by its place.
 """
 
 from __future__ import annotations
@@ -23,8 +24,14 @@ class LineLabels:
     inputs: tuple[str, ...]
 
 
-def line_labels(job: Mapping[str, Any], line: int | None) -> LineLabels:
-    """The labels of one job (a public job record) made by manifest line `line`. Pure."""
+def line_labels(
+    job: Mapping[str, Any], line: int | None, manifest: Mapping[str, Any] | None = None
+) -> LineLabels:
+    """The labels of one job (a public job record) made by manifest line `line`, whose request
+    as the manifest gave it is `manifest` (None: not kept). Pure."""
+    if manifest is not None and manifest.get("images"):
+        prompt = manifest.get("prompt") or (job.get("request") or {}).get("prompt") or ""
+        return LineLabels(line, str(prompt), tuple(str(image) for image in manifest["images"]))
     request = job.get("request") or {}
     staged = re.compile(rf"/{re.escape(str(job.get('id', '')))}/input-(\d+)\.[a-z]+$")
     names = []

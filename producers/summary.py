@@ -13,11 +13,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis
-
-from wanedit.errors import BackendUnavailable
 from wanedit.intake.batch import read_batch
 from wanedit.intake.context import ProducerContext, get_context
+from wanedit.intake.lines import batch_lines
 from wanedit.producers.labels import LineLabels, line_labels
 from wanedit.producers.sheet import INDEX, render_sheet, tiles
 from wanedit.results import presign
@@ -34,7 +32,7 @@ def write_summary(batch_id: str, *, context: ProducerContext | None = None) -> d
     ctx = context or get_context()
     status, jobs = read_batch(batch_id, ctx)
     lines = _lines_by_job(ctx, batch_id)
-    labels = {job["id"]: line_labels(job, lines.get(job["id"])) for job in jobs}
+    labels = {job["id"]: line_labels(job, *lines.get(job["id"], (None, None))) for job in jobs}
     status["jobs"] = [_summary_job(job, labels[job["id"]]) for job in jobs]
     prefix = S3Location.parse_prefix(status["output"])
     ttl = ctx.settings.result_url_ttl
@@ -72,13 +70,16 @@ def _summary_job(job: dict[str, Any], labels: LineLabels) -> dict[str, Any]:
     }
 
 
-def _lines_by_job(ctx: ProducerContext, batch_id: str) -> dict[str, int]:
-    """Which manifest line made each job."""
-    try:
-        lines = ctx.redis.hgetall(ctx.store.keys.batch(batch_id).lines)
-    except redis.RedisError as exc:
-        raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
-    return {str(job_id): int(line) for line, job_id in lines.items()}
+def _lines_by_job(
+    ctx: ProducerContext, batch_id: str
+) -> dict[str, tuple[int, dict[str, Any] | None]]:
+    """Which manifest line made each job (every attempt of a line), with the line's request as
+    the manifest gave it."""
+    found: dict[str, tuple[int, dict[str, Any] | None]] = {}
+    for line in batch_lines(batch_id, context=ctx):
+        for job_id in [*line.earlier, *([line.job_id] if line.job_id else [])]:
+            found[job_id] = (line.number, line.request)
+    return found
 
 
 def _linkers(

@@ -138,3 +138,61 @@ def print_batch(status: dict[str, Any], as_json: bool) -> None:
         click.echo(f"  failed: {count} x {code}")
     for name, uri in sorted((status.get("summary") or {}).items()):
         click.echo(f"  {name}: {uri}")
+
+
+@click.command(name="batch-retry")
+@click.argument("batch_id")
+@click.option("--all", "all_failed", is_flag=True, help="Every failed or canceled line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@exit_codes
+def batch_retry(batch_id: str, all_failed: bool, as_json: bool) -> None:
+    """Send again the lines whose latest attempt failed in a way a retry can change (with --all:
+    every failed or canceled line), each as a new attempt. Safe to run twice."""
+    from wanedit.producers.batch_ops import retry_batch
+
+    outcome = retry_batch(batch_id, all_failed=all_failed)
+    if as_json:
+        click.echo(json.dumps(outcome, indent=2, sort_keys=True))
+        return
+    click.echo(
+        f"batch {batch_id}: {outcome['resent']} lines sent again, {outcome['skipped']} skipped"
+    )
+    for reason, count in outcome["skipped_by_reason"].items():
+        click.echo(f"  skipped: {count} x {reason}")
+    for problem in outcome["problems"]:
+        click.echo(f"  line {problem['line']}: {problem['error']}")
+
+
+@click.command(name="batch-cancel")
+@click.argument("batch_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@exit_codes
+def batch_cancel(batch_id: str, as_json: bool) -> None:
+    """Enqueue no more of the batch's lines and cancel those not yet sent to the provider;
+    lines in flight finish."""
+    from wanedit.producers.batch_ops import cancel_batch
+
+    counts = cancel_batch(batch_id)
+    if as_json:
+        click.echo(json.dumps(counts, indent=2, sort_keys=True))
+        return
+    click.echo(
+        f"batch {batch_id}: {counts['canceled']} canceled, {counts['in_flight']} already in "
+        f"flight, {counts['ended']} already ended"
+    )
+
+
+@click.command(name="batch-export")
+@click.argument("batch_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write to FILE.")
+@exit_codes
+def batch_export(batch_id: str, fmt: str, out: str | None) -> None:
+    """Write one row per line: inputs as the manifest named them, prompt, status, outputs,
+    error, cost, job id and attempts."""
+    from wanedit.producers.batch_ops import export_batch
+
+    count = export_batch(batch_id, fmt, out)
+    click.echo(f"{count} rows", err=True)

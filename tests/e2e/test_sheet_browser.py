@@ -115,6 +115,10 @@ def test_every_thumbnail_on_every_page_loads_in_chromium(
          "n": 2 if number == 1 else 1}
         for number in range(3)
     ]  # fmt: skip
+    # A local file is staged under a key of the job's own; the sheet names it as the manifest did.
+    local = folder / "catalogue-cat.png"
+    local.write_bytes(make_image(600, 500, (10, 200, 90)))
+    lines[2]["images"] = [str(local)]
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     started = run_batch(Source(str(manifest)), output=f"s3://{BUCKET}/sheet-out/", context=producer)
     status = wait_for_batch(started["id"], 120, context=producer)
@@ -127,9 +131,10 @@ def test_every_thumbnail_on_every_page_loads_in_chromium(
     assert len(pages) == 2
     assert all(parse_qs(urlsplit(str(page)).query)["X-Amz-Expires"] == ["600"] for page in pages)
 
-    shown = []
+    shown, texts = [], []
     for number, page_url in enumerate(pages, start=1):
         html = get(str(page_url)).text
+        texts.append(html)
         links = parsed(html)
         # Its navigation opens too: the index, and the page before or after it.
         for link in links.links:
@@ -147,3 +152,4 @@ def test_every_thumbnail_on_every_page_loads_in_chromium(
     # Four results in all (the second line made two), each shown by its thumbnail.
     assert len(shown) == 4
     assert all(".thumb.jpg" in str(state["src"]) for state in shown)
+    assert sum(str(local) in text for text in texts) == 1, "the local input is not named"

@@ -50,7 +50,8 @@ def test_key_names(built: str, name: str) -> None:
 def test_batch_keys() -> None:
     assert K.batch("b1") == BatchKeys(
         info="wx:batch:b1", jobs="wx:batch:b1:jobs", lines="wx:batch:b1:lines",
-        invalid="wx:batch:b1:invalid",
+        invalid="wx:batch:b1:invalid", requests="wx:batch:b1:requests",
+        attempts="wx:batch:b1:attempts",
     )  # fmt: skip
 
 

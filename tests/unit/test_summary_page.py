@@ -126,6 +126,17 @@ def test_line_labels_name_inputs_as_the_request_has_them(images, names):
     assert line_labels(job, 7) == LineLabels(7, "Add snow", names)
 
 
+def test_line_labels_name_inputs_as_the_manifest_wrote_them_when_the_line_is_kept():
+    job = {
+        "id": "j1",
+        "request": {"prompt": "Add snow", "images": ["s3://bkt/staging/j1/input-0.png"]},
+    }
+    manifest = {"prompt": "Add snow", "images": ["photos/cat.png"]}
+    assert line_labels(job, 4, manifest) == LineLabels(4, "Add snow", ("photos/cat.png",))
+    # A line whose request was not kept: named from the job's request, as before.
+    assert line_labels(job, 4, None).inputs == ("local file 1 (uploaded; its name is not kept)",)
+
+
 def test_ten_thousand_jobs_make_fifty_pages_of_bounded_size():
     """The sizes docs/batches.md states (`python -m bench.sheet_pages` prints them)."""
     jobs = synthetic_jobs(10_000)

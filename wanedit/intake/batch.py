@@ -1,15 +1,17 @@
 """Batches: a manifest (or an S3 prefix of images) enqueued as one edit a line.
 
 Progress lives in Redis under `{prefix}:batch:{id}`: a hash (total, enqueued, invalid, the last
-line handled, ...), the job ids in a list, which line made which job, and the lines that could
-not be enqueued. Re-running the same manifest finds each line's job by its idempotency key and
-adds nothing. A line that cannot be read or enqueued is recorded with its reason and the batch
-goes on; only Redis or S3 being away stops it. Progress expires
-WANEDIT_BATCH_RETENTION_SECONDS after the batch's last activity.
+line handled, ...), the job ids in a list, which line made which job, the lines that could
+not be enqueued and each line's request as read (`wanedit.intake.lines`). Re-running the same
+manifest finds each line's job by its idempotency key and adds nothing. A line that cannot be
+read or enqueued is recorded with its reason and the batch goes on; only Redis or S3 being away
+stops it. Progress expires WANEDIT_BATCH_RETENTION_SECONDS after the batch's last activity.
 
 A scheduled batch runs in chunks (`run_chunk`), each a task of its own: the next
 WANEDIT_BATCH_CHUNK_LINES lines after the last one handled, under a run lock that a killed
-chunk holds back only until its lease ends.
+chunk holds back only until its lease ends. A canceled batch (`wanedit batch-cancel`) enqueues
+no more lines. The counts users see are in `wanedit.intake.progress`; sending failed lines again
+in `wanedit.intake.retry`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import redis
 import urllib3.exceptions
 from celery.exceptions import SoftTimeLimitExceeded
 
-from wanedit.errors import BackendUnavailable, InvalidRequest, JobNotFound, WaneditError
+from wanedit.errors import BackendUnavailable, InvalidRequest, WaneditError
 from wanedit.intake import submit_edit
 from wanedit.intake.context import ProducerContext, get_context
+from wanedit.intake.lines import record_request
 from wanedit.intake.manifest import (
     Line,
     batch_id_for,
@@ -39,8 +42,14 @@ from wanedit.intake.manifest import (
     manifest_format,
     parse_manifest,
 )
+from wanedit.intake.progress import (
+    batch_jobs,
+    batch_status,
+    read_batch,
+    summarize,
+    wait_for_batch,
+)
 from wanedit.s3errors import S3_EXCEPTIONS, classify_s3_error
-from wanedit.states import Status
 from wanedit.storage import S3Location
 from wanedit.store.keys import BatchKeys
 
@@ -146,6 +155,9 @@ def run_batch(
         ctx.redis.hsetnx(keys.info, "started", time.time())
         total = 0
         for line in source.lines(ctx):
+            if canceled(ctx, keys):
+                log.info("batch %s: canceled; no more lines enqueued", batch_id)
+                break
             total += 1
             enqueue_line(ctx, keys, batch_id, line, job_output)
             if on_line:
@@ -186,9 +198,14 @@ def keep(ctx: ProducerContext, keys: BatchKeys) -> None:
     """Keep the batch's progress WANEDIT_BATCH_RETENTION_SECONDS from now."""
     retention = ctx.settings.batch_retention_seconds
     with ctx.redis.pipeline(transaction=False) as pipe:
-        for key in (keys.info, keys.jobs, keys.lines, keys.invalid):
+        for key in keys.all:
             pipe.expire(key, retention)
         pipe.execute()
+
+
+def canceled(ctx: ProducerContext, keys: BatchKeys) -> bool:
+    """Whether `wanedit batch-cancel` stopped the batch: it enqueues no more lines."""
+    return bool(ctx.redis.hexists(keys.info, "canceled"))
 
 
 def enqueue_line(
@@ -197,6 +214,8 @@ def enqueue_line(
     """Enqueue one line (or find the job it made before), or record why it cannot be.
     Raises only what stops the whole batch: Redis or S3 away, a task's time limit."""
     field = str(line.number)
+    if line.fields is not None:
+        record_request(ctx, keys, line.number, line.fields)
     if ctx.redis.hexists(keys.lines, field):
         return  # enqueued by an earlier run
     if line.error is not None or line.fields is None:
@@ -253,7 +272,7 @@ def begin_scheduled(
     keys = ctx.store.keys.batch(batch_id)
     if not ctx.store.scripts.batch_hold(batch_id, token=token, lease=lease):
         return False
-    if ctx.redis.hget(keys.info, "finished"):
+    if ctx.redis.hget(keys.info, "finished") or canceled(ctx, keys):
         ctx.store.scripts.batch_hold(batch_id, token=token, lease=0)
         return False
     output_prefix = batch_output(ctx, batch_id, output)
@@ -287,7 +306,7 @@ def run_chunk(
             log.info("batch %s: run by another runner; this chunk stops", batch_id)
             return Chunk.STOPPED
         info = {str(key): str(value) for key, value in ctx.redis.hgetall(keys.info).items()}
-        if not info.get("source") or info.get("finished"):
+        if not info.get("source") or info.get("finished") or info.get("canceled"):
             hold(batch_id, token=token, lease=0)
             return Chunk.DONE
         after = int(info.get("line") or 0)
@@ -295,6 +314,10 @@ def run_chunk(
         ends_at = clock() + budget
         source = Source(info["source"]).lines(ctx, after=after)
         for count, line in enumerate(source, start=1):
+            if canceled(ctx, keys):
+                log.info("batch %s: canceled; no more lines enqueued", batch_id)
+                hold(batch_id, token=token, lease=0)
+                return Chunk.DONE
             enqueue_line(ctx, keys, batch_id, line, info["output"])
             if not hold(batch_id, token=token, lease=lease, line=line.number, retention=retention):
                 log.info("batch %s: line %d was handled by another runner", batch_id, line.number)
@@ -334,111 +357,19 @@ def end_batch(ctx: ProducerContext, batch_id: str, token: str) -> None:
     )
 
 
-def batch_jobs(batch_id: str, context: ProducerContext | None = None) -> list[dict[str, Any]]:
-    """The batch's jobs that still exist (records expire), in enqueue order, read in chunks."""
-    ctx = context or get_context()
-    keys = ctx.store.keys.batch(batch_id)
-    return [job.public() for job in ctx.store.get_many(_job_ids(ctx, keys.jobs))]
-
-
-def _job_ids(ctx: ProducerContext, key: str, chunk: int = 5000) -> Iterator[str]:
-    start = 0
-    while True:
-        ids = ctx.redis.lrange(key, start, start + chunk - 1)
-        yield from (str(job_id) for job_id in ids)
-        if len(ids) < chunk:
-            return
-        start += chunk
-
-
-def batch_status(batch_id: str, *, context: ProducerContext | None = None) -> dict[str, Any]:
-    """Counts from the job records themselves, and an ETA from the rate so far."""
-    return read_batch(batch_id, context or get_context())[0]
-
-
-def read_batch(batch_id: str, ctx: ProducerContext) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The batch's status and its jobs, from one read of the job records."""
-    keys = ctx.store.keys.batch(batch_id)
-    try:
-        info = _text(ctx.redis.hgetall(keys.info))
-        if not info:
-            raise JobNotFound(f"batch {batch_id} does not exist")
-        jobs = batch_jobs(batch_id, ctx)
-        invalid = _text(ctx.redis.hgetall(keys.invalid))
-    except redis.RedisError as exc:
-        raise BackendUnavailable(f"Redis cannot be reached: {exc}") from None
-    return summarize(info, jobs, invalid, time.time()), jobs
-
-
-def _text(mapping: dict[Any, Any]) -> dict[str, str]:
-    return {str(key): str(value) for key, value in mapping.items()}
-
-
-def summarize(
-    info: dict[str, str], jobs: list[dict[str, Any]], invalid: dict[str, str], now: float
-) -> dict[str, Any]:
-    """The batch as users see it. Pure."""
-    by_status: dict[str, int] = {}
-    by_code: dict[str, int] = {}
-    billed, cost, currency = 0, 0.0, None
-    for job in jobs:
-        by_status[job["status"]] = by_status.get(job["status"], 0) + 1
-        if job["status"] != Status.SUCCEEDED.value and job["error"]:
-            code = job["error"].get("code") or "unknown"
-            by_code[code] = by_code.get(code, 0) + 1
-        usage = job.get("usage") or {}
-        billed += usage.get("image_count") or 0
-        cost += usage.get("cost") or 0.0
-        currency = currency or usage.get("currency")
-    done = by_status.get(Status.SUCCEEDED.value, 0)
-    ended = sum(1 for job in jobs if Status(job["status"]).terminal)
-    remaining = len(jobs) - ended
-    started = float(info.get("started") or now)
-    rate = ended / (now - started) if ended and now > started else 0.0
-    return {
-        "id": info.get("id"),
-        "source": info.get("source"),
-        "error": info.get("error"),
-        "output": info.get("output"),
-        "total": int(info.get("total") or 0),
-        "read_all": info.get("read_all") == "1",
-        "enqueued": len(jobs),
-        "invalid": len(invalid),
-        "done": done,
-        "failed": ended - done,
-        "running": remaining,
-        "eta_seconds": round(remaining / rate, 1)
-        if remaining and rate
-        else (0 if not remaining else None),
-        "by_status": by_status,
-        "failures_by_code": by_code,
-        "images_billed": billed,
-        "cost": round(cost, 6),
-        "currency": currency,
-        "invalid_lines": [
-            {"line": int(number), "error": error}
-            for number, error in sorted(invalid.items(), key=lambda item: int(item[0]))
-        ],
-    }
-
-
-def wait_for_batch(
-    batch_id: str,
-    timeout: float | None = None,
-    *,
-    interval: float = 0.5,
-    context: ProducerContext | None = None,
-    on_poll: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Block until every job of the batch ends (or `timeout` seconds pass)."""
-    ctx = context or get_context()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        began = time.monotonic()
-        status = batch_status(batch_id, context=ctx)
-        if on_poll:
-            on_poll(status)
-        if not status["running"] or (deadline is not None and time.monotonic() >= deadline):
-            return status
-        # Reading a huge batch takes a while: never spend more than a third of the time on it.
-        time.sleep(max(interval, 2 * (time.monotonic() - began)))
+__all__ = [
+    "Chunk",
+    "Source",
+    "batch_jobs",
+    "batch_output",
+    "batch_status",
+    "begin_scheduled",
+    "canceled",
+    "enqueue_line",
+    "keep",
+    "read_batch",
+    "run_batch",
+    "run_chunk",
+    "summarize",
+    "wait_for_batch",
+]

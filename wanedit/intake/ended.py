@@ -43,7 +43,7 @@ def job_ended(job: Job, *, settings: Settings, client: redis.Redis, keys: Keys, 
     batch = keys.batch(batch_id)
     try:
         with client.pipeline(transaction=False) as pipe:
-            for key in (batch.info, batch.jobs, batch.lines, batch.invalid):
+            for key in batch.all:
                 pipe.expire(key, settings.batch_retention_seconds)
             pipe.execute()
     except redis.RedisError as exc:

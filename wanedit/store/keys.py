@@ -11,13 +11,26 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BatchKeys:
-    """A batch's progress: its info hash, its job ids in enqueue order, the lines enqueued
-    (line -> job id) and the lines refused (line -> why)."""
+    """A batch's progress: its info hash, its job ids in enqueue order (every attempt), the
+    lines enqueued (line -> the job of its latest attempt), the lines refused (line -> why),
+    each line's request as the manifest gave it (line -> JSON) and the jobs of each retried
+    line's earlier attempts (line -> job ids, oldest first, space-separated)."""
 
     info: str
     jobs: str
     lines: str
     invalid: str
+    requests: str = ""
+    attempts: str = ""
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        """Every key of the batch (they expire together)."""
+        return tuple(
+            k
+            for k in (self.info, self.jobs, self.lines, self.invalid, self.requests, self.attempts)
+            if k
+        )
 
 
 @dataclass(frozen=True)
@@ -160,7 +173,14 @@ class Keys:
 
     def batch(self, batch_id: str) -> BatchKeys:
         base = self._key("batch", batch_id)
-        return BatchKeys(base, f"{base}:jobs", f"{base}:lines", f"{base}:invalid")
+        return BatchKeys(
+            base,
+            f"{base}:jobs",
+            f"{base}:lines",
+            f"{base}:invalid",
+            f"{base}:requests",
+            f"{base}:attempts",
+        )
 
     def batch_slot(self, batch_id: str) -> str:
         """A scheduled batch's run lock: held (with an expiry) while its chunks run."""

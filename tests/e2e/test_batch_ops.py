@@ -346,7 +346,7 @@ def test_the_documented_python_calls_retry_export_and_cancel(
 def test_an_unknown_batch_is_named_and_nothing_is_written(stack_env, command, tmp_path):
     with contextlib.chdir(tmp_path):
         code, output = cli(*command)
-    assert code == 1
+    assert code == 4  # no such job or batch
     assert "batch no-such-batch does not exist" in output
     assert not (tmp_path / "rows.csv").exists()
 

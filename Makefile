@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-test: lint typecheck docs
+test: lint typecheck docs chromium
 	$(BIN)/pytest
 
 unit: $(STAMP)

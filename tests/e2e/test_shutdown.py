@@ -21,8 +21,12 @@ from wanedit.sandbox.stack import SANDBOX_KEY, Worker
 
 pytestmark = pytest.mark.integration
 
-ANSWER_DELAY = 30.0  # the provider holds the create's answer this long
+ANSWER_DELAY = 10.0  # the provider holds the create's answer this long
 SOFT_TIMEOUT = 2.0
+READ_TIMEOUT = 2 * ANSWER_DELAY
+# A create whose worker died is looked for only once its answer could no longer arrive: the
+# connect + read timeout after the send (the settle time is set below that).
+WAIT = READ_TIMEOUT + 60.0
 
 
 def test_sigterm_is_a_bounded_soft_shutdown_that_loses_nothing(
@@ -45,7 +49,8 @@ def test_sigterm_is_a_bounded_soft_shutdown_that_loses_nothing(
     env = {
         **stack_env,
         "DASHSCOPE_HTTP_BASE_URL": provider.base_url,
-        "WANEDIT_HTTP_READ_TIMEOUT": str(2 * ANSWER_DELAY),
+        "WANEDIT_HTTP_READ_TIMEOUT": str(READ_TIMEOUT),
+        "WANEDIT_RECONCILE_SETTLE": "1",
         "WANEDIT_SOFT_SHUTDOWN_TIMEOUT": str(SOFT_TIMEOUT),
         "WANEDIT_QUEUE": tag,
         "WANEDIT_KEY_PREFIX": tag,
@@ -89,7 +94,7 @@ def test_sigterm_is_a_bounded_soft_shutdown_that_loses_nothing(
             timeout=5,
         ).raise_for_status()
         second = Worker(env, log_path=log, cwd=Path.cwd()).start()
-        done = wait_for_job(job_id, 60, context=context)
+        done = wait_for_job(job_id, WAIT, context=context)
     finally:
         first.kill()
         if second:

@@ -147,20 +147,23 @@ def print_batch(status: dict[str, Any], as_json: bool) -> None:
 @exit_codes
 def batch_retry(batch_id: str, all_failed: bool, as_json: bool) -> None:
     """Send again the lines whose latest attempt failed in a way a retry can change (with --all:
-    every failed or canceled line), each as a new attempt. Safe to run twice."""
+    every failed or canceled line), each as a new attempt. Safe to run twice. Exits 2 when a
+    line could not be sent (its request is no longer valid); the other lines were sent."""
     from wanedit.producers.batch_ops import retry_batch
 
     outcome = retry_batch(batch_id, all_failed=all_failed)
     if as_json:
         click.echo(json.dumps(outcome, indent=2, sort_keys=True))
-        return
-    click.echo(
-        f"batch {batch_id}: {outcome['resent']} lines sent again, {outcome['skipped']} skipped"
-    )
-    for reason, count in outcome["skipped_by_reason"].items():
-        click.echo(f"  skipped: {count} x {reason}")
-    for problem in outcome["problems"]:
-        click.echo(f"  line {problem['line']}: {problem['error']}")
+    else:
+        click.echo(
+            f"batch {batch_id}: {outcome['resent']} lines sent again, {outcome['skipped']} skipped"
+        )
+        for reason, count in outcome["skipped_by_reason"].items():
+            click.echo(f"  skipped: {count} x {reason}")
+        for problem in outcome["problems"]:
+            click.echo(f"  line {problem['line']}: {problem['error']}")
+    if outcome["problems"]:
+        sys.exit(EXIT_INVALID)
 
 
 @click.command(name="batch-cancel")

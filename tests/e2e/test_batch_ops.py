@@ -359,3 +359,39 @@ def test_an_export_format_other_than_jsonl_or_csv_is_refused(stack_env):
         export_batch("any", "xml")
     code, output = cli("batch-export", "any", "--format", "xml")
     assert code == 2 and "'xml' is not one of 'jsonl', 'csv'" in output
+
+
+def test_a_retry_that_cannot_send_a_line_names_it_and_exits_2(
+    stack_env, worker, producer, quick_sandbox, tmp_path
+):
+    # Two lines from local files that fail at the provider; before the retry, line 2's file is
+    # gone, so its request can no longer be sent.
+    images = tmp_path / "images"
+    images.mkdir()
+    for number in (1, 2):
+        (images / f"{number}.png").write_bytes(make_image(512, 512, (20 * number, 90, 160)))
+    manifest = write_manifest(
+        tmp_path,
+        [
+            {
+                "prompt": f"Add a lantern {number} [sandbox:fail]",
+                "images": [str(images / f"{number}.png")],
+            }
+            for number in (1, 2)
+        ],
+    )
+    batch_id = f"ops-{uuid.uuid4().hex[:8]}"
+    status = run_and_wait(manifest, batch_id)
+    assert (status["enqueued"], status["failed"]) == (2, 2), status
+    (images / "2.png").unlink()
+    jobs_before = job_count(producer)
+
+    code, output = cli("batch-retry", batch_id, "--all")
+
+    assert code == 2, output
+    assert f"batch {batch_id}: 1 lines sent again, 1 skipped" in output
+    assert "line 2: images[0]" in output, output
+    assert job_count(producer) == jobs_before + 1  # line 1 was sent; nothing half-written
+    code, output = cli("batch-retry", batch_id, "--all", "--json")
+    assert code == 2, output
+    assert [problem["line"] for problem in json.loads(output)["problems"]] == [2]

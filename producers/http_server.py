@@ -67,7 +67,7 @@ class _QuietHandler(WSGIRequestHandler):
         self.rfile = io.BufferedReader(reader)
 
     def log(self, type: str, message: str, *args: Any) -> None:
-        self.server.log.debug("%s: " + message, self.address_string(), *args)
+        self.server.logger.debug("%s: " + message, self.address_string(), *args)
 
 
 _BUSY = (
@@ -95,7 +95,7 @@ class ReceiverServer(ThreadedWSGIServer):
         logger: logging.Logger,
     ) -> None:
         self.idle_timeout, self.request_deadline = idle_timeout, request_deadline
-        self.log = logger
+        self.logger = logger
         self._slots = threading.BoundedSemaphore(connections)
         super().__init__(host, port, app, handler=_QuietHandler)
 

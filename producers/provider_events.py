@@ -8,6 +8,7 @@ POST /events takes one event; GET /healthz answers 200 while Redis does. The tok
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from typing import TYPE_CHECKING
@@ -72,6 +73,25 @@ def _job(ctx: ProducerContext, job_id: str) -> Job | None:
         return None
 
 
+def _keep_early(ctx: ProducerContext, keys: Keys, event: ProviderEvent) -> str | None:
+    """Keep the task id of an event no job owns, for a create whose answer is still on its way:
+    recording the task takes the mark and looks at once. If the task was recorded meanwhile, the
+    first of the two to take the mark sends the look; this returns the job id when it is us."""
+    early = keys.provider_event_early(event.task_id)
+    ctx.redis.set(early, event.id, ex=EARLY_MEMORY)
+    job_id, _account = _owner(ctx, keys, event.task_id)
+    job = _job(ctx, job_id) if job_id else None
+    if job is None or job.provider_task_id != event.task_id:
+        return None  # not recorded yet: the worker that records it takes the mark
+    return job.id if ctx.redis.getdel(early) is not None else None
+
+
+def _forget(ctx: ProducerContext, keys: Keys, event: ProviderEvent) -> None:
+    """Not handled: forget the event's id, so its next delivery is."""
+    with contextlib.suppress(redis.RedisError):
+        ctx.redis.delete(keys.provider_event(event.id))
+
+
 def handle(ctx: ProducerContext, event: ProviderEvent) -> EventOutcome:
     """Act on one well-formed event: at most one query is sent, and nothing else changes.
     Raises BackendUnavailable when Redis or the broker is away (the sender tries again)."""
@@ -87,17 +107,18 @@ def handle(ctx: ProducerContext, event: ProviderEvent) -> EventOutcome:
             provider_status=job.provider_status if job else None,
         )
         if outcome is EventOutcome.UNKNOWN and job_id is None:
-            # Perhaps our create's answer is still on its way: recording the task looks then.
-            ctx.redis.set(keys.provider_event_early(event.task_id), event.id, ex=EARLY_MEMORY)
+            job_id = _keep_early(ctx, keys, event)
+            if job_id is not None:
+                outcome = EventOutcome.POLLED
     except redis.RedisError as exc:
+        _forget(ctx, keys, event)
         raise BackendUnavailable(f"Redis cannot be reached: {type(exc).__name__}") from None
     if outcome is EventOutcome.POLLED and job_id is not None:
         try:
             # A one-off poll (not reserved, not a chain): it waits for the account's query turn.
             ctx.celery.send_task(POLL_TASK, args=[job_id, False, False], queue=ctx.settings.queue)
         except Exception as exc:
-            # Not sent: forget the event so its next delivery is handled.
-            ctx.redis.delete(keys.provider_event(event.id))
+            _forget(ctx, keys, event)
             raise BackendUnavailable(
                 f"the broker cannot be reached: {type(exc).__name__}"
             ) from None

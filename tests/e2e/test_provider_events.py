@@ -128,3 +128,48 @@ def test_with_every_event_lost_the_safety_net_ends_every_job(
     assert stats["events_lost"] >= EDITS
     assert stats["lists"] == 0
     assert stats["queries"] >= EDITS
+
+
+def test_an_event_that_comes_before_its_task_is_recorded_is_not_lost(
+    stack_env, tmp_path, image_file, run_id
+):
+    """Every create's answer is lost: the task ends, and its event arrives, before the look at
+    the task list adopts it. Recording the adopted task finds the event and looks at once; the
+    safety net alone would not look within the wait (its first look is minutes away)."""
+    names = {
+        **_names(f"events-early-{run_id}"),
+        "WANEDIT_PROVIDER_EVENTS": "true",
+        "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": "100000",
+        "WANEDIT_RECONCILE_DELAY": "1.5",
+    }
+    ctx = _context(names)
+    worker = None
+    with receiving(ctx) as url:
+        provider = SandboxServer(
+            SandboxConfig(
+                api_keys=(SANDBOX_KEY,),
+                duration_min=0.2,
+                duration_max=0.3,
+                seed=5,
+                event_url=url,
+                lost_answer_rate=1.0,
+                lost_answer_modes=("drop",),
+                lost_answer_delay=0.0,
+            )
+        ).start()
+        try:
+            worker_env = {**stack_env, **names, "DASHSCOPE_HTTP_BASE_URL": provider.base_url}
+            worker = Worker(worker_env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
+            job_id = submit_edit(
+                prompt=f"early {run_id}", images=[str(image_file("early.png"))], context=ctx
+            )
+            done = wait_for_job(job_id, 60, context=ctx)
+            stats = provider.stats()
+        finally:
+            if worker is not None:
+                worker.stop()
+            provider.stop()
+    assert done["status"] == "succeeded"
+    assert stats["creates"] == 1
+    assert stats["events_sent"] >= 1
+    assert "task ended before it was recorded" in (tmp_path / "w.log").read_text()

@@ -61,8 +61,7 @@ class IdempotencyConflict(InvalidRequest):
 
 
 class InvalidEvent(WaneditError):
-    """A storage event notification or a provider event could not be understood; it is dropped
-    with this reason."""
+    """A storage notification or provider event could not be understood; dropped with this reason."""
 
 
 class JobNotFound(WaneditError):

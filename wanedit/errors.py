@@ -61,7 +61,7 @@ class IdempotencyConflict(InvalidRequest):
 
 
 class InvalidEvent(WaneditError):
-    """A storage notification or provider event could not be understood; dropped with this reason."""
+    """A storage notification or provider event could not be understood; dropped with a reason."""
 
 
 class JobNotFound(WaneditError):

@@ -5,6 +5,7 @@ is the only one most edits need; with every event lost, the safety-net looks sti
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,3 +174,52 @@ def test_an_event_that_comes_before_its_task_is_recorded_is_not_lost(
     assert stats["creates"] == 1
     assert stats["events_sent"] >= 1
     assert "task ended before it was recorded" in (tmp_path / "w.log").read_text()
+
+
+def test_the_look_an_event_asks_for_is_tried_again_after_a_transient_error(
+    stack_env, tmp_path, image_file, run_id
+):
+    """The provider throttles every query when the task's event arrives: the event's look is
+    tried again after the backoff, well before the safety net's first look (minutes away)."""
+    names = {
+        **_names(f"events-retry-{run_id}"),
+        "WANEDIT_PROVIDER_EVENTS": "true",
+        "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": "100000",
+    }
+    ctx = _context(names)
+    worker = None
+    with receiving(ctx) as url:
+        provider = SandboxServer(
+            SandboxConfig(
+                api_keys=(SANDBOX_KEY,),
+                duration_min=3.0,
+                duration_max=3.0,
+                seed=3,
+                event_url=url,
+            )
+        ).start()
+        try:
+            worker_env = {**stack_env, **names, "DASHSCOPE_HTTP_BASE_URL": provider.base_url}
+            worker = Worker(worker_env, log_path=tmp_path / "w.log", cwd=Path.cwd()).start()
+            job_id = submit_edit(
+                prompt=f"retry {run_id}", images=[str(image_file("retry.png"))], context=ctx
+            )
+            deadline = time.monotonic() + 30
+            while provider.stats()["creates"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            provider.sandbox.update_config({"throttle_rate": 1.0})
+            while provider.stats()["events_sent"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            while provider.stats()["throttled"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            provider.sandbox.update_config({"throttle_rate": 0.0})
+            done = wait_for_job(job_id, 30, context=ctx)
+            stats = provider.stats()
+        finally:
+            if worker is not None:
+                worker.stop()
+            provider.stop()
+    assert stats["throttled"] >= 1, stats
+    assert done["status"] == "succeeded", done
+    assert "event's look failed" in (tmp_path / "w.log").read_text()

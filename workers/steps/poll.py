@@ -34,6 +34,9 @@ from wanedit.workers.steps.pause import pause_account
 
 log = logging.getLogger("wanedit.workers")
 
+# Times a one-off look asked for by a task-end event is tried again after a transient error.
+EVENT_LOOK_RETRIES = 5
+
 
 def poll(
     ctx: WorkerContext, job_id: str, *, reserved: bool, chain: bool, delivery: Delivery
@@ -90,6 +93,11 @@ def poll(
             return
         if chain:
             _poll_after_error(ctx, job, exc, now)
+        elif settings.provider_events and job.transient_errors < EVENT_LOOK_RETRIES:
+            # The look a task-end event asked for: nothing else looks until the safety net's
+            # turn, so it is tried again after the usual backoff (a few times, then the safety
+            # net's looks carry on).
+            _retry_once(ctx, job, exc)
         return
     _act(ctx, job, task, account, now, plan, deadline, chain=chain)
 
@@ -103,6 +111,16 @@ def _poll_after_error(ctx: WorkerContext, job: Job, exc: ProviderError, now: flo
     log.info("job %s: poll error %s, again in %.1fs", job.id, exc, delay)
     ctx.store.set_due(job.id, now + delay)
     send.poll(job.id, countdown=delay)
+
+
+def _retry_once(ctx: WorkerContext, job: Job, exc: ProviderError) -> None:
+    errors = job.transient_errors + 1
+    ctx.store.update(
+        job, {"transient_errors": errors, "last_error": exc.as_dict()}, while_in=ACTIVE
+    )
+    delay = ctx.retry_policy.delay(errors - 1, ctx.rand)
+    log.info("job %s: event's look failed (%s), again in %.1fs", job.id, exc, delay)
+    send.poll_once(job.id, countdown=delay)
 
 
 def _act(

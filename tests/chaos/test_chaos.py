@@ -6,7 +6,9 @@ gateway page, a dropped connection, a JSON 500, an answer too late); worker
 processes killed with SIGKILL at random moments and restarted; the S3 endpoint the workers use
 stopped for a while; every worker paused at once (a backed-up queue: polls come later than the
 sweeper's threshold and slot leases run out); submit messages sent twice for jobs admitted or in
-flight. Beat runs the sweeper. The default loss limit holds. The figures are printed (run with
+flight. Beat runs the sweeper. The default loss limit holds. It runs twice: workers looking for
+the end of each task, and workers told by the provider's task-end events (10% of them lost, 5%
+sent twice), looking only as the safety net. The figures are printed (run with
 `-s` to see them).
 """
 
@@ -19,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,9 @@ from wanedit.storage import S3Location
 from wanedit.workers.client import ProviderClient, make_session
 
 JOBS = 120
+EVENTS_TOKEN = "chaos-events-token"
+EVENT_LOSS = 0.1
+EVENT_DUPLICATES = 0.05
 BUCKET = "wanedit-chaos"
 ROOT = Path(__file__).parents[2]
 CHAOS_SECONDS = 45.0
@@ -44,7 +50,14 @@ OUTAGE = (10.0, 8.0)  # the S3 endpoint is down from 10 s to 18 s
 CONGESTION = (22.0, 14.0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(params=["looks", "events"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """How workers learn that a task ended: looking (the default), or the provider's task-end
+    events with 10% of them lost and 5% sent twice, looking only as the safety net."""
+    return str(request.param)
+
+
+@pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
     config = SandboxConfig(
         api_keys=(SANDBOX_KEY,),
@@ -67,9 +80,9 @@ def sandbox() -> Iterator[SandboxServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def chaos_env(
-    redis_url: str, s3_server: dict[str, str], sandbox: SandboxServer, run_id: str
+    redis_url: str, s3_server: dict[str, str], sandbox: SandboxServer, run_id: str, mode: str
 ) -> Iterator[tuple[dict[str, str], Outage]]:
     endpoint = s3_server["AWS_ENDPOINT_URL_S3"]
     host, port = endpoint.removeprefix("http://").split(":")
@@ -77,9 +90,9 @@ def chaos_env(
     producer = {
         **s3_server,
         "WANEDIT_REDIS_URL": redis_url,
-        "WANEDIT_KEY_PREFIX": f"wanedit-chaos-{run_id}",
-        "WANEDIT_QUEUE": f"wanedit-chaos-{run_id}",
-        "WANEDIT_EVENTS_STREAM": f"wanedit-chaos-{run_id}:events",
+        "WANEDIT_KEY_PREFIX": f"wanedit-chaos-{run_id}-{mode}",
+        "WANEDIT_QUEUE": f"wanedit-chaos-{run_id}-{mode}",
+        "WANEDIT_EVENTS_STREAM": f"wanedit-chaos-{run_id}-{mode}:events",
         "WANEDIT_OUTPUT_URI": f"s3://{BUCKET}/out/",
         "DASHSCOPE_API_KEY": SANDBOX_KEY,
         "DASHSCOPE_HTTP_BASE_URL": sandbox.base_url,
@@ -104,6 +117,17 @@ def chaos_env(
         "WANEDIT_FINISH_DEADLINE": "180",
         "WANEDIT_SOFT_SHUTDOWN_TIMEOUT": "0",
     }
+    if mode == "events":
+        producer.update(
+            {
+                "WANEDIT_PROVIDER_EVENTS": "true",
+                "WANEDIT_PROVIDER_EVENTS_TOKEN": EVENTS_TOKEN,
+                # Tasks take 0.5 to 1.5 s: a task whose event is lost is looked at after
+                # 1.5 x the recent p95, then every second.
+                "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": "2",
+                "WANEDIT_PROVIDER_EVENTS_FALLBACK_INTERVAL": "1",
+            }
+        )
     with patched_env(producer):
         _reset()
         s3 = boto3.client("s3")
@@ -223,9 +247,47 @@ class Chaos:
         self.outage_seconds = time.monotonic() - began
 
 
+@contextmanager
+def receiving(ctx: Any, sandbox: SandboxServer, mode: str) -> Iterator[None]:
+    """In the events mode, `wanedit provider-events` in a thread, the sandbox posting to it."""
+    if mode != "events":
+        yield
+        return
+    from wanedit.producers.provider_events import http_server
+
+    server = http_server(ctx, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sandbox.sandbox.update_config(
+        {
+            "event_url": f"http://127.0.0.1:{server.server_port}/events?token={EVENTS_TOKEN}",
+            "event_loss_rate": EVENT_LOSS,
+            "event_dup_rate": EVENT_DUPLICATES,
+        }
+    )
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_chaos(
     chaos_env: tuple[dict[str, str], Outage],
     sandbox: SandboxServer,
+    mode: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from wanedit.intake.context import get_context
+
+    with receiving(get_context(), sandbox, mode):
+        _chaos(chaos_env, sandbox, mode, tmp_path_factory)
+
+
+def _chaos(
+    chaos_env: tuple[dict[str, str], Outage],
+    sandbox: SandboxServer,
+    mode: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     from wanedit.intake.context import get_context
@@ -281,7 +343,7 @@ def test_chaos(
     duplicates = stats["repeated_prompts"]
 
     lines = [
-        f"chaos: {JOBS} jobs in {elapsed:.0f} s; workers SIGKILLed {chaos.kills} times; "
+        f"chaos ({mode}): {JOBS} jobs in {elapsed:.0f} s; workers SIGKILLed {chaos.kills} times; "
         f"429 bursts {chaos.bursts}; S3 endpoint down {chaos.outage_seconds:.1f} s; every worker "
         f"paused {chaos.congestion_seconds:.1f} s; second submit messages {chaos.overlaps}",
         f"  by status: {dict(Counter(statuses.values()))}",
@@ -294,6 +356,9 @@ def test_chaos(
         f"send; adopted at least {window[1]:.2f} s after it (list call after "
         f"WANEDIT_RECONCILE_DELAY {producer_delay} s); sent again only after an empty look "
         f"WANEDIT_RECONCILE_SETTLE {worker_env['WANEDIT_RECONCILE_SETTLE']} s after the send",
+        f"  task-end events: sent {stats['events_sent']}, lost {stats['events_lost']}, "
+        f"sent twice {stats['events_duplicated']}; provider queries {stats['queries']}, "
+        f"list calls {stats['lists']}",
         f"  jobs lost (not terminal): {len(lost)}",
         f"  duplicate provider tasks: {sum(c - 1 for c in duplicates.values())}",
         f"  provider tasks that no job recorded (made, billed, never delivered): {len(orphans)}",
@@ -321,6 +386,9 @@ def test_chaos(
     # for want of progress.
     assert errors["WorkerLost"] == 0 and errors["CreateOutcomeUnknown"] == 0, dict(errors)
     assert statuses and Counter(statuses.values())["succeeded"] >= JOBS // 2
+    if mode == "events":
+        # Events were lost and sent twice, and no routine list watch ran.
+        assert stats["events_lost"] >= 1 and stats["events_duplicated"] >= 1, stats
 
 
 TERMINAL = {"succeeded", "failed", "canceled"}

@@ -269,7 +269,7 @@ def enqueue_lines(
     what stops the whole batch: Redis or S3 away (nothing of the chunk recorded), a task's time
     limit."""
     with ctx.redis.pipeline(transaction=False) as pipe:
-        requests = {
+        requests: dict[Any, Any] = {
             str(line.number): json.dumps(line.fields, separators=(",", ":"))
             for line in lines
             if line.fields is not None
@@ -278,7 +278,7 @@ def enqueue_lines(
             pipe.hset(keys.requests, mapping=requests)
         pipe.hmget(keys.lines, [str(line.number) for line in lines])
         done = pipe.execute()[-1]
-    invalid: dict[str, str] = {}
+    invalid: dict[Any, Any] = {}  # line number -> why it was not enqueued
     todo: list[Line] = []
     for line, job_id in zip(lines, done, strict=True):
         if job_id is not None:

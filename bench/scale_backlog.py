@@ -4,7 +4,6 @@ provider sandbox, with the backlog loaded."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from bench.scale_servers import servers
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
 ACCOUNT = "a1"
-KEY = "sk-scale-a1"
 LOAD_CHUNK = 1000
 # The steps under test, with what each one does per call.
 STEPS = {
@@ -57,89 +55,94 @@ def _load_backlog(ctx: Any, count: int, start: int) -> None:
         ctx.store.create_many(jobs)
 
 
-def _timed(calls: int, step: Callable[[], None], between: Callable[[], None]) -> list[float]:
-    times = []
-    for _ in range(calls):
-        between()
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return times
-
-
 def measure_backlog(sizes: tuple[int, ...], calls: int) -> list[StepCost]:
-    """Per size, in increasing order on one Redis (the backlog grows between them): the time per
-    call of each step."""
+    """Each size has its own key prefix (its own backlog, slots and indexes) in one Redis, and
+    its own sandbox key; the calls alternate between the sizes, so the machine's noise falls on
+    all of them alike."""
+    keys = {size: f"sk-scale-{size}" for size in sizes}
     sandbox = SandboxServer(
-        SandboxConfig(api_keys=(KEY,), duration_min=3600.0, duration_max=3600.0, query_rate=1000.0)
+        SandboxConfig(
+            api_keys=tuple(keys.values()),
+            duration_min=3600.0,
+            duration_max=3600.0,
+            submit_rate=1000.0,
+            query_rate=1000.0,
+        )
     ).start()
-    accounts = [
-        {
-            "name": ACCOUNT,
-            "api_key": KEY,
-            "base_url": sandbox.base_url,
-            "submit_rate": 1000,
-            "query_rate": 1000,
-        }
-    ]
     try:
-        with servers({"WANEDIT_ACCOUNTS": json.dumps(accounts)}) as running:
+        with servers() as running:
             upload_inputs(running.s3, bucket_made=True)
             image = running.s3.generate_presigned_url(
                 "get_object", Params={"Bucket": BUCKET, "Key": INPUT_KEYS[0]}, ExpiresIn=7200
             )
-            return _measure(sizes, calls, image)
+            contexts = {size: _context(size, keys[size], sandbox.base_url) for size in sizes}
+            return _measure(contexts, calls, image)
     finally:
         sandbox.stop()
 
 
-def _measure(sizes: tuple[int, ...], calls: int, image: str) -> list[StepCost]:
-    from wanedit.config.settings import get_settings
+def _context(size: int, key: str, base_url: str) -> Any:
+    from wanedit.config.settings import load_settings
     from wanedit.workers.context import build_context
+
+    account = {
+        "name": ACCOUNT,
+        "api_key": key,
+        "base_url": base_url,
+        "submit_rate": 1000,
+        "query_rate": 1000,
+    }
+    settings = load_settings(
+        key_prefix=f"scale{size}",
+        queue="scale-steps",  # messages the steps send: deleted before each call
+        events_stream=f"scale{size}:events",
+        accounts_list=[account],
+    )
+    return build_context(settings)
+
+
+def _measure(contexts: dict[int, Any], calls: int, image: str) -> list[StepCost]:
     from wanedit.workers.steps.admit import admit_free_slots
     from wanedit.workers.steps.sweep import sweep
     from wanedit.workers.steps.watch import watch
 
-    settings = get_settings()
-    _point_worker_app(settings)
-    ctx = build_context(settings)
-    slots = ctx.store.keys.slots(ACCOUNT)
-    loaded = 0
-    costs: list[StepCost] = []
-    for size in sorted(sizes):
-        _load_backlog(ctx, size - loaded, loaded)
-        loaded = size
+    times: dict[tuple[str, int], list[float]] = {}
+    for size, ctx in contexts.items():
+        _load_backlog(ctx, size, 0)
+    _point_worker_app(next(iter(contexts.values())).settings)  # one queue for all sizes
 
-        def reclaim_slots() -> None:
-            # The slots taken last time expire: the next admission gives them back (the
-            # jobs return to the backlog) and admits again, as after a lost submit.
-            ctx.redis.delete(settings.queue)
-            for job_id in ctx.redis.zrange(slots, 0, -1):
-                ctx.redis.zadd(slots, {job_id: 0})
+    def each(step: str, run: Callable[[Any], object], before: Callable[[Any], None]) -> None:
+        for _ in range(calls):
+            for size, ctx in contexts.items():
+                before(ctx)
+                started = time.perf_counter()
+                run(ctx)
+                times.setdefault((step, size), []).append(time.perf_counter() - started)
 
-        admit_times = _timed(calls, lambda: admit_free_slots(ctx), reclaim_slots)
-        reclaim_slots()
-        in_flight = _in_flight(ctx, image)
+    def reclaim_slots(ctx: Any) -> None:
+        # The slots taken last time expire: the next admission gives them back (the jobs
+        # return to the backlog) and admits again, as after a lost submit.
+        slots = ctx.store.keys.slots(ACCOUNT)
+        ctx.redis.delete(ctx.settings.queue)
+        for job_id in ctx.redis.zrange(slots, 0, -1):
+            ctx.redis.zadd(slots, {job_id: 0})
 
-        def clear_queue() -> None:
-            ctx.redis.delete(settings.queue)
+    def clear_queue(ctx: Any) -> None:
+        ctx.redis.delete(ctx.settings.queue)
 
-        watch_times = _timed(
-            calls, lambda: watch(ctx, ACCOUNT, tick=False, reserved=True), clear_queue
-        )
+    def unlock(ctx: Any) -> None:
+        ctx.redis.delete(ctx.settings.queue, ctx.store.keys.sweep_lock)
 
-        def unlock() -> None:
-            ctx.redis.delete(settings.queue, ctx.store.keys.sweep_lock)
-
-        sweep_times = _timed(calls, lambda: sweep(ctx), unlock)
-        _undo_in_flight(ctx, in_flight)
-        for step, times in (
-            ("admission", admit_times),
-            ("list watch", watch_times),
-            ("sweeper", sweep_times),
-        ):
-            costs.append(StepCost(step, size, len(times), median(times), sum(times) / len(times)))
-    return costs
+    each("admission", admit_free_slots, reclaim_slots)
+    for ctx in contexts.values():
+        reclaim_slots(ctx)
+        _in_flight(ctx, image)
+    each("list watch", lambda ctx: watch(ctx, ACCOUNT, tick=False, reserved=True), clear_queue)
+    each("sweeper", sweep, unlock)
+    return [
+        StepCost(step, size, len(t), median(t), sum(t) / len(t))
+        for (step, size), t in sorted(times.items(), key=lambda item: item[0][1])
+    ]
 
 
 def _point_worker_app(settings: Any) -> None:
@@ -152,14 +155,13 @@ def _point_worker_app(settings: Any) -> None:
     app.amqp._producer_pool = None
 
 
-def _in_flight(ctx: Any, image: str) -> list[str]:
+def _in_flight(ctx: Any, image: str) -> None:
     """Admit the best jobs and create their tasks on the sandbox: the account's slots full, the
     tasks running for an hour, each job's look due."""
     from wanedit.states import Status
 
     result = ctx.admission.admit()
     client = ctx.providers[ACCOUNT]
-    ids = []
     for item in result.admitted:
         job = ctx.store.get(item.job_id)
         task_id, _ = client.create(
@@ -176,23 +178,11 @@ def _in_flight(ctx: Any, image: str) -> list[str]:
         }
         ctx.store.record_task(job, task_id, changes, due=now + 3600)
         ctx.store.transition(ctx.store.get(job.id), Status.RUNNING, {"provider_status": "RUNNING"})
-        ids.append(job.id)
-    return ids
-
-
-def _undo_in_flight(ctx: Any, job_ids: list[str]) -> None:
-    """The jobs in flight end (canceled): the next size starts with the slots free."""
-    from wanedit.states import Status
-
-    for job_id in job_ids:
-        ctx.store.transition(ctx.store.get(job_id), Status.CANCELED, {})
-        ctx.admission.release(job_id, ACCOUNT, 0)
-    ctx.redis.delete(ctx.settings.queue)
 
 
 if __name__ == "__main__":
     import sys
 
     sizes = tuple(int(n) for n in sys.argv[1:]) or (1000, 100_000)
-    for cost in measure_backlog(sizes, calls=100):
+    for cost in measure_backlog(sizes, calls=50):
         print(cost)

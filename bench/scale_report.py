@@ -207,15 +207,17 @@ def render(run: ScaleRun, plot_name: str) -> str:
             "tasks in flight (an hour long) for the watch and the sweeper. Admission runs with "
             "its 5 slots taken back before each call (their leases expired: it reclaims them "
             "and admits 5 jobs again). Messages the steps send go to the run's Redis; no worker "
-            "takes them. Time per call: median (and mean) of the calls.",
+            "takes them. Each backlog has its own keys in the same Redis and its own sandbox key, and "
+            "the calls alternate between the backlogs, so the machine's noise falls on both "
+            "alike. Time per call: median (and mean) of the calls.",
             "",
             "| step | what a call does | backlog | calls | median (ms) | mean (ms) |",
             "|---|---|---|---|---|---|",
         ]
-        for c in run.steps:
+        for cost in run.steps:
             lines.append(
-                f"| {c.step} | {STEPS[c.step]} | {c.backlog:,} | {c.calls} "
-                f"| {c.median_s * 1000:.2f} | {c.mean_s * 1000:.2f} |"
+                f"| {cost.step} | {STEPS[cost.step]} | {cost.backlog:,} | {cost.calls} "
+                f"| {cost.median_s * 1000:.2f} | {cost.mean_s * 1000:.2f} |"
             )
     if run.drains:
         lines += [

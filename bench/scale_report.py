@@ -207,8 +207,8 @@ def render(run: ScaleRun, plot_name: str) -> str:
             "tasks in flight (an hour long) for the watch and the sweeper. Admission runs with "
             "its 5 slots taken back before each call (their leases expired: it reclaims them "
             "and admits 5 jobs again). Messages the steps send go to the run's Redis; no worker "
-            "takes them. Each backlog has its own keys in the same Redis and its own sandbox key, and "
-            "the calls alternate between the backlogs, so the machine's noise falls on both "
+            "takes them. Each backlog has its own keys in the same Redis and its own sandbox key, "
+            "and the calls alternate between the backlogs, so the machine's noise falls on both "
             "alike. Time per call: median (and mean) of the calls.",
             "",
             "| step | what a call does | backlog | calls | median (ms) | mean (ms) |",

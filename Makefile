@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install chromium demo test lint typecheck docs unit sandbox bench clean
+.PHONY: install chromium demo test lint typecheck docs unit sandbox bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ chromium:
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+
+# Enqueue rate and memory at 100,000 lines, step cost at a 100,000-job backlog, 1 vs 10 accounts
+# on one worker, CPU per edit: about 12 minutes; bench/SCALE.md and bench/scale.png.
+bench-scale: $(BENCH_STAMP)
+	$(BIN)/python -m bench.scale
 
 demo: $(STAMP)
 	$(BIN)/python -m wanedit.sandbox.demo

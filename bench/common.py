@@ -118,9 +118,10 @@ def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (640, 640)) -
     return out.getvalue()
 
 
-def upload_inputs(s3: Any) -> None:
-    """Create the bucket and put the few input images in it, once per run."""
-    s3.create_bucket(Bucket=BUCKET)
+def upload_inputs(s3: Any, *, bucket_made: bool = False) -> None:
+    """Create the bucket (unless made) and put the few input images in it, once per run."""
+    if not bucket_made:
+        s3.create_bucket(Bucket=BUCKET)
     colors = ((200, 60, 50), (60, 170, 80), (50, 90, 200))
     for key, color in zip(INPUT_KEYS, colors, strict=True):
         s3.put_object(Bucket=BUCKET, Key=key, Body=png_bytes(color), ContentType="image/png")

@@ -4,6 +4,6 @@ It sits above the settings and below both front doors (`wanedit.producers`) and 
 `wanedit.enqueue` and `wanedit.batch` tasks, which call it; it imports neither.
 """
 
-from wanedit.intake.submit import enqueue_message, record_rejection, submit_edit
+from wanedit.intake.submit import enqueue_message, record_rejection, submit_edit, submit_many
 
-__all__ = ["enqueue_message", "record_rejection", "submit_edit"]
+__all__ = ["enqueue_message", "record_rejection", "submit_edit", "submit_many"]

@@ -31,7 +31,7 @@ import urllib3.exceptions
 from celery.exceptions import SoftTimeLimitExceeded
 
 from wanedit.errors import BackendUnavailable, InvalidRequest, WaneditError
-from wanedit.intake import submit_edit
+from wanedit.intake import submit_edit, submit_many
 from wanedit.intake.context import ProducerContext, get_context
 from wanedit.intake.lines import record_request
 from wanedit.intake.manifest import (
@@ -54,7 +54,9 @@ from wanedit.storage import S3Location
 from wanedit.store.keys import BatchKeys
 
 log = logging.getLogger("wanedit.producers")
-PROGRESS_EVERY = 100  # lines between updates of the batch's progress hash
+PROGRESS_EVERY = 1000  # lines between updates of the batch's progress hash
+# Lines enqueued together: one look-up of their idempotency keys and one create call.
+ENQUEUE_CHUNK = 200
 # Not a line's fault: the batch stops here (and is retried, or resumed by running it again).
 _STOPS_THE_BATCH = (BackendUnavailable, redis.RedisError, SoftTimeLimitExceeded)
 # What reading a manifest from S3 may raise, at the call or in the middle of its body.
@@ -154,15 +156,16 @@ def run_batch(
         )
         ctx.redis.hsetnx(keys.info, "started", time.time())
         total = 0
-        for line in source.lines(ctx):
+        for chunk in _chunks(source.lines(ctx), ENQUEUE_CHUNK):
             if canceled(ctx, keys):
                 log.info("batch %s: canceled; no more lines enqueued", batch_id)
                 break
-            total += 1
-            enqueue_line(ctx, keys, batch_id, line, job_output)
-            if on_line:
-                on_line(line.number)
-            if total % PROGRESS_EVERY == 0:
+            enqueue_lines(ctx, keys, batch_id, chunk, job_output)
+            for line in chunk:
+                total += 1
+                if on_line:
+                    on_line(line.number)
+            if total % PROGRESS_EVERY < len(chunk):
                 _record_progress(ctx, keys, total=total, done=False)
         _record_progress(ctx, keys, total=total, done=True)
     except redis.RedisError as exc:
@@ -245,6 +248,79 @@ def enqueue_line(
     ctx.redis.hdel(keys.invalid, field)
     if ctx.redis.hsetnx(keys.lines, field, job_id):
         ctx.redis.rpush(keys.jobs, job_id)
+
+
+def _chunks(lines: Iterator[Line], size: int) -> Iterator[list[Line]]:
+    chunk: list[Line] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def enqueue_lines(
+    ctx: ProducerContext, keys: BatchKeys, batch_id: str, lines: list[Line], job_output: str
+) -> None:
+    """`enqueue_line` for a chunk of lines, in a few round trips: each line is enqueued (or its
+    earlier job found), or recorded with why it cannot be, exactly as one at a time. Raises only
+    what stops the whole batch: Redis or S3 away (nothing of the chunk recorded), a task's time
+    limit."""
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        requests: dict[Any, Any] = {
+            str(line.number): json.dumps(line.fields, separators=(",", ":"))
+            for line in lines
+            if line.fields is not None
+        }
+        if requests:
+            pipe.hset(keys.requests, mapping=requests)
+        pipe.hmget(keys.lines, [str(line.number) for line in lines])
+        done = pipe.execute()[-1]
+    invalid: dict[Any, Any] = {}  # line number -> why it was not enqueued
+    todo: list[Line] = []
+    for line, job_id in zip(lines, done, strict=True):
+        if job_id is not None:
+            continue  # enqueued by an earlier run
+        if line.error is not None or line.fields is None:
+            invalid[str(line.number)] = line.error or "empty line"
+        else:
+            todo.append(line)
+    requests_in = [
+        {
+            "output": job_output,
+            **(line.fields or {}),
+            "priority": "batch",
+            "idempotency_key": idempotency_key(batch_id, line),
+        }
+        for line in todo
+    ]
+    outcomes = submit_many(requests_in, context=ctx) if todo else []
+    enqueued: list[tuple[str, str]] = []
+    for line, outcome in zip(todo, outcomes, strict=True):
+        field = str(line.number)
+        if isinstance(outcome, str):
+            enqueued.append((field, outcome))
+        elif isinstance(outcome, InvalidRequest):
+            invalid[field] = "; ".join(outcome.problems)
+        else:  # one line that broke something unforeseen must not stop the rest
+            log.error("batch %s: line %s could not be enqueued", batch_id, field, exc_info=outcome)
+            invalid[field] = (
+                f"could not be enqueued ({outcome.__class__.__name__}); run the batch again to "
+                "retry this line"
+            )
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        if invalid:
+            pipe.hset(keys.invalid, mapping=invalid)
+        if enqueued:
+            pipe.hdel(keys.invalid, *(field for field, _ in enqueued))
+        for field, job_id in enqueued:
+            pipe.hsetnx(keys.lines, field, job_id)
+        answers = pipe.execute()[-len(enqueued) :] if enqueued else []
+    new = [job_id for (_, job_id), first in zip(enqueued, answers, strict=True) if first]
+    if new:
+        ctx.redis.rpush(keys.jobs, *new)
 
 
 class Chunk(Enum):
@@ -366,6 +442,7 @@ __all__ = [
     "begin_scheduled",
     "canceled",
     "enqueue_line",
+    "enqueue_lines",
     "keep",
     "read_batch",
     "run_batch",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 
 from wanedit.config.allow import check_request
@@ -21,6 +23,7 @@ from wanedit.intake.staging import check_output, stage_images, staged_locations,
 from wanedit.request import EditRequest, parse_request, remote_problems
 from wanedit.states import Status
 from wanedit.storage import S3Location
+from wanedit.store.jobs import NewJob
 
 log = logging.getLogger("wanedit.producers")
 
@@ -113,12 +116,7 @@ def _enqueue(
     *,
     trusted_files: Collection[Path] = (),
 ) -> str:
-    output = (
-        S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
-    )
-    check_request(ctx.settings, parsed, output)  # buckets, task and queue: the allow-lists
-    # The key names this edit: the same request returns its job, another one is refused.
-    fingerprint = parsed.fingerprint(str(output)) if parsed.idempotency_key else None
+    output, fingerprint = _checked(ctx, parsed)
     try:
         # Fail before staging anything when Redis is away: nothing is left half-written.
         ctx.redis.ping()
@@ -128,6 +126,54 @@ def _enqueue(
                 return existing
     except redis.RedisError as exc:
         raise unavailable(exc) from None
+    item = _staged(ctx, parsed, job_id, output, fingerprint, trusted_files)
+    try:
+        created, winner, conflict = ctx.store.create_many([item.job])[0]
+    except redis.RedisError as exc:
+        item.undo(ctx)
+        raise unavailable(exc) from None
+    outcome = _settle(ctx, item, created, winner, conflict)
+    if isinstance(outcome, Exception):
+        raise outcome
+    if created:
+        nudge(ctx)
+    return outcome
+
+
+@dataclass
+class _Item:
+    """A request checked and its inputs staged, ready to be recorded."""
+
+    parsed: EditRequest
+    job: NewJob
+    sources: list[str]
+    staging: S3Location
+
+    def undo(self, ctx: ProducerContext) -> None:
+        unstage(staged_locations(self.sources, self.staging, self.job.job_id), ctx.s3)
+
+
+def _checked(ctx: ProducerContext, parsed: EditRequest) -> tuple[S3Location, str | None]:
+    """The request's output after the allow-lists, and its fingerprint (with a key)."""
+    output = (
+        S3Location.parse_prefix(parsed.output) if parsed.output else ctx.settings.output_location
+    )
+    check_request(ctx.settings, parsed, output)  # buckets, task and queue: the allow-lists
+    # The key names this edit: the same request returns its job, another one is refused.
+    fingerprint = parsed.fingerprint(str(output)) if parsed.idempotency_key else None
+    return output, fingerprint
+
+
+def _staged(
+    ctx: ProducerContext,
+    parsed: EditRequest,
+    job_id: str,
+    output: S3Location,
+    fingerprint: str | None,
+    trusted_files: Collection[Path] = (),
+) -> _Item:
+    """Check the output, stage local and data: inputs and check the size as stored; raises
+    InvalidRequest with nothing left behind."""
     staging = ctx.settings.staging_location(output)
     check_output(output, ctx.s3, ctx.known_buckets)
     sources = stage_images(
@@ -150,33 +196,104 @@ def _enqueue(
                 "sources, or as local files and data: URIs, which are staged into S3"
             ]
         )
-    try:
-        created, winner = ctx.store.create(
-            job_id,
-            record,
-            str(output),
-            idempotency_key=parsed.idempotency_key,
-            backlog=ctx.store.keys.backlog(parsed.priority),
-            fingerprint=fingerprint,
-        )
-    except IdempotencyConflict:
-        # Another request took the key first (a race the look above could not see).
-        unstage(staged_locations(sources, staging, job_id), ctx.s3)
-        raise
-    except redis.RedisError as exc:
-        unstage(staged_locations(sources, staging, job_id), ctx.s3)
-        raise unavailable(exc) from None
+    job = NewJob(
+        job_id,
+        record,
+        str(output),
+        idempotency_key=parsed.idempotency_key,
+        backlog=ctx.store.keys.backlog(parsed.priority),
+        fingerprint=fingerprint,
+    )
+    return _Item(parsed, job, sources, staging)
+
+
+def _settle(
+    ctx: ProducerContext, item: _Item, created: bool, winner: str, conflict: bool
+) -> str | IdempotencyConflict:
+    """What the create script answered for one request: its job id, the job that stands, or
+    the conflict to report (the request's staged inputs undone but for its own job's)."""
+    if conflict:
+        # Another request took the key first (a race the look before could not see).
+        item.undo(ctx)
+        return IdempotencyConflict(str(item.parsed.idempotency_key), winner)
     if not created:
         # Another request with the same key won the race: its job stands, ours is undone. (The
         # same job id won: a redelivered message, whose staged inputs are that job's own.)
-        if winner != job_id:
-            unstage(staged_locations(sources, staging, job_id), ctx.s3)
+        if winner != item.job.job_id:
+            item.undo(ctx)
         return winner
+    parsed = item.parsed
     log.info(
-        "job %s: queued (%s, %d images, n=%d)", job_id, parsed.priority, len(sources), parsed.n
+        "job %s: queued (%s, %d images, n=%d)", winner, parsed.priority, len(item.sources), parsed.n
     )
-    nudge(ctx)
-    return job_id
+    return winner
+
+
+# What ends a `submit_many` call as a whole: Redis or S3 away, a task's time limit.
+_STOPS = (BackendUnavailable, redis.RedisError, SoftTimeLimitExceeded)
+
+
+def submit_many(
+    requests: Sequence[dict[str, Any]], *, context: ProducerContext | None = None
+) -> list[str | Exception]:
+    """`submit_edit` for many requests at once, with every per-request check, recorded in one
+    atomic step: one Redis round trip to look up their idempotency keys and one create call.
+    Returns, per request in order, its job id (or the one its idempotency key made before) or
+    the exception that refused it alone (InvalidRequest, IdempotencyConflict, or whatever
+    unforeseen broke that request); the others go on. Raises BackendUnavailable when Redis or
+    S3 is away: then nothing of the call is recorded and its staged inputs are undone."""
+    ctx = context or get_context()
+    outcomes: list[str | Exception | None] = [None] * len(requests)
+    checked: list[tuple[int, EditRequest, S3Location, str | None]] = []
+    for index, request in enumerate(requests):
+        try:
+            parsed = parse_request(request)
+            output, fingerprint = _checked(ctx, parsed)
+        except _STOPS:
+            raise
+        except Exception as exc:  # one request's fault, reported for it alone
+            outcomes[index] = exc
+            continue
+        checked.append((index, parsed, output, fingerprint))
+    try:
+        # Fails before staging anything when Redis is away: nothing is left half-written.
+        keyed = [(p.idempotency_key, f) for _, p, _, f in checked if p.idempotency_key]
+        earlier = iter(ctx.store.find_idempotent_many(keyed) if keyed else [])
+        if not keyed:
+            ctx.redis.ping()
+    except redis.RedisError as exc:
+        raise unavailable(exc) from None
+    items: list[tuple[int, _Item]] = []
+    try:
+        for index, parsed, output, fingerprint in checked:
+            if parsed.idempotency_key:
+                existing, conflict = next(earlier)
+                if existing and conflict:
+                    outcomes[index] = IdempotencyConflict(parsed.idempotency_key, existing)
+                    continue
+                if existing:
+                    outcomes[index] = existing
+                    continue
+            try:
+                item = _staged(ctx, parsed, new_job_id(), output, fingerprint)
+            except _STOPS:
+                raise
+            except Exception as exc:
+                outcomes[index] = exc
+                continue
+            items.append((index, item))
+        answers = ctx.store.create_many([item.job for _, item in items])
+    except _STOPS as exc:
+        for _, item in items:
+            item.undo(ctx)
+        if isinstance(exc, redis.RedisError):
+            raise unavailable(exc) from None
+        raise
+    for (index, item), (created, winner, conflict) in zip(items, answers, strict=True):
+        outcomes[index] = _settle(ctx, item, created, winner, conflict)
+    if any(created for created, _, _ in answers):
+        nudge(ctx)
+    return [outcome if outcome is not None else RuntimeError("no outcome") for outcome in outcomes]
 
 
 def nudge(ctx: ProducerContext) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
@@ -28,7 +28,7 @@ from wanedit.states import TERMINAL, Status, sources_for
 from wanedit.store.indexes import Indexes
 from wanedit.store.keys import Keys
 from wanedit.store.record import Job, build_event, encode_fields
-from wanedit.store.scripts import Mark, Recorded, Scripts, TaskRecord
+from wanedit.store.scripts import Mark, NewRecord, Recorded, Scripts, TaskRecord
 from wanedit.webhooks import Targets
 
 log = logging.getLogger("wanedit.jobs")
@@ -36,6 +36,18 @@ log = logging.getLogger("wanedit.jobs")
 
 def _missing(job_id: str) -> JobNotFound:
     return JobNotFound(f"job {job_id!r} does not exist (never created, or expired)")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to record as queued: its id, request as stored, output and where it waits."""
+
+    job_id: str
+    request: Mapping[str, Any]
+    output_uri: str
+    idempotency_key: str | None = None
+    backlog: str | None = None
+    fingerprint: str | None = None
 
 
 class JobStore(Indexes):
@@ -79,33 +91,48 @@ class JobStore(Indexes):
         idempotency key already used, return that job's id instead, or raise
         IdempotencyConflict when that job was recorded with another `fingerprint` (a job
         recorded without one, or a request without one, is not compared)."""
-        now = self.clock()
-        score = int(now * 1000)
-        fields = {
-            "id": job_id,
-            "status": Status.QUEUED.value,
-            "request": dict(request),
-            "output_uri": output_uri,
-            "metadata": request.get("metadata"),
-            "priority": request.get("priority", "interactive"),
-            "n": request.get("n", 1),
-            "backlog_score": score,
-            "t_queued": now,
-            "polls": 0,
-            "idempotency_key": idempotency_key,
-            "request_fingerprint": fingerprint,
-        }
-        created, existing, conflict = self.scripts.create(
-            job_id,
-            idempotency_key=idempotency_key,
-            backlog=backlog,
-            score=score,
-            fingerprint=fingerprint,
-            fields=encode_fields(fields),
-        )
+        job = NewJob(job_id, request, output_uri, idempotency_key, backlog, fingerprint)
+        created, existing, conflict = self.create_many([job])[0]
         if conflict:
             raise IdempotencyConflict(str(idempotency_key), existing)
         return created, existing
+
+    def create_many(self, jobs: Sequence[NewJob]) -> list[tuple[bool, str, bool]]:
+        """`create` for each job in one atomic step and one round trip; per job, in order:
+        (created, the job's id or the one its idempotency key made first, whether that one was
+        recorded with another fingerprint). Nothing is raised for a conflict: the caller
+        reports it for that job alone. The jobs keep their order in the backlog: all arrive in
+        this millisecond, each a fraction of it after the one before."""
+        now = self.clock()
+        base = int(now * 1000)
+        entries = []
+        for offset, job in enumerate(jobs):
+            request = job.request
+            fields = {
+                "id": job.job_id,
+                "status": Status.QUEUED.value,
+                "request": dict(request),
+                "output_uri": job.output_uri,
+                "metadata": request.get("metadata"),
+                "priority": request.get("priority", "interactive"),
+                "n": request.get("n", 1),
+                "backlog_score": base,
+                "t_queued": now,
+                "polls": 0,
+                "idempotency_key": job.idempotency_key,
+                "request_fingerprint": job.fingerprint,
+            }
+            entries.append(
+                NewRecord(
+                    job.job_id,
+                    job.idempotency_key,
+                    job.backlog,
+                    base + offset / len(jobs),
+                    job.fingerprint,
+                    encode_fields(fields),
+                )
+            )
+        return self.scripts.create_many(entries)
 
     def exists(self, job_id: str) -> bool:
         return bool(self.redis.exists(self.keys.job(job_id)))
@@ -122,6 +149,36 @@ class JobStore(Indexes):
             if stored and str(stored) != fingerprint:
                 raise IdempotencyConflict(key, job_id)
         return job_id
+
+    def find_idempotent_many(
+        self, keyed: Sequence[tuple[str, str | None]]
+    ) -> list[tuple[str | None, bool]]:
+        """`find_idempotent` for each (key, fingerprint) in two round trips at most: per key,
+        (the job it made or None, whether that job was recorded with another fingerprint)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key, _ in keyed:
+                pipe.get(self.keys.idempotency(key))
+            found: list[Any] = pipe.execute()
+        compare = [
+            (index, str(job_id))
+            for index, (job_id, (_, fingerprint)) in enumerate(zip(found, keyed, strict=True))
+            if job_id and fingerprint is not None
+        ]
+        stored: list[Any] = []
+        if compare:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for _, job_id in compare:
+                    pipe.hget(self.keys.job(job_id), "request_fingerprint")
+                stored = pipe.execute()
+        conflicts = {
+            index
+            for (index, _), value in zip(compare, stored, strict=True)
+            if value and str(value) != keyed[index][1]
+        }
+        return [
+            (str(job_id) if job_id else None, index in conflicts)
+            for index, job_id in enumerate(found)
+        ]
 
     def get(self, job_id: str) -> Job:
         data: Any = self.redis.hgetall(self.keys.job(job_id))

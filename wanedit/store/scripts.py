@@ -68,6 +68,18 @@ def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+@dataclass(frozen=True)
+class NewRecord:
+    """One job for the create script: its id, idempotency key, backlog, score and fields."""
+
+    job_id: str
+    idempotency_key: str | None
+    backlog: str | None
+    score: float  # its place in the backlog: arrival in ms (a fraction orders one chunk)
+    fingerprint: str | None
+    fields: Sequence[str]
+
+
 class Mark(IntEnum):
     """What noting a create found (see mark_create.lua)."""
 
@@ -164,24 +176,33 @@ class Scripts:
         """Record a job (and put it in `backlog` at `score`), with no expiry. Returns (created,
         the job's id: this one, or the one the idempotency key made first, whether that one
         was recorded with a fingerprint other than `fingerprint`)."""
-        keys = [self.keys.job(job_id)]
-        if idempotency_key is not None:
-            keys.append(self.keys.idempotency(idempotency_key))
-        if backlog is not None:
-            keys.append(backlog)
-        created, existing = self._run["create"](
-            keys=keys,
-            args=[
-                job_id,
-                score,
-                _flag(idempotency_key is not None),
-                _flag(backlog is not None),
-                self.keys.job_prefix,
-                fingerprint or "",
-                *fields,
-            ],
-        )
-        return int(created) == 1, str(existing), int(created) == -1
+        entry = NewRecord(job_id, idempotency_key, backlog, score, fingerprint, fields)
+        return self.create_many([entry])[0]
+
+    def create_many(self, entries: Sequence[NewRecord]) -> list[tuple[bool, str, bool]]:
+        """`create` for each entry, in order, in one call (one round trip, one atomic step)."""
+        if not entries:
+            return []
+        keys: list[str] = []
+        args: list[Arg] = [self.keys.job_prefix, len(entries)]
+        for entry in entries:
+            keys.append(self.keys.job(entry.job_id))
+            if entry.idempotency_key is not None:
+                keys.append(self.keys.idempotency(entry.idempotency_key))
+            if entry.backlog is not None:
+                keys.append(entry.backlog)
+            args += [
+                entry.job_id,
+                entry.score,
+                _flag(entry.idempotency_key is not None),
+                _flag(entry.backlog is not None),
+                entry.fingerprint or "",
+                # Raw UTF-8: the script's JSON decoder gives back exactly these strings.
+                json.dumps(list(entry.fields), separators=(",", ":"), ensure_ascii=False),
+            ]
+        flat = self._run["create"](keys=keys, args=args)
+        pairs = zip(flat[0::2], flat[1::2], strict=True)
+        return [(int(code) == 1, str(winner), int(code) == -1) for code, winner in pairs]
 
     def lost(
         self,

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
         0, ge=0, le=7 * 86400, validation_alias=_env("WANEDIT_RESULT_URL_TTL")
     )
 
+    # A 256 px JPEG beside each stored result, for contact sheets and previews (the finisher
+    # decodes the result to make it: the largest share of a worker's CPU per edit).
+    thumbnails: bool = Field(True, validation_alias=_env("WANEDIT_THUMBNAILS"))
+
     # Polling and retries (seconds).
     poll_first_delay: float = Field(10.0, gt=0, validation_alias=_env("WANEDIT_POLL_FIRST_DELAY"))
     poll_interval: float = Field(5.0, gt=0, validation_alias=_env("WANEDIT_POLL_INTERVAL"))

@@ -227,3 +227,32 @@ def test_worker_log_never_shows_the_api_key(producer, worker, image_file):
     log = worker.log_path.read_text(errors="replace")
     assert job_id in log  # the log is the worker's, and it logged this job
     assert key not in log
+
+
+def test_with_thumbnails_off_a_result_is_stored_alone(
+    stack_env, sandbox, s3, image_file, run_id, tmp_path
+):
+    from pathlib import Path
+
+    from tests.e2e.conftest import own_stack
+    from wanedit.sandbox.stack import Worker
+
+    tag = f"nothumbs-{run_id}"
+    env, context = own_stack(stack_env, tag, sandbox.base_url, {"WANEDIT_THUMBNAILS": "false"})
+    worker = Worker(
+        env,
+        concurrency=1,
+        log_path=tmp_path / "worker.log",
+        cwd=Path.cwd(),
+    ).start()
+    try:
+        job_id = submit_edit(
+            prompt="Make the dress blue", images=[str(image_file("plain.png"))], context=context
+        )
+        job = wait_for_job(job_id, TIMEOUT, context=context)
+    finally:
+        worker.stop()
+    assert job["status"] == "succeeded", job
+    assert job["outputs"] == [{"index": 0, "uri": f"s3://{BUCKET}/out/{job_id}/0.png"}]
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"out/{job_id}/")
+    assert [item["Key"] for item in listed["Contents"]] == [f"out/{job_id}/0.png"]

@@ -68,7 +68,11 @@ def finish(ctx: WorkerContext, job_id: str, delivery: Delivery) -> RetryLater | 
                 outputs.append({"index": index, "error": exc.as_dict()})
                 continue
             output: dict[str, Any] = {"index": index, "uri": str(target)}
-            thumb = store_thumbnail(ctx.s3, job.id, target, copy.getvalue())
+            thumb = (
+                store_thumbnail(ctx.s3, job.id, target, copy.getvalue())
+                if settings.thumbnails
+                else None
+            )
             if thumb is not None:
                 output["thumbnail"] = str(thumb)
             outputs.append(output)

@@ -120,10 +120,12 @@ def command(
     }
     code = EXIT_FAILED if failed(run.checks) else EXIT_OK
     if plan is not None:
-        if code != EXIT_OK:
-            run.say("--live: fix the failed checks first; nothing was created")
+        blocking = live_blockers(run.checks, uploads=image_url is None)
+        if blocking:
+            run.say(f"--live needs these to pass first: {', '.join(blocking)}; nothing was created")
         else:
-            code = _live(run, settings, context, plan, image_url, yes, live_timeout, report)
+            outcome = _live(run, settings, context, plan, image_url, yes, live_timeout, report)
+            code = max(code, outcome) if outcome != EXIT_DECLINED else EXIT_DECLINED
     report["checks"] = [check.as_dict() for check in run.checks]
     report["finished_at"] = iso(time.time())
     if report_path is None and plan is not None and "live" in report:
@@ -136,6 +138,18 @@ def command(
     else:
         click.echo(summary(run.checks))
     sys.exit(code)
+
+
+def live_blockers(found: list[Check], *, uploads: bool) -> list[str]:
+    """The failed checks the live mode cannot do without: Redis (it paces the calls), every
+    account's key, and the output bucket when the input image goes there."""
+    exact = {"redis", "output bucket"} if uploads else {"redis"}
+    return [
+        check.check
+        for check in found
+        if check.status == "fail"
+        and (check.check in exact or check.check.startswith("provider key ["))
+    ]
 
 
 def _context(settings: Any) -> Any:
@@ -226,7 +240,7 @@ def _live(
         "input_image": "uploaded to the output bucket" if uploaded else "--image",
         "accounts": sections,
     }
-    return EXIT_FAILED if failed(run.checks) else EXIT_OK
+    return EXIT_FAILED if failed(found) else EXIT_OK
 
 
 def _delete(s3: Any, uri: str) -> None:

@@ -196,7 +196,7 @@ class Live:
             zone_measured=zone,
             zone_from=f"submit_time {submitted!r} against the create sent at {iso(sent)}",
             submit_seconds_after_send=_after(submitted, zone, sent),
-            task_seconds=task_seconds(state.times),
+            task_seconds=_rounded(task_seconds(state.times)),
             image_count=state.image_count,
             cost=round((state.image_count or 0) * account.price, 6),
             currency=account.currency,
@@ -439,3 +439,7 @@ def upload_input(s3: Any, settings: Settings, clock: Callable[[], float]) -> tup
 def probe_measured(submit_time: str | None, sent: float) -> float | None:
     """The zone a probe task's submit time gives (for tests and the report)."""
     return measured_offset(submit_time, sent)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,7 +1,7 @@
 """`wanedit doctor`: one line per check, `--json` for machines, `--live` to spend a little.
 
 Exit statuses: 0 every check passed (warnings allowed); 1 a check failed; 2 the settings or
-options are invalid; 3 the live mode was declined (nothing was created).
+options are invalid; 9 the live mode was declined (nothing was created).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from wanedit.doctor.report import (
 from wanedit.errors import ConfigError
 from wanedit.logs import redact
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DECLINED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DECLINED = 0, 1, 2, 9
 
 
 class Run:

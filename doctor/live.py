@@ -6,10 +6,11 @@ leaves open. One `n=1` edit per account, end to end, and on one account the conc
 from __future__ import annotations
 
 import io
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -113,6 +114,10 @@ class Live:
     sleep: Callable[[float], None] = time.sleep
     poll_seconds: float = POLL_SECONDS
 
+    def __post_init__(self) -> None:
+        # Set on Ctrl-C: the edits stop waiting, the probe cancels its PENDING tasks.
+        self.stopping = threading.Event()
+
     def run(self, plan: LivePlan, image_url: str) -> tuple[list[Check], dict[str, Any]]:
         deadline = self.clock() + self.timeout
         with ThreadPoolExecutor(max_workers=len(plan.accounts)) as pool:
@@ -125,7 +130,12 @@ class Live:
                 )
                 for account in plan.accounts
             }
-            done = {name: future.result() for name, future in futures.items()}
+            try:
+                done = {name: future.result() for name, future in futures.items()}
+            except KeyboardInterrupt:
+                self.stopping.set()
+                wait(list(futures.values()))
+                raise
         checks = [check for name in done for check in done[name][0]]
         return checks, {name: section for name, (_, section) in done.items()}
 
@@ -172,7 +182,7 @@ class Live:
                 state = None
             if state is not None and state.status in ENDED_STATUSES:
                 return state
-            if self.clock() >= deadline:
+            if self.clock() >= deadline or self.stopping.is_set():
                 return state
             self.sleep(self.poll_seconds)
 
@@ -255,6 +265,8 @@ class Live:
         tasks: list[ProbeTask] = []
         spacing = SUBMIT_MARGIN / account.submit_rate
         for index in range(count):
+            if self.stopping.is_set():
+                break
             if index:
                 self.sleep(spacing)
             sent = self.clock()
@@ -268,11 +280,9 @@ class Live:
                 tasks.append(ProbeTask(index, sent, refused=exc.code))
                 continue
             tasks.append(ProbeTask(index, sent, task_id=task_id))
-        try:
-            tasks, others = self._watch(account, tasks, deadline)
-        except KeyboardInterrupt:
+        tasks, others = self._watch(account, tasks, deadline)
+        if self.stopping.is_set():
             self._cancel_pending(account, tasks)
-            raise
         findings = analyse(tasks, account.concurrency)
         findings["other_tasks_running_max"] = others
         section: dict[str, Any] = {
@@ -347,7 +357,7 @@ class Live:
             first = False
             if all(t.status in ENDED_STATUSES for t in tasks if t.task_id):
                 break
-            if self.clock() >= deadline:
+            if self.clock() >= deadline or self.stopping.is_set():
                 break
             self.sleep(self.poll_seconds)
         return tasks, others

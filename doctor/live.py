@@ -23,7 +23,7 @@ from wanedit.config.settings import Settings
 from wanedit.doctor.probe import ProbeTask, analyse, summary
 from wanedit.doctor.report import Check, fail, iso, ok, warn
 from wanedit.errors import OutcomeUnknown, ProviderError
-from wanedit.provider_time import measured_offset, provider_moment
+from wanedit.provider_time import provider_moment
 from wanedit.request import EditRequest
 from wanedit.results import presign
 from wanedit.store.admission import Admission
@@ -139,13 +139,11 @@ class Live:
         checks = [check for name in done for check in done[name][0]]
         return checks, {name: section for name, (_, section) in done.items()}
 
-    def _payload(self) -> dict[str, Any]:
-        request = EditRequest(prompt=PROMPT, images=["https://example.invalid/in.png"], n=1)
-        return request.provider_input([])
-
     def _create(self, account: Account, image_url: str) -> tuple[float, str]:
-        payload = self._payload()
-        payload["input"]["images"] = [image_url]
+        # The request model builds the body as the workers send it (n always sent); the image
+        # goes to the provider as given.
+        request = EditRequest(prompt=PROMPT, images=["https://example.invalid/in.png"], n=1)
+        payload = request.provider_input([image_url])
         sent = self.clock()
         task_id, _ = self.clients[account.name].create(self.settings.model, payload)
         return sent, task_id
@@ -444,11 +442,6 @@ def upload_input(s3: Any, settings: Settings, clock: Callable[[], float]) -> tup
     target = settings.output_location.child("wanedit-doctor", f"input-{stamp}.png")
     s3.put_object(Bucket=target.bucket, Key=target.key, Body=input_png(), ContentType="image/png")
     return str(target), presign(s3, str(target), settings.presign_ttl_seconds)
-
-
-def probe_measured(submit_time: str | None, sent: float) -> float | None:
-    """The zone a probe task's submit time gives (for tests and the report)."""
-    return measured_offset(submit_time, sent)
 
 
 def _rounded(value: float | None) -> float | None:

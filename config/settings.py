@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     provider_events_token: SecretStr | None = Field(
         None, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_TOKEN")
     )
+    # Where the receiver (`wanedit provider-events`) answers, as this deployment reaches it,
+    # e.g. http://provider-events:8092: `wanedit doctor` checks its /healthz.
+    provider_events_url: str | None = Field(
+        None, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_URL")
+    )
     provider_events_first_factor: float = Field(
         1.5, gt=0, le=100, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_FIRST_FACTOR")
     )
@@ -189,8 +194,9 @@ class Settings(BaseSettings):
     # How long after a lost create was sent the task list must still show no task before the
     # edit is created again: a request our client gave up on may still reach the provider.
     reconcile_settle: float = Field(60.0, ge=0, validation_alias=_env("WANEDIT_RECONCILE_SETTLE"))
-    # Hours east of UTC of the provider's time strings (Beijing time, UTC+8); an account in
-    # WANEDIT_ACCOUNTS may set its own `utc_offset`.
+    # Hours east of UTC of the provider's time strings; an account in WANEDIT_ACCOUNTS may set
+    # its own `utc_offset`. Set neither, and each account's zone is measured from its own
+    # answers (Beijing time, UTC+8, until it is): see docs/operations.md.
     provider_utc_offset: float = Field(
         BEIJING_UTC_OFFSET, ge=-14, le=14, validation_alias=_env("WANEDIT_PROVIDER_UTC_OFFSET")
     )
@@ -287,6 +293,15 @@ class Settings(BaseSettings):
             )
             object.__setattr__(self, "listen_rules", rules)  # settings are frozen once built
         return self
+
+    @field_validator("provider_events_url")
+    @classmethod
+    def _provider_events_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL like http://provider-events:8092: {value!r}")
+        return value.rstrip("/")
 
     @field_validator("webhook_url")
     @classmethod
@@ -419,12 +434,14 @@ class Settings(BaseSettings):
     def accounts(self) -> list[Account]:
         """The provider accounts; one, from the DASHSCOPE_* settings, unless WANEDIT_ACCOUNTS.
 
-        An account that sets no `utc_offset` gets WANEDIT_PROVIDER_UTC_OFFSET."""
+        An account that sets no `utc_offset` gets WANEDIT_PROVIDER_UTC_OFFSET when that is set;
+        with neither, its `utc_offset` is None: its zone is measured (wanedit.workers.zone)."""
+        offset = self.configured_utc_offset
         if self.accounts_list:
             return [
                 a
-                if a.utc_offset is not None
-                else a.model_copy(update={"utc_offset": self.provider_utc_offset})
+                if a.utc_offset is not None or offset is None
+                else a.model_copy(update={"utc_offset": offset})
                 for a in self.accounts_list
             ]
         return [
@@ -436,9 +453,14 @@ class Settings(BaseSettings):
                 submit_rate=self.submit_rate,
                 query_rate=self.query_rate,
                 price_per_image=self.price_per_image,
-                utc_offset=self.provider_utc_offset,
+                utc_offset=offset,
             )
         ]
+
+    @property
+    def configured_utc_offset(self) -> float | None:
+        """WANEDIT_PROVIDER_UTC_OFFSET when it was set (its default is no configuration)."""
+        return self.provider_utc_offset if "provider_utc_offset" in self.model_fields_set else None
 
     @property
     def create_settle(self) -> float:

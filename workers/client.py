@@ -77,9 +77,14 @@ class ProviderClient:
         read_timeout: float = 30.0,
         on_error: Callable[[str], None] | None = None,
         utc_offset_hours: float = BEIJING_UTC_OFFSET,
+        zone: Callable[[], float] | None = None,
     ) -> None:
-        # The zone of the provider's time strings and list filters (Beijing, UTC+8, by default).
-        self.utc_offset_hours = utc_offset_hours
+        # The zone of the provider's time strings and list filters: `zone()` when given (the
+        # account's configured or measured zone, wanedit.workers.zone), else the fixed value.
+        self._fixed_offset = utc_offset_hours
+        self._zone = zone
+        # The HTTP Date header of the last answer (the provider's clock, to the second).
+        self.last_date: str | None = None
         self._session = session
         # Told the code of every error a call ends with (the provider-errors counter).
         self._on_error = on_error
@@ -90,6 +95,15 @@ class ProviderClient:
 
     def __repr__(self) -> str:
         return f"ProviderClient(base_url={self._base_url!r})"
+
+    @property
+    def session(self) -> requests.Session:
+        return self._session
+
+    @property
+    def utc_offset_hours(self) -> float:
+        """Hours east of UTC of the provider's time strings and list filters."""
+        return self._zone() if self._zone is not None else self._fixed_offset
 
     def create(self, model: str, payload: dict[str, Any]) -> tuple[str, str | None]:
         """Create a task; returns (task_id, request_id). A lost answer raises OutcomeUnknown."""
@@ -123,6 +137,15 @@ class ProviderClient:
             f"/tasks?model_name={model}&start_time={filter_stamp(low, offset)}"
             f"&end_time={filter_stamp(high, offset)}&page_no={page_no}&page_size={page_size}"
         )
+        with self._counting():
+            return parse_list_page(self._call("GET", query))
+
+    def list_recent(
+        self, model: str, page_no: int = 1, page_size: int = LIST_PAGE_SIZE
+    ) -> ListPage:
+        """One page of the account's tasks of `model` of the last 24 h: no time filter, so the
+        answer needs no knowledge of the provider's zone."""
+        query = f"/tasks?model_name={model}&page_no={page_no}&page_size={page_size}"
         with self._counting():
             return parse_list_page(self._call("GET", query))
 
@@ -222,6 +245,7 @@ class ProviderClient:
             raise TransientProviderError("RequestTimeOut", _describe(exc)) from None
         except requests.RequestException as exc:
             raise TransientProviderError("ConnectionError", _describe(exc)) from None
+        self.last_date = response.headers.get("Date")
         with response:
             try:
                 raw = response.raw.read(MAX_BODY + 1, decode_content=True)

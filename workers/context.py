@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import redis
@@ -17,11 +18,13 @@ from wanedit.config.settings import Settings, get_settings
 from wanedit.process import PerProcess
 from wanedit.store.admission import Admission
 from wanedit.store.jobs import JobStore
+from wanedit.store.zones import ZoneStore
 from wanedit.urlguard import Resolver
 from wanedit.workers.client import ProviderClient, make_session
 from wanedit.workers.policy.events import events_plan
 from wanedit.workers.policy.retry import RetryPolicy
 from wanedit.workers.policy.schedule import Plan, PollPolicy, plan_for
+from wanedit.workers.zone import AccountZones
 
 DURATION_SAMPLES = 100
 
@@ -42,6 +45,15 @@ class WorkerContext:
     # Name resolution for the URL guard: each URL's host is resolved once, here, and connected
     # to at the address that was checked.
     resolve: Resolver = socket.getaddrinfo
+    # Each account's provider zone: configured, else measured from its answers (built from
+    # the settings when not given).
+    account_zones: AccountZones | None = None
+
+    @property
+    def zones(self) -> AccountZones:
+        if self.account_zones is None:
+            self.account_zones = zones_for(self.settings, self.redis, self.store)
+        return self.account_zones
 
     @property
     def poll_policy(self) -> PollPolicy:
@@ -93,14 +105,21 @@ class WorkerContext:
         )
 
 
+def zones_for(settings: Settings, client: redis.Redis, store: JobStore) -> AccountZones:
+    configured = {account.name: account.utc_offset for account in settings.accounts}
+    return AccountZones(ZoneStore(client, store.keys), configured)
+
+
 def build_context(settings: Settings) -> WorkerContext:
     client = make_redis(settings)
     session = make_session()
     metrics = make_metrics(settings, client)
+    store = make_store(settings, client)
+    zones = zones_for(settings, client, store)
     return WorkerContext(
         settings=settings,
         redis=client,
-        store=make_store(settings, client),
+        store=store,
         admission=make_admission(settings, client),
         providers={
             account.name: ProviderClient(
@@ -110,13 +129,14 @@ def build_context(settings: Settings) -> WorkerContext:
                 connect_timeout=settings.http_connect_timeout,
                 read_timeout=settings.http_read_timeout,
                 on_error=metrics.provider_error,
-                utc_offset_hours=account.provider_utc_offset,
+                zone=partial(zones.offset, account.name),
             )
             for account in settings.accounts
         },
         s3=make_s3(settings),
         # Result downloads use their own session: the provider key is never sent to them.
         downloads=make_session(),
+        account_zones=zones,
     )
 
 

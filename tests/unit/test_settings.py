@@ -124,6 +124,36 @@ def test_provider_times_are_beijing_time_unless_an_account_says_otherwise(monkey
     assert load_settings().account("a").provider_utc_offset == 9.0
 
 
+def test_a_zone_is_configured_only_when_a_setting_names_one(monkeypatch):
+    """Unset, the account's utc_offset stays None: the workers measure the zone."""
+    [default] = load_settings().accounts
+    assert (default.utc_offset, load_settings().configured_utc_offset) == (None, None)
+    monkeypatch.setenv("WANEDIT_PROVIDER_UTC_OFFSET", "8")  # the default's value, but set
+    [default] = load_settings().accounts
+    assert (default.utc_offset, load_settings().configured_utc_offset) == (8.0, 8.0)
+    monkeypatch.delenv("WANEDIT_PROVIDER_UTC_OFFSET")
+    monkeypatch.setenv(
+        "WANEDIT_ACCOUNTS",
+        '[{"name": "a", "api_key": "sk-a"}, {"name": "b", "api_key": "sk-b", "utc_offset": -5.5}]',
+    )
+    assert [a.utc_offset for a in load_settings().accounts] == [None, -5.5]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("http://provider-events:8092/", "http://provider-events:8092"), ("", None)],
+)
+def test_the_events_receiver_url(monkeypatch, value, expected):
+    monkeypatch.setenv("WANEDIT_PROVIDER_EVENTS_URL", value)
+    assert load_settings().provider_events_url == expected
+
+
+def test_the_events_receiver_url_must_be_http(monkeypatch):
+    monkeypatch.setenv("WANEDIT_PROVIDER_EVENTS_URL", "provider-events:8092")
+    with pytest.raises(ConfigError, match="WANEDIT_PROVIDER_EVENTS_URL: must be an http"):
+        load_settings()
+
+
 def test_one_key_listed_as_two_accounts_is_refused_without_showing_it(monkeypatch):
     monkeypatch.setenv(
         "WANEDIT_ACCOUNTS",

@@ -141,6 +141,17 @@ class Keys:
         """Provider task id -> when the list watch last saw it (unix seconds)."""
         return self._key("watch-seen", account)
 
+    def provider_zone(self, account: str) -> str:
+        """The zone of the account's provider time strings as measured from its own answers
+        (a hash: offset in hours east of UTC, when and how it was measured)."""
+        return self._key("provider-zone", account)
+
+    @property
+    def sweeps(self) -> str:
+        """When the last sweeps ran (unix seconds, newest first): beat's heartbeat, since only
+        beat sends the sweeper."""
+        return self._key("sweeps")
+
     def durations(self, model: str, account: str) -> str:
         """Recent provider task durations on the account, newest first."""
         return self._key("durations", model, account)

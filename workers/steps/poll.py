@@ -136,6 +136,10 @@ def _act(
 ) -> None:
     """What the answer means (`next_step`), recorded and acted on."""
     step = next_step(job, task, now, plan, deadline)
+    if job.polls == 0 and job.create_sent_at is not None:
+        # The task's submit time against the moment its create was sent: the zone the
+        # account's provider writes its times in, learned before they are read.
+        ctx.zones.learn(account.name, task.times.get("submit_time"), job.create_sent_at, "create")
     seen: dict[str, Any] = {
         "polls": job.polls + 1,
         "transient_errors": 0,

@@ -27,6 +27,7 @@ from wanedit.workers.policy.reconcile import (
     wait_before_recreate,
     window,
 )
+from wanedit.workers.policy.zone import ZoneSource
 from wanedit.workers.steps.admit import QUERY_WAIT_MIN
 from wanedit.workers.steps.common import (
     Delivery,
@@ -39,6 +40,7 @@ from wanedit.workers.steps.common import (
     reconcile_later,
 )
 from wanedit.workers.steps.submit import cancel_unsent, record_created
+from wanedit.workers.zone import learn_from_list
 
 log = logging.getLogger("wanedit.workers")
 
@@ -78,6 +80,17 @@ def reconcile(ctx: WorkerContext, job_id: str, reserved: bool, delivery: Deliver
     sent_at = job.create_sent_at
     low, high = window(sent_at, now, settings.reconcile_skew, settings.create_settle)
     try:
+        if ctx.zones.choice(account.name).source is ZoneSource.DEFAULT:
+            # The list's window is written in the provider's zone: one taken for granted
+            # could miss the task, and the edit would be created twice. Measured first.
+            learn_from_list(
+                ctx.zones,
+                account.name,
+                ctx.providers[account.name],
+                settings.model,
+                pace=lambda: pace(ctx, account),
+            )
+            pace(ctx, account)
         listed = ctx.providers[account.name].list_window(
             settings.model,
             low,

@@ -17,12 +17,15 @@ from wanedit.workers.steps.probe import probe_paused
 log = logging.getLogger("wanedit.workers")
 # Overdue jobs looked at per sweep.
 BATCH = 500
+# Sweep times kept as beat's heartbeat.
+SWEEPS_KEPT = 20
 
 
 def sweep(ctx: WorkerContext) -> int:
     """Safe anywhere and any number of times: one sweep per interval takes a lock, and every
     step it sends is safe to run twice. Returns how many jobs it re-drove."""
     settings = ctx.settings
+    beat(ctx)
     lock = ctx.redis.set(
         ctx.store.keys.sweep_lock, 1, nx=True, px=max(int(settings.sweep_interval * 800), 1)
     )
@@ -72,6 +75,18 @@ def sweep(ctx: WorkerContext) -> int:
             send.poll(job.id)
         sent += 1
     return sent + redrive(ctx, now)
+
+
+def beat(ctx: WorkerContext) -> None:
+    """Note this sweep's time: only beat sends the sweeper, so the recent times say whether
+    beat runs, and how many beats do (`wanedit doctor`). Every sweep message counts, the ones
+    that find the lock taken too."""
+    key = ctx.store.keys.sweeps
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.lpush(key, f"{ctx.clock():.3f}")
+        pipe.ltrim(key, 0, SWEEPS_KEPT - 1)
+        pipe.expire(key, 7 * 86400)
+        pipe.execute()
 
 
 def queue_waiting(ctx: WorkerContext) -> int:

@@ -66,7 +66,7 @@ def test_copies_every_package_pyproject_installs() -> None:
         for path in (ROOT / "wanedit").iterdir()
         if path.is_symlink()
     }
-    assert linked == {"config", "producers", "sandbox", "workers"}
+    assert linked == {"config", "doctor", "producers", "sandbox", "workers"}
     copied = {
         source
         for kw, args in INSTRUCTIONS

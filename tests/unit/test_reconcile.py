@@ -9,6 +9,7 @@ from wanedit.workers.policy.reconcile import (
     Recreate,
     Wait,
     decide,
+    evidence_from,
     give_up,
     look_wait,
     tries_after,
@@ -183,3 +184,36 @@ def test_only_undecided_looks_after_the_settle_time_count_toward_giving_up(
 )
 def test_never_reconcile_before_a_creates_answer_could_still_arrive(lost_at, now, wait) -> None:
     assert look_wait(SENT, lost_at, now, settle=60.0) == wait
+
+
+@pytest.mark.parametrize(
+    ("unsure", "expected"),
+    [
+        ((), SENT),  # alone: its own send
+        ((SENT - 3.0,), SENT),  # a peer that sent earlier settles first
+        ((SENT + 12.0,), SENT + 12.0),  # a later peer in the window: wait for its settle time
+        ((SENT + 12.0, SENT + 30.0), SENT + 30.0),
+        ((SENT + 64.0,), SENT + 64.0),  # within the window's skew (60 s + 5 s)
+        ((SENT + 66.0,), SENT),  # its task cannot be in this window
+        ((SENT - 6.0,), SENT),
+    ],
+)
+def test_undecided_looks_count_once_every_unsure_peer_in_the_window_has_settled(
+    unsure: tuple[float, ...], expected: float
+) -> None:
+    assert evidence_from(SENT, unsure, skew=5.0, settle=60.0) == expected
+
+
+def test_a_create_that_made_nothing_outwaits_a_later_unsure_peer_before_giving_up() -> None:
+    """Two unsure creates and one candidate (the later peer's task; this create made nothing):
+    undecided until the peer adopts it. Looks before the peer's settle time never count, so this
+    job cannot run out of looks first and fail a create it could have sent again."""
+    peer = SENT + 15.0
+    since = evidence_from(SENT, (peer,), skew=5.0, settle=60.0)
+    tries = 0
+    now = SENT + 60.0  # this job's own settle time
+    while now < peer + 60.0:
+        tries = tries_after(tries, since, now, settle=60.0)
+        assert not give_up(tries, 12, since, now, 60.0)
+        now += 0.5
+    assert tries == 0

@@ -68,6 +68,15 @@ def tries_after(tries: int, sent_at: float, now: float, *, settle: float) -> int
     return tries + 1 if now >= sent_at + settle else tries
 
 
+def evidence_from(sent_at: float, unsure: Sequence[float], *, skew: float, settle: float) -> float:
+    """The send from which an undecided look's evidence is complete: the latest send among this
+    create and the other unsure creates whose tasks could fall in its window. Until that send's
+    settle time a peer may still be answered, adopt its task or be sent again, and so decide this
+    one: two unsure creates and one candidate is expected while either may still settle."""
+    low, high = window(sent_at, sent_at + settle, skew, settle)
+    return max([sent_at, *(sent for sent in unsure if low <= sent <= high)])
+
+
 def give_up(tries: int, max_tries: int, sent_at: float, now: float, settle: float) -> bool:
     """Whether a reconcile that could not decide ends its job (CreateOutcomeUnknown): only
     after `max_tries` looks, and never before the settle time has passed, since until then

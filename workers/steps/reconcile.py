@@ -21,6 +21,7 @@ from wanedit.workers.policy.reconcile import (
     Decision,
     Recreate,
     decide,
+    evidence_from,
     give_up,
     look_wait,
     tries_after,
@@ -110,6 +111,7 @@ def reconcile(ctx: WorkerContext, job_id: str, reserved: bool, delivery: Deliver
     owners: list[Any] = ctx.redis.hmget(owned_key(ctx, account.name), ids) if ids else []
     mine = [task_id for task_id, owner in zip(ids, owners, strict=True) if owner == job.id]
     decision: Decision
+    peers: list[tuple[float, str | None]] = []
     if mine:
         decision = Adopt(mine[0])  # adopted before, then interrupted: finish recording it
     else:
@@ -140,7 +142,13 @@ def reconcile(ctx: WorkerContext, job_id: str, reserved: bool, delivery: Deliver
         _recreate(ctx, job, account.name, now)
     else:
         why = f"{len(decision.candidates)} candidate tasks, undecided"
-        _look_again(ctx, job, why, {"empty_looks": 0})
+        since = evidence_from(
+            sent_at,
+            [sent for sent, request_id in peers if not request_id],
+            skew=settings.reconcile_skew,
+            settle=settings.create_settle,
+        )
+        _look_again(ctx, job, why, {"empty_looks": 0}, since=since)
 
 
 def _recreate(ctx: WorkerContext, job: Job, account: str, now: float) -> None:
@@ -230,9 +238,12 @@ def _look_again(
     changes: dict[str, Any] | None = None,
     *,
     delay: float | None = None,
+    since: float | None = None,
 ) -> None:
+    """Look again later; `since`: the send whose settle time the looks that count wait for
+    (this job's own, unless unsure peers sent later; see `evidence_from`)."""
     settings = ctx.settings
-    sent_at = job.create_sent_at or 0.0
+    sent_at = since if since is not None else (job.create_sent_at or 0.0)
     now = ctx.clock()
     tries = tries_after(job.reconcile_tries, sent_at, now, settle=settings.create_settle)
     if give_up(tries, settings.reconcile_tries, sent_at, now, settings.create_settle):

@@ -80,6 +80,15 @@ class Edit:
         return self.event_at - self.provider_end
 
 
+@dataclass(frozen=True)
+class TaskSpan:
+    """One provider task as the sandbox timed it (unix seconds): made, started, ended."""
+
+    created: float
+    started: float | None
+    ended: float | None
+
+
 @dataclass
 class Sample:
     t: float
@@ -106,6 +115,8 @@ class RunResult:
     samples: list[Sample]
     depth_source: str
     notes: list[str] = field(default_factory=list)
+    tasks: list[TaskSpan] = field(default_factory=list)  # every provider task, from the sandbox
+    event_delay: float | None = None  # events designs: the sandbox's delay before each POST
 
 
 def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (640, 640)) -> bytes:
@@ -224,3 +235,35 @@ class Sampler:
     @property
     def peak_rss(self) -> int:
         return max((s.rss for s in self.samples), default=0)
+
+
+def task_spans(sandbox: Any, keys: list[str]) -> list[TaskSpan]:
+    """Every task of the accounts of ``keys`` with the sandbox's times, read through its task list
+    (``GET /tasks``, called in-process: call it after taking the stats, as it counts lists)."""
+    from wanedit.sandbox.errors import ApiError
+
+    spans: dict[str, TaskSpan] = {}
+    for key in keys:
+        page, pages, refused = 1, 1, 0
+        while page <= pages:
+            try:
+                answer = sandbox.list_tasks(key, {"page_size": "100", "page_no": str(page)})
+            except ApiError:  # its query rate: the next token comes within 1/Q s
+                refused += 1
+                if refused > 50:
+                    raise
+                time.sleep(0.1)
+                continue
+            pages = int(answer["total_page"])
+            for row in answer["data"]:
+                spans[row["task_id"]] = TaskSpan(
+                    created=row["gmt_create"] / 1000.0,
+                    started=_ms(row.get("start_time")),
+                    ended=_ms(row.get("end_time")),
+                )
+            page += 1
+    return sorted(spans.values(), key=lambda span: span.created)
+
+
+def _ms(value: Any) -> float | None:
+    return None if value is None else int(value) / 1000.0

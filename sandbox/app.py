@@ -53,6 +53,7 @@ URLS = Map(
         Rule("/sandbox/stats", endpoint="stats", methods=["GET"]),
         Rule("/sandbox/config", endpoint="config", methods=["GET", "POST"]),
         Rule("/sandbox/reset-stats", endpoint="reset_stats", methods=["POST"]),
+        Rule("/sandbox/events", endpoint="events", methods=["GET"]),
     ],
     strict_slashes=False,
 )
@@ -77,6 +78,7 @@ class SandboxApp:
             "stats": self._stats,
             "config": self._config,
             "reset_stats": self._reset_stats,
+            "events": self._events,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -160,6 +162,10 @@ class SandboxApp:
         if request.method == "GET":
             return self.sandbox.runtime_config()
         return self.sandbox.update_config(decode_json(request.get_data(cache=False)))
+
+    def _events(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
+        # Sandbox-only: each task-end event's end and answer times, for benchmarks.
+        return {"events": self.sandbox.event_records()}
 
     def _reset_stats(self, request: Request, values: dict[str, Any], _: str) -> dict[str, Any]:
         self.sandbox.reset_stats()

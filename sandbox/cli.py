@@ -39,6 +39,16 @@ def _groups(
     return tuple(groups)
 
 
+def _headers(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, str]:
+    headers = {}
+    for item in value:
+        name, sep, text = item.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter("use NAME:VALUE, e.g. 'Authorization: Bearer t0ken'")
+        headers[name.strip()] = text.strip()
+    return headers
+
+
 def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     modes = tuple(m.strip() for m in value.split(",") if m.strip())
     unknown = [m for m in modes if m not in LOST_MODES]
@@ -126,6 +136,46 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
     type=click.Choice(LIST_ORDERS),
     help="Order of GET /tasks rows; 'shuffled' proves a client never relies on it.",
 )
+@click.option(
+    "--event-url",
+    default=None,
+    envvar="WANEDIT_SANDBOX_EVENT_URL",
+    help="POST each task-end event (EventBridge's HTTP target) here; a token may go in the query.",
+)
+@click.option(
+    "--event-header",
+    "event_headers",
+    multiple=True,
+    callback=_headers,
+    metavar="NAME:VALUE",
+    help="An extra header on each event POST (repeatable), e.g. an Authorization header.",
+)
+@click.option(
+    "--event-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Sandbox-only: seconds from a task's end to its event.",
+)
+@click.option(
+    "--event-jitter",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Sandbox-only: up to this many more seconds, drawn uniformly.",
+)
+@click.option(
+    "--event-loss-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Sandbox-only: events never sent.",
+)
+@click.option(
+    "--event-dup-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Sandbox-only: events sent twice with the same id.",
+)
 @click.option("--seed", default=None, type=int, help="Seed for reproducible fault draws.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def command(
@@ -149,6 +199,12 @@ def command(
     utc_offset: float,
     region: str,
     list_order: str,
+    event_url: str | None,
+    event_headers: dict[str, str],
+    event_delay: float,
+    event_jitter: float,
+    event_loss_rate: float,
+    event_dup_rate: float,
     seed: int | None,
     access_log: bool,
 ) -> None:
@@ -175,6 +231,12 @@ def command(
         utc_offset_hours=utc_offset,
         region=region,
         list_order=list_order,
+        event_url=event_url,
+        event_headers=event_headers,
+        event_delay=event_delay,
+        event_jitter=event_jitter,
+        event_loss_rate=event_loss_rate,
+        event_dup_rate=event_dup_rate,
         seed=seed,
     )
     server = SandboxServer(config, access_log=access_log)

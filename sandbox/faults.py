@@ -81,6 +81,8 @@ class FaultRates:
     partial_rate: float = 0.0
     throttle_rate: float = 0.0  # requests answered 429 whatever the limits say (bursts: set to 1)
     lost_answer_rate: float = 0.0  # creates that make the task but whose answer is lost
+    event_loss_rate: float = 0.0  # task-end events never sent (sandbox-only)
+    event_dup_rate: float = 0.0  # task-end events sent twice with the same id (sandbox-only)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -36,12 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from wanedit.sandbox import answers, errors, faults, listing
+from wanedit.sandbox import answers, errors, events, faults, listing
 from wanedit.sandbox.accounts import keys_arg
 from wanedit.sandbox.errors import invalid_parameter
 from wanedit.sandbox.images import Fetcher, InputImage, load_images
 from wanedit.sandbox.limits import TokenBucket
 from wanedit.sandbox.params import SEED_MAX, EditRequest, decode_json, default_size, parse_create
+from wanedit.sandbox.publisher import Publisher
 from wanedit.sandbox.render import render_png
 from wanedit.sandbox.settings import RUNTIME_FIELDS, SandboxConfig, check_durations
 from wanedit.sandbox.signing import UrlSigner
@@ -112,7 +113,9 @@ class Sandbox:
         self._durations = (self.config.duration_min, self.config.duration_max)
         self._zone = self.config.zone()
         self._accounts = self.config.accounts()
-        self._store = TaskStore(self.config.concurrency, self.config.result_ttl)
+        # Task-end events: scheduled when a task starts (its end is then known) or is canceled.
+        self._events = Publisher(self.clock, self._tick, self.config.event_target())
+        self._store = TaskStore(self.config.concurrency, self.config.result_ttl, self._publish)
         # One quota per main account, whichever of its keys calls.
         self._limits = {
             name: _Limits(
@@ -188,8 +191,9 @@ class Sandbox:
         return {"output": {"task_status": PENDING, "task_id": task.task_id}}
 
     def close(self) -> None:
-        """Stop rendering in the background."""
+        """Stop rendering and sending events in the background."""
         self._renderer.shutdown(wait=False, cancel_futures=True)
+        self._events.stop()
 
     def query(self, key: str, task_id: str, base_url: str) -> dict[str, Any]:
         """The ``GET /tasks/{id}`` body; result URLs start with ``base_url``."""
@@ -216,6 +220,9 @@ class Sandbox:
             if not self._store.cancel(task_id, account, self._now()):
                 raise errors.cancel_refused()
             self._counters.cancels += 1
+            canceled = self._store.find(task_id)
+            if canceled is not None:
+                self._publish(canceled)
         return {}
 
     def list_tasks(self, key: str, args: Mapping[str, str]) -> dict[str, Any]:
@@ -289,13 +296,21 @@ class Sandbox:
             data["max_running"] = max(by_account.values(), default=0)
             data["max_running_by_account"] = by_account
             data["repeated_prompts"] = {p: c for p, c in self._tasks_by_prompt.items() if c > 1}
+        data.update(self._events.stats())
         return data
+
+    def event_records(self) -> list[dict[str, Any]]:
+        """Sandbox-only: every event delivery since the last reset (``publisher.Record``)."""
+        with self._lock:
+            self._now()
+        return self._events.records()
 
     def reset_stats(self) -> None:
         """Zero the counters and the peak concurrency (tasks are kept)."""
         with self._lock:
             self._counters = Counters()
             self._store.reset_max_running(self._now())
+        self._events.reset()
 
     def runtime_config(self) -> dict[str, Any]:
         """The current configuration, including runtime changes."""
@@ -305,6 +320,10 @@ class Sandbox:
             data["lost_answer_modes"] = list(self._lost_modes)
             data["arrears_keys"] = sorted(self._arrears)
             data["duration_min"], data["duration_max"] = self._durations
+            target = self._events.target
+            data["event_url"] = events.redact_url(target.url)
+            data["event_headers"] = events.redact_headers(target.headers)
+            data["event_delay"], data["event_jitter"] = target.delay, target.jitter
         return data
 
     def update_config(self, changes: Any) -> dict[str, Any]:
@@ -320,7 +339,7 @@ class Sandbox:
             raise invalid_parameter(
                 f"{', '.join(unknown)}: not changeable; use {', '.join(RUNTIME_FIELDS)}."
             )
-        lists = ("lost_answer_modes", "arrears_keys")
+        lists = ("lost_answer_modes", "arrears_keys", "event_url", "event_headers")
         numbers = {k: v for k, v in changes.items() if k not in lists}
         for name, value in numbers.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -334,17 +353,40 @@ class Sandbox:
             low = float(changes.get("duration_min", self._durations[0]))
             high = float(changes.get("duration_max", self._durations[1]))
             rate_changes = {k: float(v) for k, v in numbers.items() if k.endswith("_rate")}
+            current = self._events.target
             try:
                 check_durations(low, high)
                 faults.check_lost_modes(modes)
                 rates = replace(self._rates, **rate_changes)
+                target = events.EventTarget(
+                    changes.get("event_url", current.url),
+                    changes.get("event_headers", current.headers),
+                    changes.get("event_delay", current.delay),
+                    changes.get("event_jitter", current.jitter),
+                )
             except ValueError as exc:
                 raise invalid_parameter(str(exc)) from None
+            self._events.set_target(target)
             self._rates = rates
             self._lost_modes = modes
             self._arrears = arrears
             self._durations = (low, high)
         return self.runtime_config()
+
+    def _tick(self) -> None:
+        """Advance the simulation to now (the event scheduler's way to start queued tasks)."""
+        with self._lock:
+            self._now()
+
+    def _publish(self, task: Task) -> None:
+        """Schedule the task's end event, if events are on (called under the lock)."""
+        target = self._events.target
+        if target.url is None:
+            return  # no draws either: the seeded fault draws stay as they were
+        rates = self._rates
+        plan = events.plan(self._rng, target, rates.event_loss_rate, rates.event_dup_rate)
+        body = events.event_body(task, self._zone, self.config.region)
+        self._events.schedule(body, events.ended_at(task), plan)
 
     def _admit(self, bucket: TokenBucket, http_error_rate: bool) -> None:
         now = self._now()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta, timezone
 from typing import Any
 
 from wanedit.sandbox.accounts import Accounts
+from wanedit.sandbox.events import EventTarget, redact_headers, redact_url
 from wanedit.sandbox.faults import FaultRates, check_lost_modes
 
 RUNTIME_FIELDS = (
@@ -20,6 +22,12 @@ RUNTIME_FIELDS = (
     "duration_min",
     "duration_max",
     "arrears_keys",
+    "event_url",
+    "event_headers",
+    "event_delay",
+    "event_jitter",
+    "event_loss_rate",
+    "event_dup_rate",
 )
 LIST_ORDERS = ("newest", "shuffled")
 
@@ -36,6 +44,9 @@ class SandboxConfig:
     answers (see ``wanedit.sandbox.faults``). ``utc_offset_hours`` is the provider's zone, in
     which the time strings are written and read (Beijing, UTC+8). ``region`` is what list rows
     carry.
+    ``event_url`` is where each task-end event is POSTed (None: no events), with the extra
+    ``event_headers``; ``event_delay``, ``event_jitter`` (seconds), ``event_loss_rate`` and
+    ``event_dup_rate`` are sandbox-only faults of that delivery (see ``wanedit.sandbox.events``).
     ``list_order`` is ``"newest"`` (newest first, as the doc's example) or ``"shuffled"`` (a fixed
     random order, so tests can show a client never relies on the order).
     """
@@ -70,6 +81,15 @@ class SandboxConfig:
     # (PROVIDER.md's table). Sandbox-only: which calls an unpaid account may still make is
     # undocumented; here none may. Changeable at run time, so a test can settle the bill.
     arrears_keys: tuple[str, ...] = ()
+    # Task-end events (EventBridge's HTTP target, docs/dashscope.md). A receiver's token goes in
+    # the URL's query or in a header, as an EventBridge HTTP target is configured.
+    event_url: str | None = None
+    event_headers: Mapping[str, str] = field(default_factory=dict)
+    # Sandbox-only fault knobs: the provider sends each event once, as soon as the task ends.
+    event_delay: float = 0.0
+    event_jitter: float = 0.0
+    event_loss_rate: float = 0.0
+    event_dup_rate: float = 0.0
 
     def __post_init__(self) -> None:
         # Lists are welcome from callers; the frozen config keeps tuples.
@@ -78,6 +98,7 @@ class SandboxConfig:
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
         object.__setattr__(self, "lost_answer_modes", tuple(self.lost_answer_modes))
         object.__setattr__(self, "arrears_keys", tuple(self.arrears_keys))
+        object.__setattr__(self, "event_headers", dict(self.event_headers))
         if self.list_delay < 0:
             raise ValueError("list_delay must not be negative")
         if not self.api_keys or not all(self.api_keys):
@@ -98,6 +119,7 @@ class SandboxConfig:
             raise ValueError(f"list_order must be one of {', '.join(LIST_ORDERS)}")
         check_lost_modes(self.lost_answer_modes)
         self.fault_rates()
+        self.event_target()
 
     def accounts(self) -> Accounts:
         """The accepted keys and their main accounts."""
@@ -116,7 +138,13 @@ class SandboxConfig:
             partial_rate=self.partial_rate,
             throttle_rate=self.throttle_rate,
             lost_answer_rate=self.lost_answer_rate,
+            event_loss_rate=self.event_loss_rate,
+            event_dup_rate=self.event_dup_rate,
         )
+
+    def event_target(self) -> EventTarget:
+        """Where task-end events go, validated."""
+        return EventTarget(self.event_url, self.event_headers, self.event_delay, self.event_jitter)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,6 +152,9 @@ class SandboxConfig:
         data["main_accounts"] = [list(group) for group in self.main_accounts]
         data["lost_answer_modes"] = list(self.lost_answer_modes)
         data["arrears_keys"] = list(self.arrears_keys)
+        # A receiver's token may sit in the URL or a header: never shown.
+        data["event_url"] = redact_url(self.event_url)
+        data["event_headers"] = redact_headers(self.event_headers)
         return data
 
 

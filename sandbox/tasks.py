@@ -12,7 +12,7 @@ The store is not thread-safe on its own: the service calls it under one lock.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from wanedit.sandbox.faults import Outcome
@@ -72,13 +72,20 @@ class _Account:
 
 
 class TaskStore:
-    """Tasks by id, each account's queue, and the simulation that moves them."""
+    """Tasks by id, each account's queue, and the simulation that moves them.
 
-    def __init__(self, concurrency: int, ttl: float) -> None:
+    ``on_start`` is called with each task the moment the simulation starts it, when its end
+    becomes known (the task-end events are scheduled from it).
+    """
+
+    def __init__(
+        self, concurrency: int, ttl: float, on_start: Callable[[Task], None] | None = None
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
         self.ttl = ttl
+        self._on_start = on_start
         self._tasks: dict[str, Task] = {}
         self._accounts: dict[str, _Account] = {}
 
@@ -163,6 +170,8 @@ class TaskStore:
             running.append(head)
             busy = sum(1 for t in running if _end(t) > start or t is head)
             account.max_running = max(account.max_running, busy)
+            if self._on_start is not None:
+                self._on_start(head)
         running[:] = [t for t in running if _end(t) > now]
 
     def _expired(self, task: Task, now: float) -> bool:

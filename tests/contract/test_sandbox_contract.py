@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from PIL import Image
 
 from tests.contract.fixtures import Fixture, load
 from tests.contract.shapes import assert_same_shape
+from tests.receiver import webhook_receiver
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 
 pytestmark = pytest.mark.integration
@@ -531,3 +533,33 @@ def test_cancel_running_refused(provider: Provider) -> None:
     refused = provider.cancel(running.task_id)
     assert_error(refused, "cancel_refused", "UnsupportedOperation", message)
     assert provider.query(running.task_id).json()["output"]["task_status"] == "RUNNING"
+
+
+# --- the task-end event (EventBridge) -------------------------------------------------------
+
+
+def test_task_end_event(provider: Provider) -> None:
+    with webhook_receiver() as receiver:
+        provider.configure(event_url=receiver.url)
+        created = provider.created()
+        provider.clock.advance(DURATION + 1)  # nobody queries: the event goes out on its own
+        deadline = time.monotonic() + TIMEOUT
+        while not receiver.received:
+            assert time.monotonic() < deadline, "no event arrived"
+            time.sleep(0.02)
+        event = json.loads(receiver.received[0].body)
+    fixture = load("event_async_task_finish")
+    assert fixture.http_status is None  # a message the provider sends, not an answer
+    assert_same_shape(fixture.body, event, where="event_async_task_finish")
+    data = event["data"]
+    assert (data["task_id"], data["task_status"]) == (created.task_id, "SUCCEEDED")
+    assert data["request_id"] == created.body["request_id"]
+    # Beijing time (UTC+8) to the second in data; the envelope in UTC with milliseconds.
+    assert data["start_time"] == beijing(created.at)[:19]
+    assert data["end_time"] == beijing(created.at + DURATION)[:19]
+    end = datetime.fromtimestamp(created.at + DURATION, tz=UTC)
+    assert event["time"] == end.strftime("%Y-%m-%dT%H:%M:%S.") + f"{end.microsecond // 1000:03d}Z"
+    for key in ("source", "type", "specversion", "aliyuneventbusname", "datacontenttype"):
+        assert event[key] == fixture.body[key], key
+    assert data["user_api_unique_key"] == fixture.body["data"]["user_api_unique_key"]
+    assert data["contain_result"] is False

@@ -79,3 +79,35 @@ def test_main_accounts_lost_answers_and_zone() -> None:
 def test_bad_new_options(args: list[str]) -> None:
     with pytest.raises(click.BadParameter):
         params(args)
+
+
+def test_event_options() -> None:
+    values = params([])
+    assert (values["event_url"], values["event_headers"], values["event_delay"]) == (None, {}, 0.0)
+    values = params(
+        [
+            "--event-url",
+            "http://127.0.0.1:9/events?token=t",
+            "--event-header",
+            "Authorization: Bearer t",
+            "--event-delay",
+            "1.5",
+            "--event-jitter",
+            "0.5",
+            "--event-loss-rate",
+            "0.1",
+            "--event-dup-rate",
+            "0.2",
+        ]
+    )
+    assert values["event_headers"] == {"Authorization": "Bearer t"}
+    assert (values["event_delay"], values["event_jitter"]) == (1.5, 0.5)
+    assert (values["event_loss_rate"], values["event_dup_rate"]) == (0.1, 0.2)
+
+
+@pytest.mark.parametrize(
+    "args", [["--event-header", "no-colon"], ["--event-loss-rate", "2"], ["--event-delay", "-1"]]
+)
+def test_bad_event_options(args: list[str]) -> None:
+    with pytest.raises(click.BadParameter):
+        params(args)

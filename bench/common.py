@@ -62,6 +62,7 @@ class Edit:
     provider_scheduled: float | None = None
     provider_end: float | None = None
     polls: int | None = None
+    task_id: str | None = None  # the provider task (wanedit designs)
 
     @property
     def task_duration(self) -> float | None:
@@ -87,6 +88,18 @@ class TaskSpan:
     created: float
     started: float | None
     ended: float | None
+
+
+@dataclass(frozen=True)
+class EventSend:
+    """One task-end event as the sandbox delivered it (or did not): ``status`` is ``sent``,
+    ``lost``, ``failed``, ``scheduled`` or ``unsent``; times on the sandbox's clock."""
+
+    task_id: str
+    status: str
+    ended_at: float
+    sent_at: float | None
+    duplicate: bool = False
 
 
 @dataclass
@@ -117,6 +130,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     tasks: list[TaskSpan] = field(default_factory=list)  # every provider task, from the sandbox
     event_delay: float | None = None  # events designs: the sandbox's delay before each POST
+    event_sends: list[EventSend] = field(default_factory=list)  # events designs: each delivery
 
 
 def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (640, 640)) -> bytes:
@@ -267,3 +281,17 @@ def task_spans(sandbox: Any, keys: list[str]) -> list[TaskSpan]:
 
 def _ms(value: Any) -> float | None:
     return None if value is None else int(value) / 1000.0
+
+
+def event_sends(sandbox: Any) -> list[EventSend]:
+    """The sandbox's record of every event delivery (``GET /sandbox/events``, in-process)."""
+    return [
+        EventSend(
+            task_id=str(r["task_id"]),
+            status=str(r["status"]),
+            ended_at=float(r["ended_at"]),
+            sent_at=None if r.get("sent_at") is None else float(r["sent_at"]),
+            duplicate=bool(r.get("duplicate")),
+        )
+        for r in sandbox.event_records()
+    ]

@@ -40,6 +40,11 @@ class Figures:
     interactive_task_p95: float | None = None  # the same over the interactive edits only
     events: dict[str, int] | None = None  # the sandbox's event counters (events designs)
     event_delay: float | None = None
+    idle_slot_seconds: float | None = None  # capacity - busy, while the backlog waits
+    event_send_p95: float | None = None  # task end to the POST, as the sandbox sent them
+    missed_events: int | None = None  # tasks of ours whose event never reached the receiver
+    lag_missed_mean: float | None = None  # completion lag of those tasks
+    lag_delivered_mean: float | None = None  # completion lag of the others
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,13 @@ def compute(run: RunResult, workload: Workload) -> Figures:
         d for e in ended if e.kind == "interactive" and (d := e.task_duration) is not None
     ]
     events = {k: int(v) for k, v in stats.items() if k.startswith("events_")}
+    missed = missed_events(run)
+    lags_missed = [x for e in succeeded if e.task_id in missed and (x := e.lag) is not None]
+    lags_delivered = [x for e in succeeded if e.task_id not in missed and (x := e.lag) is not None]
+    sends = [
+        r.sent_at - r.ended_at for r in run.event_sends if r.sent_at is not None and not r.duplicate
+    ]
+    on = run.event_delay is not None
     return Figures(
         edits=len(edits),
         succeeded=len(succeeded),
@@ -124,9 +136,20 @@ def compute(run: RunResult, workload: Workload) -> Figures:
         busy_utilization=None if share is None else share.utilization,
         task_p95=percentile(durations, 95),
         interactive_task_p95=percentile(interactive_durations, 95),
-        events=events if run.event_delay is not None else None,
+        events=events if on else None,
         event_delay=run.event_delay,
+        idle_slot_seconds=None if share is None else share.capacity - share.busy,
+        event_send_p95=percentile(sends, 95),
+        missed_events=len(missed & {e.task_id for e in edits}) if on else None,
+        lag_missed_mean=fmean(lags_missed) if lags_missed else None,
+        lag_delivered_mean=fmean(lags_delivered) if on and lags_delivered else None,
     )
+
+
+def missed_events(run: RunResult) -> set[str | None]:
+    """Tasks none of whose event copies reached the receiver (dropped, or given up on)."""
+    reached = {r.task_id for r in run.event_sends if r.status == "sent"}
+    return {r.task_id for r in run.event_sends if r.status in ("lost", "failed")} - reached
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ ROWS = (
         lambda f: f.busy_utilization,
         3,
     ),
+    Row("idle slot-seconds while the backlog waits", lambda f: f.idle_slot_seconds, 1),
     Row("interactive latency p50, submit to event (s)", lambda f: f.interactive_p50),
     Row("**interactive latency p95** (s)", lambda f: f.interactive_p95),
     Row("interactive p95 / mean task duration", lambda f: f.interactive_p95_ratio),
@@ -50,6 +51,10 @@ ROWS = (
     Row("**provider queries per edit** (queries / edits)", lambda f: f.polls_per_edit),
     Row("completion lag p50, provider end_time to event (s)", lambda f: f.lag_p50),
     Row("**completion lag p95** (s)", lambda f: f.lag_p95),
+    Row("event POST p95, sandbox's task end to its send (s)", lambda f: f.event_send_p95),
+    Row("tasks whose event never arrived (lost or failed)", lambda f: f.missed_events, 0),
+    Row("completion lag mean, tasks without an event (s)", lambda f: f.lag_missed_mean),
+    Row("completion lag mean, tasks with an event (s)", lambda f: f.lag_delivered_mean),
     Row("429 answers sent by the provider", lambda f: f.throttled, 0),
     Row("failures surfaced to users", lambda f: f.failed, 0),
     Row("... of which from throttling", lambda f: f.throttling_failures, 0),
@@ -281,6 +286,10 @@ DEFINITIONS = [
     "- **completion lag**: completion event time minus the provider's `end_time`, over the "
     "succeeded edits.",
     "- **jobs lost**: edits with no completion event when the run ended.",
+    "- **event POST**: the sandbox's record of each event delivery (`GET /sandbox/events`): "
+    "its send time minus the task's end. A task whose event never arrived had every copy "
+    "dropped (`event_loss_rate`) or given up after retries; its completion lag is compared "
+    "with the other tasks' (wanedit then learns of the end by looking).",
     "- **provider events**: the sandbox's `events_sent`, `events_lost` (dropped on purpose), "
     "`events_duplicated` and `events_failed` (the receiver did not take it) counters.",
     "- **429 answers**: the sandbox's `throttled` counter. **Failures surfaced**: edits whose "

@@ -17,6 +17,7 @@ from bench.common import (
     Sample,
     Sampler,
     Workload,
+    event_sends,
     s3_client,
     task_spans,
     upload_inputs,
@@ -178,6 +179,7 @@ def run_wanedit(
         run.design = design.name
         if receiver is not None:
             run.event_delay = event_delay
+            run.event_sends = event_sends(sandbox.sandbox)
             run.notes.append(_events_note(design, event_delay, workload))
         return run
 
@@ -251,6 +253,7 @@ def _measure(
         edit.provider_scheduled = provider_moment(times.get("scheduled_time"), zone)
         edit.provider_end = provider_moment(times.get("end_time"), zone)
         edit.polls = int(job.get("polls") or 0)
+        edit.task_id = job.get("provider_task_id")
         if edit.status is None:
             edit.status = f"unfinished ({job['status']})"
 

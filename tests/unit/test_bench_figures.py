@@ -149,3 +149,32 @@ def test_only_picks_designs_in_the_order_given(text: str | None, names: list[str
 def test_only_names_the_unknown_design_and_the_known_ones(text: str, message: str) -> None:
     with pytest.raises(ValueError, match="^" + message):
         pick(text)
+
+
+def test_a_task_is_missed_only_when_no_copy_of_its_event_arrived() -> None:
+    from bench.common import EventSend, RunResult
+    from bench.figures import missed_events
+
+    run = RunResult(
+        design="events-10pct-lost",
+        accounts=1,
+        edits=[],
+        started_at=0.0,
+        backlog_enqueued_at=0.0,
+        finished_at=1.0,
+        sandbox_stats={},
+        account_names={},
+        cpu_seconds=0.0,
+        peak_rss=0,
+        samples=[],
+        depth_source="",
+        event_sends=[
+            EventSend("t1", "sent", 1.0, 1.1),
+            EventSend("t2", "lost", 2.0, None),
+            EventSend("t3", "failed", 3.0, None),
+            # A duplicate's first copy was given up on, its second arrived.
+            EventSend("t4", "failed", 4.0, None),
+            EventSend("t4", "sent", 4.0, 4.2, duplicate=True),
+        ],
+    )
+    assert missed_events(run) == {"t2", "t3"}

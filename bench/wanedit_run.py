@@ -319,7 +319,7 @@ def scaled_timing(workload: Workload) -> dict[str, str]:
 
 # The events mode's time settings (real defaults, floors), scaled the same way.
 _EVENT_TIMING = {
-    "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": (75.0, 0.0),
+    "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": (60.0, 0.0),
     "WANEDIT_PROVIDER_EVENTS_FALLBACK_INTERVAL": (30.0, 0.0),
 }
 

@@ -152,6 +152,24 @@ class Settings(BaseSettings):
     poll_deadline: float = Field(
         6 * 3600.0, gt=0, le=MAX_POLL_DEADLINE, validation_alias=_env("WANEDIT_POLL_DEADLINE")
     )
+    # Completion pushed by the provider (docs/provider-events.md): with WANEDIT_PROVIDER_EVENTS
+    # on, a task is looked at when its EventBridge event arrives (`wanedit provider-events`);
+    # the routine looks stop, and a task with no event is looked at first after FIRST_FACTOR x
+    # the recent p95 task duration (EXPECTED_DURATION while there is no history), then every
+    # FALLBACK_INTERVAL.
+    provider_events: bool = Field(False, validation_alias=_env("WANEDIT_PROVIDER_EVENTS"))
+    provider_events_token: SecretStr | None = Field(
+        None, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_TOKEN")
+    )
+    provider_events_first_factor: float = Field(
+        1.5, gt=0, le=100, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_FIRST_FACTOR")
+    )
+    provider_events_expected_duration: float = Field(
+        60.0, gt=0, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION")
+    )
+    provider_events_fallback_interval: float = Field(
+        30.0, gt=0, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_FALLBACK_INTERVAL")
+    )
     retry_base: float = Field(2.0, gt=0, validation_alias=_env("WANEDIT_RETRY_BASE"))
     retry_cap: float = Field(60.0, gt=0, validation_alias=_env("WANEDIT_RETRY_CAP"))
     retry_max: int = Field(8, ge=0, validation_alias=_env("WANEDIT_RETRY_MAX"))

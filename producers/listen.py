@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import io
-import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,14 +25,25 @@ from tenacity import (
     stop_never,
     wait_exponential,
 )
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.serving import BaseWSGIServer
 from werkzeug.wrappers import Request, Response
 
 from wanedit.errors import BackendUnavailable, InvalidEvent, InvalidRequest
 from wanedit.intake import submit_edit
 from wanedit.intake.context import ProducerContext
 from wanedit.producers.events_in import parse_events, plan_edits
+from wanedit.producers.http_server import (
+    HTTP_BODY_MAX as HTTP_BODY_MAX,
+)
+from wanedit.producers.http_server import (
+    HTTP_CONNECTIONS_MAX,
+    HTTP_IDLE_TIMEOUT,
+    HTTP_REQUEST_DEADLINE,
+    BodyProblem,
+    answer,
+    read_body,
+    serve,
+)
 from wanedit.s3errors import S3_EXCEPTIONS, S3Problem, classify_s3_error
 from wanedit.store.keys import Keys
 
@@ -278,101 +285,6 @@ def _drain(
         made.jobs += len(outcome.jobs)
 
 
-# The webhook receiver serves each connection in a thread of its own, one request per
-# connection. A connection that sends nothing for HTTP_IDLE_TIMEOUT, or has not sent its whole
-# request within HTTP_REQUEST_DEADLINE, is cut off; above HTTP_CONNECTIONS_MAX at once, a new
-# one is answered 503 at once. A body over HTTP_BODY_MAX is answered 413.
-HTTP_IDLE_TIMEOUT = 10.0
-HTTP_REQUEST_DEADLINE = 30.0
-HTTP_CONNECTIONS_MAX = 64
-HTTP_BODY_MAX = 1024 * 1024
-
-
-class _DeadlineReader(io.RawIOBase):
-    """A connection's bytes, where no read waits past the request's deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: float, idle: float) -> None:
-        self._sock, self._deadline, self._idle = sock, deadline, idle
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request was not received in time")
-        self._sock.settimeout(min(left, self._idle))
-        try:
-            return self._sock.recv_into(buffer)
-        finally:
-            self._sock.settimeout(self._idle)  # writing the answer gets the idle timeout
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """werkzeug's request handler with a deadline on reading the request, one request per
-    connection, and its access lines at DEBUG under wanedit.listen."""
-
-    protocol_version = "HTTP/1.0"
-    server: _ReceiverServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.idle_timeout)
-        deadline = time.monotonic() + self.server.request_deadline
-        reader = _DeadlineReader(self.connection, deadline, self.server.idle_timeout)
-        self.rfile = io.BufferedReader(reader)
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        log.debug("%s: " + message, self.address_string(), *args)
-
-
-_BUSY = (
-    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-    b'Connection: close\r\n\r\n{"error": "too many connections; send it again"}'
-)
-
-
-class _ReceiverServer(ThreadedWSGIServer):
-    """werkzeug's threaded server with a bound on connections served at once. Threads are
-    joined on close, so an answer being written is finished first."""
-
-    daemon_threads = False
-    block_on_close = True
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        app: WSGIApplication,
-        *,
-        idle_timeout: float,
-        request_deadline: float,
-        connections: int,
-    ) -> None:
-        self.idle_timeout, self.request_deadline = idle_timeout, request_deadline
-        self._slots = threading.BoundedSemaphore(connections)
-        super().__init__(host, port, app, handler=_QuietHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                request.settimeout(1.0)
-                request.sendall(_BUSY)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()  # no thread was started to give it back
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-
 def receiver(ctx: ProducerContext, on_outcome: Callable[[Outcome], None]) -> WSGIApplication:
     """The webhook receiver as a WSGI application: POST a notification; 200 with the job ids,
     400 when it is invalid (naming the field), 401 without the WANEDIT_LISTEN_TOKEN bearer
@@ -383,33 +295,25 @@ def receiver(ctx: ProducerContext, on_outcome: Callable[[Outcome], None]) -> WSG
     @Request.application
     def application(request: Request) -> Response:
         if request.method != "POST":
-            return _answer(405, {"error": "POST a notification"}, allow="POST")
+            return answer(405, {"error": "POST a notification"}, allow="POST")
         if token is not None:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ")
             if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-                return _answer(401, {"error": "a valid bearer token is required"})
-        request.max_content_length = HTTP_BODY_MAX
+                return answer(401, {"error": "a valid bearer token is required"})
         try:
-            body = request.get_data()
-        except RequestEntityTooLarge:
-            return _answer(413, {"error": f"body: over the limit of {HTTP_BODY_MAX} bytes"})
-        except (ClientDisconnected, TimeoutError, ConnectionError):
-            # werkzeug reports a read cut off by the deadline as a client that went away.
-            return _answer(408, {"error": "body: not received in time"})
+            body = read_body(request)
+        except BodyProblem as problem:
+            return problem.response
         try:
             outcome = handle_safely(ctx, body)
         except BackendUnavailable as exc:
-            return _answer(503, {"error": str(exc)})
+            return answer(503, {"error": str(exc)})
         _report(f"POST from {request.remote_addr}", outcome)
         on_outcome(outcome)
         status = 400 if outcome.dropped and not outcome.jobs else 200
-        return _answer(status, {"jobs": outcome.jobs, "dropped": outcome.dropped})
+        return answer(status, {"jobs": outcome.jobs, "dropped": outcome.dropped})
 
     return application
-
-
-def _answer(status: int, data: dict[str, Any], **headers: str) -> Response:
-    return Response(json.dumps(data), status, mimetype="application/json", headers=headers)
 
 
 def http_server(
@@ -424,11 +328,12 @@ def http_server(
 ) -> BaseWSGIServer:
     """The threaded server around `receiver`, bound and listening. `on_outcome` is called
     from the connections' threads."""
-    return _ReceiverServer(
+    return serve(
         host,
         port,
         receiver(ctx, on_outcome),
         idle_timeout=idle_timeout,
         request_deadline=request_deadline,
         connections=connections,
+        logger=log,
     )

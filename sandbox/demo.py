@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from wanedit.sandbox.stack import LocalServers, Worker, refuse_shared_redis
+from wanedit.sandbox.stack import LocalServers, Receiver, Worker, refuse_shared_redis
 
 BUCKET = "wanedit-demo"
 HERE = Path.cwd() / ".demo"
@@ -50,7 +50,9 @@ def main() -> None:
     refuse_shared_redis()  # everything below talks to the embedded server only
     HERE.mkdir(exist_ok=True)
     print("wanedit demo: starting an embedded valkey-server, moto S3 and the provider sandbox")
-    servers = LocalServers(BUCKET, duration=(2.0, 5.0)).start()
+    # The sandbox posts each task's end to the events receiver, as the provider's EventBridge
+    # rule would: each edit's result is asked for once, when its task has ended.
+    servers = LocalServers(BUCKET, duration=(2.0, 5.0), events=True).start()
     env = {
         **servers.env(),
         # The demo's inputs are drawn here; the Python API reads local files only below these.
@@ -58,6 +60,8 @@ def main() -> None:
     }
     os.environ.update(env)
     worker = Worker(env, concurrency=2, log_path=HERE / "worker.log")
+    assert servers.events_port is not None
+    receiver = Receiver(env, port=servers.events_port, log_path=HERE / "provider-events.log")
     try:
         import boto3
 
@@ -70,6 +74,8 @@ def main() -> None:
         s3 = boto3.client("s3")
         print(f"  redis   {env['WANEDIT_REDIS_URL']}\n  s3      {env['AWS_ENDPOINT_URL_S3']}")
         print(f"  sandbox {env['DASHSCOPE_HTTP_BASE_URL']}")
+        print(f"starting the events receiver: wanedit provider-events ({receiver.url}/events)")
+        receiver.start()
         print("starting a worker: celery -A wanedit.workers worker (log: .demo/worker.log)")
         worker.start()
 
@@ -109,8 +115,14 @@ def main() -> None:
         print(f"\nevents on the Redis Stream {settings.events_stream!r}:")
         for entry_id, event in read_events(make_redis(settings), settings.events_stream):
             print(f"  {entry_id} {json.dumps(event)}")
+        stats = servers.sandbox.stats()
+        print(
+            f"\nthe provider was asked {stats['queries']} times about {stats['creates']} tasks "
+            f"({stats['events_sent']} task-end events received)"
+        )
     finally:
         worker.stop()
+        receiver.stop()
         servers.stop()
     print(
         "\ndone: the output images are in .demo/outputs/ (the servers were embedded and are gone)"

@@ -18,7 +18,7 @@ from types import FrameType
 import click
 
 from wanedit.sandbox.cli import _duration
-from wanedit.sandbox.stack import Beat, LocalServers, Worker, refuse_shared_redis
+from wanedit.sandbox.stack import Beat, LocalServers, Receiver, Worker, refuse_shared_redis
 
 BUCKET = "wanedit-dev"
 # The first line of every file this command writes: it overwrites and removes only those.
@@ -83,7 +83,7 @@ def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signal.Signals(signum).name)
 
 
-def _watch(processes: Mapping[str, Worker | Beat]) -> None:
+def _watch(processes: Mapping[str, Worker | Beat | Receiver]) -> None:
     """Return when a signal arrives; a process that ended by itself ends the stack."""
     while True:
         for name, process in processes.items():
@@ -113,6 +113,13 @@ def _watch(processes: Mapping[str, Worker | Beat]) -> None:
 )
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option(
+    "--events/--no-events",
+    default=True,
+    show_default=True,
+    help="Run `wanedit provider-events` and have the sandbox post each task's end to it "
+    "(the events mode); --no-events: tasks are noticed by looking.",
+)
+@click.option(
     "--logs",
     default=".wanedit-dev",
     show_default=True,
@@ -120,25 +127,33 @@ def _watch(processes: Mapping[str, Worker | Beat]) -> None:
     help="Folder for the worker's and beat's logs.",
 )
 def command(
-    env_file: Path | None, duration: tuple[float, float], concurrency: int, logs: Path
+    env_file: Path | None,
+    duration: tuple[float, float],
+    concurrency: int,
+    events: bool,
+    logs: Path,
 ) -> None:
-    """Run the whole stack locally (embedded Redis, S3, the provider sandbox, a worker and
-    beat) until Ctrl-C, and print the environment that points wanedit at it."""
+    """Run the whole stack locally (embedded Redis, S3, the provider sandbox posting task-end
+    events, the events receiver, a worker and beat) until Ctrl-C, and print the environment
+    that points wanedit at it."""
     refuse_shared_redis()  # every Redis client of this process must be the embedded one
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop_on_signal)
     if env_file is not None:
         check_ours(env_file)  # before anything is started
     logs.mkdir(parents=True, exist_ok=True)
-    servers = LocalServers(BUCKET, duration=duration)
-    processes: dict[str, Worker | Beat] = {}
+    servers = LocalServers(BUCKET, duration=duration, events=events)
+    processes: dict[str, Worker | Beat | Receiver] = {}
     try:
         click.echo("wanedit dev: starting valkey-server, moto S3 and the sandbox", err=True)
         servers.start()
         env = servers.env()
+        if servers.events_port is not None:
+            log_path = logs / "provider-events.log"
+            processes["receiver"] = Receiver(env, port=servers.events_port, log_path=log_path)
         processes["worker"] = Worker(env, concurrency=concurrency, log_path=logs / "worker.log")
         processes["beat"] = Beat(env, workdir=logs, log_path=logs / "beat.log")
-        click.echo(f"starting a worker and beat (logs: {logs}/)", err=True)
+        click.echo(f"starting {', '.join(processes)} (logs: {logs}/)", err=True)
         for process in processes.values():
             try:
                 process.start()

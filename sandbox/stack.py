@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -180,9 +181,15 @@ class LocalServers:
     """The embedded valkey-server, moto's S3 server (with the output bucket made) and the
     provider sandbox, on free loopback ports, and the environment that points wanedit at them."""
 
-    def __init__(self, bucket: str, *, duration: tuple[float, float] = (2.0, 5.0)) -> None:
+    def __init__(
+        self, bucket: str, *, duration: tuple[float, float] = (2.0, 5.0), events: bool = False
+    ) -> None:
         self.bucket = bucket
         self.duration = duration
+        # With `events`, the sandbox posts each task's end to `wanedit provider-events` on
+        # `events_port` (run it with Receiver), and the settings turn the events mode on.
+        self.events_port = free_port() if events else None
+        self.events_token = secrets.token_urlsafe(16) if events else None
         self.redis: EmbeddedRedis | None = None
         self.s3: MotoS3 | None = None
         self.sandbox: Any = None
@@ -194,7 +201,14 @@ class LocalServers:
             self.redis = EmbeddedRedis().start()
             self.s3 = MotoS3().start()
             low, high = self.duration
-            config = SandboxConfig(api_keys=(SANDBOX_KEY,), duration_min=low, duration_max=high)
+            event_url = (
+                f"http://127.0.0.1:{self.events_port}/events?token={self.events_token}"
+                if self.events_port
+                else None
+            )
+            config = SandboxConfig(
+                api_keys=(SANDBOX_KEY,), duration_min=low, duration_max=high, event_url=event_url
+            )
             self.sandbox = SandboxServer(config).start()
             self._make_bucket()
         except BaseException:
@@ -216,7 +230,19 @@ class LocalServers:
     def env(self, prefix: str = "edits/") -> dict[str, str]:
         """Settings for producers and workers alike, with polls paced for short tasks."""
         assert self.redis and self.s3 and self.sandbox, "start() first"
+        events = (
+            {
+                "WANEDIT_PROVIDER_EVENTS": "true",
+                "WANEDIT_PROVIDER_EVENTS_TOKEN": self.events_token,
+                # Sandbox tasks take seconds: the safety-net looks are paced for them.
+                "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": str(self.duration[1]),
+                "WANEDIT_PROVIDER_EVENTS_FALLBACK_INTERVAL": "5",
+            }
+            if self.events_token
+            else {}
+        )
         return {
+            **events,
             **self.s3.env(),
             **LOCAL_ENV,
             "WANEDIT_REDIS_URL": check_own_redis(self.redis.url),
@@ -322,6 +348,53 @@ class Worker:
         if self._log:
             self._log.close()
             self._log = None
+
+
+class Receiver:
+    """A real `wanedit provider-events` process on a loopback port, ready once /healthz is."""
+
+    def __init__(self, env: Mapping[str, str], *, port: int, log_path: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Receiver:
+        import requests
+
+        check_own_redis(self.env.get("WANEDIT_REDIS_URL", ""))
+        command = [
+            sys.executable, "-c", "from wanedit.producers.cli import main; main()",
+            "provider-events", "--host", "127.0.0.1", "--port", str(self.port),
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the receiver exited with {self.process.returncode}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the receiver was not ready after {timeout} s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
 
 
 class Beat:

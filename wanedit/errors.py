@@ -4,7 +4,7 @@ WaneditError
  +-- ConfigError            a setting is missing or malformed (raised at start-up)
  +-- InvalidRequest         an edit request breaks the enqueue contract; nothing was enqueued
  |    +-- IdempotencyConflict  its idempotency key was used for a different request
- +-- InvalidEvent           a storage event notification could not be understood
+ +-- InvalidEvent           a storage notification or provider event could not be understood
  +-- JobNotFound            no job record exists under that id
  +-- BackendUnavailable     Redis or S3 cannot be reached by a producer (try again later)
  +-- ProviderError          the provider answered with an error (code, message, HTTP status)
@@ -61,7 +61,7 @@ class IdempotencyConflict(InvalidRequest):
 
 
 class InvalidEvent(WaneditError):
-    """A storage event notification could not be understood; it is dropped with this reason."""
+    """A storage notification or provider event could not be understood; dropped with a reason."""
 
 
 class JobNotFound(WaneditError):

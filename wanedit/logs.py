@@ -218,7 +218,8 @@ def settings_secrets(settings: Any) -> list[str]:
         if account.api_key is not None:
             found.append(account.api_key.get_secret_value())
     aws = (settings.aws_secret_access_key, settings.aws_session_token)
-    for secret in (settings.webhook_secret, settings.listen_token, *aws):
+    tokens = (settings.listen_token, getattr(settings, "provider_events_token", None))
+    for secret in (settings.webhook_secret, *tokens, *aws):
         if secret is not None:
             value = secret.get_secret_value()
             found += [value, value.removeprefix("whsec_")]

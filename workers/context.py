@@ -19,6 +19,7 @@ from wanedit.store.admission import Admission
 from wanedit.store.jobs import JobStore
 from wanedit.urlguard import Resolver
 from wanedit.workers.client import ProviderClient, make_session
+from wanedit.workers.policy.events import events_plan
 from wanedit.workers.policy.retry import RetryPolicy
 from wanedit.workers.policy.schedule import Plan, PollPolicy, plan_for
 
@@ -66,17 +67,27 @@ class WorkerContext:
             pipe.execute()
 
     def plan(self, account: str) -> Plan:
-        """How a task on `account` is watched, from the account's recent task durations."""
+        """How a task on `account` is watched, from the account's recent task durations (in the
+        events mode: when the safety-net looks come)."""
         raw: Any = self.redis.lrange(self.durations_key(account), 0, DURATION_SAMPLES - 1)
         s = self.settings
+        # A task's own first poll renews its slot's lease before the lease can run out.
+        longest = min(s.slot_lease_seconds * 0.9, s.poll_deadline)
+        if s.provider_events:
+            return events_plan(
+                [float(value) for value in raw],
+                factor=s.provider_events_first_factor,
+                expected=s.provider_events_expected_duration,
+                interval=s.provider_events_fallback_interval,
+                longest=longest,
+            )
         return plan_for(
             [float(value) for value in raw],
             default=self.poll_policy,
             min_interval=s.poll_min_interval,
             max_interval=s.poll_max_interval,
             lag_fraction=s.poll_lag_fraction,
-            # A task's own first poll renews its slot's lease before the lease can run out.
-            max_first_delay=min(s.slot_lease_seconds * 0.9, s.poll_deadline),
+            max_first_delay=longest,
             list_mode=s.poll_mode == "list",
             concurrency=s.account(account).concurrency,
         )

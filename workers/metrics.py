@@ -35,6 +35,13 @@ COUNTERS: list[tuple[str, str, tuple[str, ...], tuple[tuple[str, ...], ...]]] = 
     ("images_stored", "Result images copied into S3.", (), ((),)),
     ("images_billed", "Images the provider billed, by account.", ("account",), ()),
     ("cost", "Cost of billed images, by account and currency.", ("account", "currency"), ()),
+    (
+        "provider_events",
+        "Task-end events the provider pushed to `wanedit provider-events`, by outcome: polled, "
+        "unknown, duplicate, rejected, unauthorized.",
+        ("outcome",),
+        (),
+    ),
 ]
 HISTOGRAM_HELP = {
     "task_duration_seconds": "Provider task durations (end_time - scheduled_time), at job end.",

@@ -76,6 +76,11 @@ def poll(job_id: str, *, countdown: float | None = None) -> None:
     _send(POLL_TASK, (job_id,), countdown)
 
 
+def poll_once(job_id: str) -> None:
+    """A one-off look now, on the account's next query turn (its chain goes on as booked)."""
+    _send(POLL_TASK, (job_id, False, False))
+
+
 def poll_reserved(job_id: str, *, chain: bool, countdown: float | None = None) -> None:
     """A poll whose query turn is booked already; `chain` False for a one-off look."""
     _send(POLL_TASK, (job_id, True, chain), countdown)

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from wanedit.producers.cli import accounts, batch, jobs, listen, ops, url
+from wanedit.producers.cli import accounts, batch, jobs, listen, ops, provider_events, url
 from wanedit.producers.cli.exits import exit_table_text
 
 # Commands other parts of wanedit add (the sandbox, the local stack) come in by entry point, so
@@ -62,6 +62,7 @@ for _command in (
     batch.batch_cancel,
     batch.batch_export,
     listen.listen,
+    provider_events.provider_events,
     url.url,
     accounts.accounts,
 ):

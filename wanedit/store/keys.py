@@ -158,6 +158,17 @@ class Keys:
         """Held by the one sweep of each interval."""
         return self._key("sweep", "lock")
 
+    # Completion events pushed by the provider.
+
+    def provider_event(self, event_id: str) -> str:
+        """Held (with an expiry) once an event with this id was handled: its copies are not."""
+        return self._key("provider-event", event_id)
+
+    def provider_event_early(self, task_id: str) -> str:
+        """Set briefly when an event names a task no job has recorded yet (its create's answer
+        may still be on its way): recording the task looks at it at once."""
+        return self._key("provider-event-early", task_id)
+
     # Storage event listeners.
 
     @staticmethod

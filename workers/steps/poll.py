@@ -58,7 +58,7 @@ def poll(
     deadline = deadline_of(job, settings.poll_deadline, now=now)
     plan = PollPolicy(**job.poll_plan) if job.poll_plan else ctx.poll_policy
     every = plan.delay(job.polls + 1)
-    if chain and settings.poll_mode == "list":
+    if chain and settings.poll_mode == "list" and not settings.provider_events:
         turn = poll_turn(now, deadline, seen_at(ctx, account.name, job), every)
         if turn is PollTurn.BOOK:
             # The list watch is seeing this task: the fallback poll only books its next turn.

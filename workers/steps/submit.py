@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from wanedit.config.allow import check_job
 from wanedit.errors import (
@@ -202,7 +203,9 @@ def record_created(
     if answer.outcome is Recorded.SUBMITTED:
         log.info("job %s: submitted as provider task %s on %s", job.id, task_id, account_name)
         send.poll(job.id, countdown=plan.polls.first_delay)
-        if settings.poll_mode == "list":
+        if settings.provider_events:
+            _early_event(ctx, job.id, task_id)
+        elif settings.poll_mode == "list":
             rewatch(ctx, account_name, plan.watch_after)
         if answer.cancel_requested:
             # Asked while the create was in flight: settled now that its task is known.
@@ -226,6 +229,17 @@ def record_created(
         log.warning("job %s: ended during create; canceling provider task %s", job.id, task_id)
         if _stop(ctx, job, account_name, task_id):
             ctx.admission.release(job.id, account_name, 0)
+
+
+def _early_event(ctx: WorkerContext, job_id: str, task_id: str) -> None:
+    """The provider's event for this task came before its id was recorded (the task ended
+    while the create's answer was on its way): look now rather than at the safety net."""
+    event_id: Any = ctx.redis.getdel(ctx.store.keys.provider_event_early(task_id))
+    if event_id is not None:
+        log.info(
+            "job %s: its task ended before it was recorded (event %s); looking", job_id, event_id
+        )
+        send.poll_once(job_id)
 
 
 def _stop(ctx: WorkerContext, job: Job, account_name: str, task_id: str) -> bool:

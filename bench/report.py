@@ -112,6 +112,39 @@ def table(figures: dict[str, Figures]) -> list[str]:
     return lines
 
 
+def why(f: Figures, missed: set[str]) -> list[str]:
+    """What this run's own figures say about the targets it missed."""
+    out: list[str] = []
+    if "interactive latency p95" in missed and f.interactive_task_p95 is not None:
+        out.append(
+            f"interactive latency p95 {cell(f.interactive_p95, 2)} s: it includes the task "
+            f"itself, and the interactive edits' own task durations have a p95 of "
+            f"{f.interactive_task_p95:.2f} s in this run, which no design can go below; the "
+            "rest is the wait for a slot (interactive edits go first, but each waits for "
+            "a running task to end) and the completion lag."
+        )
+    if "utilization while the backlog waits" in missed and f.idle_slot_seconds is not None:
+        text = (
+            f"utilization while the backlog waits {cell(f.busy_utilization, 3)}: "
+            f"{f.idle_slot_seconds:.1f} idle slot-seconds in a {cell(f.busy_window, 1)} s window"
+        )
+        if f.missed_events and f.lag_missed_mean is not None:
+            held = f.missed_events * f.lag_missed_mean
+            text += (
+                f"; the {f.missed_events} tasks whose event never arrived were seen on average "
+                f"{f.lag_missed_mean:.2f} s after they ended (their first safety-net look), "
+                f"about {held:.1f} slot-seconds"
+            )
+        if f.event_send_p95 is not None:
+            text += (
+                f"; each other task's slot idles from its end through the event "
+                f"(sent {cell(f.event_send_p95, 2)} s after the end at p95), the result query "
+                "and the next create, which a short task feels most"
+            )
+        out.append(text + ".")
+    return out
+
+
 def target_tables(designs: list[Design], figures: dict[str, Figures]) -> list[str]:
     out: list[str] = []
     for design in designs:
@@ -132,6 +165,11 @@ def target_tables(designs: list[Design], figures: dict[str, Figures]) -> list[st
                 f"{result if t.passed is not False else '**' + result + '**'} |"
             )
         out.append("")
+        reasons = why(figures[design.name], {t.name for t in found if t.passed is False})
+        if reasons:
+            out += ["Where the misses come from, in this run's figures:", ""]
+            out += [f"- {reason}" for reason in reasons]
+            out.append("")
     return out
 
 

@@ -178,3 +178,22 @@ def test_a_task_is_missed_only_when_no_copy_of_its_event_arrived() -> None:
         ],
     )
     assert missed_events(run) == {"t2", "t3"}
+
+
+def test_the_report_explains_a_miss_with_the_runs_own_figures() -> None:
+    from bench.report import why
+
+    figures = dataclasses.replace(
+        FIGURES,
+        busy_utilization=0.9,
+        idle_slot_seconds=340.0,
+        missed_events=20,
+        lag_missed_mean=12.5,
+        event_send_p95=0.07,
+    )
+    reasons = why(figures, {"interactive latency p95", "utilization while the backlog waits"})
+    assert "own task durations have a p95 of 23.00 s" in reasons[0]
+    assert "340.0 idle slot-seconds" in reasons[1]
+    assert "the 20 tasks whose event never arrived" in reasons[1]
+    assert "about 250.0 slot-seconds" in reasons[1]
+    assert why(figures, set()) == []

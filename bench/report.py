@@ -206,8 +206,21 @@ def describe_code(root: Path, outputs: tuple[Path, ...] = ()) -> str:
     except OSError:
         return "unknown"
     ours = {str(p.resolve().relative_to(root)) for p in outputs if p.resolve().is_relative_to(root)}
-    dirty = [line for line in changed if line[3:].strip() not in ours]
+    # Other reports (an earlier run's RESULTS-x.md and its plot) are results, not code.
+    dirty = [
+        line
+        for line in changed
+        if line[3:].strip() not in ours and not _is_report(line[3:].strip())
+    ]
     return (head or "unknown") + (" with uncommitted changes" if dirty else "")
+
+
+def _is_report(path: str) -> bool:
+    name = Path(path).name
+    return path.startswith("bench/") and (
+        (name.startswith("RESULTS") and name.endswith(".md"))
+        or (name.startswith("inflight") and name.endswith(".png"))
+    )
 
 
 def render(

@@ -38,6 +38,7 @@ class Figures:
     busy_utilization: float | None = None  # RUNNING slot-seconds / (C x accounts x busy_window)
     task_p95: float | None = None  # p95 of the provider's task durations, every edit
     interactive_task_p95: float | None = None  # the same over the interactive edits only
+    interactive_wait_p95: float | None = None  # interactive: submit -> provider scheduled_time
     events: dict[str, int] | None = None  # the sandbox's event counters (events designs)
     event_delay: float | None = None
     idle_slot_seconds: float | None = None  # capacity - busy, while the backlog waits
@@ -102,6 +103,11 @@ def compute(run: RunResult, workload: Workload) -> Figures:
     interactive_durations = [
         d for e in ended if e.kind == "interactive" and (d := e.task_duration) is not None
     ]
+    waits = [
+        e.provider_scheduled - e.submitted_at
+        for e in ended
+        if e.kind == "interactive" and e.provider_scheduled is not None
+    ]
     events = {k: int(v) for k, v in stats.items() if k.startswith("events_")}
     missed = missed_events(run)
     lags_missed = [x for e in succeeded if e.task_id in missed and (x := e.lag) is not None]
@@ -136,6 +142,7 @@ def compute(run: RunResult, workload: Workload) -> Figures:
         busy_utilization=None if share is None else share.utilization,
         task_p95=percentile(durations, 95),
         interactive_task_p95=percentile(interactive_durations, 95),
+        interactive_wait_p95=percentile(waits, 95),
         events=events if on else None,
         event_delay=run.event_delay,
         idle_slot_seconds=None if share is None else share.capacity - share.busy,

@@ -46,6 +46,10 @@ ROWS = (
     Row("**interactive latency p95** (s)", lambda f: f.interactive_p95),
     Row("interactive p95 / mean task duration", lambda f: f.interactive_p95_ratio),
     Row("task duration p95, interactive edits only (s)", lambda f: f.interactive_task_p95),
+    Row(
+        "interactive wait for a slot p95, submit to the provider's start (s)",
+        lambda f: f.interactive_wait_p95,
+    ),
     Row("task duration p95, every edit (s)", lambda f: f.task_p95),
     Row("provider status queries (task queries + list calls)", lambda f: f.queries, 0),
     Row("**provider queries per edit** (queries / edits)", lambda f: f.polls_per_edit),
@@ -121,7 +125,13 @@ def why(f: Figures, missed: set[str]) -> list[str]:
             f"itself, and the interactive edits' own task durations have a p95 of "
             f"{f.interactive_task_p95:.2f} s in this run, which no design can go below; the "
             "rest is the wait for a slot (interactive edits go first, but each waits for "
-            "a running task to end) and the completion lag."
+            "a running task to end: the provider does not preempt"
+            + (
+                f"; p95 {f.interactive_wait_p95:.2f} s"
+                if f.interactive_wait_p95 is not None
+                else ""
+            )
+            + ") and the completion lag."
         )
     if "utilization while the backlog waits" in missed and f.idle_slot_seconds is not None:
         text = (
@@ -331,7 +341,8 @@ DEFINITIONS = [
     "ramp-up (the first creates 1/R s apart) and the tail (the last tasks run while the other "
     "slots have nothing left), which no design can fill.",
     "- **task duration p95**: of `end_time - scheduled_time`; over the interactive edits, it "
-    "bounds their latency p95 from below, as that latency includes the task itself.",
+    "bounds their latency p95 from below, as that latency includes the task itself. "
+    "**Interactive wait for a slot**: the provider's `scheduled_time` minus the submit time.",
     "- **provider queries per edit**: the sandbox's counts of `GET /tasks/{id}` and "
     "`GET /tasks` (list) calls, 429s included, / edits.",
     "- **completion lag**: completion event time minus the provider's `end_time`, over the "

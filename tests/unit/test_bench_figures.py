@@ -190,9 +190,11 @@ def test_the_report_explains_a_miss_with_the_runs_own_figures() -> None:
         missed_events=20,
         lag_missed_mean=12.5,
         event_send_p95=0.07,
+        interactive_wait_p95=4.5,
     )
     reasons = why(figures, {"interactive latency p95", "utilization while the backlog waits"})
     assert "own task durations have a p95 of 23.00 s" in reasons[0]
+    assert "does not preempt; p95 4.50 s" in reasons[0]
     assert "340.0 idle slot-seconds" in reasons[1]
     assert "the 20 tasks whose event never arrived" in reasons[1]
     assert "about 250.0 slot-seconds" in reasons[1]

@@ -62,6 +62,7 @@ class Edit:
     provider_scheduled: float | None = None
     provider_end: float | None = None
     polls: int | None = None
+    task_id: str | None = None  # the provider task (wanedit designs)
 
     @property
     def task_duration(self) -> float | None:
@@ -78,6 +79,27 @@ class Edit:
         if self.event_at is None or self.provider_end is None:
             return None
         return self.event_at - self.provider_end
+
+
+@dataclass(frozen=True)
+class TaskSpan:
+    """One provider task as the sandbox timed it (unix seconds): made, started, ended."""
+
+    created: float
+    started: float | None
+    ended: float | None
+
+
+@dataclass(frozen=True)
+class EventSend:
+    """One task-end event as the sandbox delivered it (or did not): ``status`` is ``sent``,
+    ``lost``, ``failed``, ``scheduled`` or ``unsent``; times on the sandbox's clock."""
+
+    task_id: str
+    status: str
+    ended_at: float
+    sent_at: float | None
+    duplicate: bool = False
 
 
 @dataclass
@@ -106,6 +128,9 @@ class RunResult:
     samples: list[Sample]
     depth_source: str
     notes: list[str] = field(default_factory=list)
+    tasks: list[TaskSpan] = field(default_factory=list)  # every provider task, from the sandbox
+    event_delay: float | None = None  # events designs: the sandbox's delay before each POST
+    event_sends: list[EventSend] = field(default_factory=list)  # events designs: each delivery
 
 
 def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (640, 640)) -> bytes:
@@ -225,3 +250,49 @@ class Sampler:
     @property
     def peak_rss(self) -> int:
         return max((s.rss for s in self.samples), default=0)
+
+
+def task_spans(sandbox: Any, keys: list[str]) -> list[TaskSpan]:
+    """Every task of the accounts of ``keys`` with the sandbox's times, read through its task list
+    (``GET /tasks``, called in-process: call it after taking the stats, as it counts lists)."""
+    from wanedit.sandbox.errors import ApiError
+
+    spans: dict[str, TaskSpan] = {}
+    for key in keys:
+        page, pages, refused = 1, 1, 0
+        while page <= pages:
+            try:
+                answer = sandbox.list_tasks(key, {"page_size": "100", "page_no": str(page)})
+            except ApiError:  # its query rate: the next token comes within 1/Q s
+                refused += 1
+                if refused > 50:
+                    raise
+                time.sleep(0.1)
+                continue
+            pages = int(answer["total_page"])
+            for row in answer["data"]:
+                spans[row["task_id"]] = TaskSpan(
+                    created=row["gmt_create"] / 1000.0,
+                    started=_ms(row.get("start_time")),
+                    ended=_ms(row.get("end_time")),
+                )
+            page += 1
+    return sorted(spans.values(), key=lambda span: span.created)
+
+
+def _ms(value: Any) -> float | None:
+    return None if value is None else int(value) / 1000.0
+
+
+def event_sends(sandbox: Any) -> list[EventSend]:
+    """The sandbox's record of every event delivery (``GET /sandbox/events``, in-process)."""
+    return [
+        EventSend(
+            task_id=str(r["task_id"]),
+            status=str(r["status"]),
+            ended_at=float(r["ended_at"]),
+            sent_at=None if r.get("sent_at") is None else float(r["sent_at"]),
+            duplicate=bool(r.get("duplicate")),
+        )
+        for r in sandbox.event_records()
+    ]

@@ -21,6 +21,7 @@ from bench.common import (
     Sampler,
     Workload,
     s3_client,
+    task_spans,
     upload_inputs,
 )
 from bench.driver import drive
@@ -122,6 +123,8 @@ def run_naive(workload: Workload, log_dir: Path, say: Callable[[str], None]) -> 
             cpu = tree.cpu_seconds() - cpu_before
         finally:
             samples = sampler.stop()
+        stats = sandbox.stats()
+        spans = task_spans(sandbox.sandbox, [SANDBOX_KEY])
         for edit in run.edits.values():
             record = client.hgetall(naive.job_key(edit.job_id))
             edit.provider_scheduled = provider_moment(record.get("scheduled_time"))
@@ -141,11 +144,12 @@ def run_naive(workload: Workload, log_dir: Path, say: Callable[[str], None]) -> 
             started_at=run.started_at,
             backlog_enqueued_at=run.backlog_enqueued_at,
             finished_at=run.finished_at,
-            sandbox_stats=sandbox.stats(),
+            sandbox_stats=stats,
             account_names={SANDBOX_KEY: "a1"},
             cpu_seconds=cpu,
             peak_rss=max(sampler.peak_rss, tree.rss()),
             samples=samples,
             depth_source="`naive:waiting` = enqueued - started (queue LLEN + prefetched)",
             notes=notes,
+            tasks=spans,
         )

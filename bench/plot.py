@@ -12,7 +12,12 @@ import matplotlib.pyplot as plt
 
 from bench.common import RunResult, Workload
 
-COLORS = {"wanedit": "tab:blue", "naive": "tab:orange"}
+COLORS = {
+    "wanedit-events": "tab:green",
+    "wanedit": "tab:blue",
+    "naive": "tab:orange",
+    "events-10pct-lost": "tab:red",
+}
 
 
 def plot_inflight(runs: list[RunResult], workload: Workload, path: Path) -> None:

@@ -17,10 +17,14 @@ from bench.common import (
     Sample,
     Sampler,
     Workload,
+    event_sends,
     s3_client,
+    task_spans,
     upload_inputs,
 )
+from bench.designs import DESIGNS, Design
 from bench.driver import drive
+from bench.receiver import EventsReceiver
 from wanedit.provider_time import BEIJING_UTC_OFFSET, provider_moment
 from wanedit.sandbox.server import SandboxConfig, SandboxServer
 from wanedit.sandbox.stack import LOCAL_ENV, SANDBOX_KEY, EmbeddedRedis, MotoS3, Worker, patched_env
@@ -36,16 +40,26 @@ def account_keys(accounts: int) -> dict[str, str]:
     return {f"sk-a{i}": f"a{i}" for i in range(1, accounts + 1)}
 
 
-def sandbox_config(workload: Workload, keys: tuple[str, ...]) -> SandboxConfig:
-    return SandboxConfig(
-        api_keys=keys,
-        concurrency=workload.concurrency,
-        submit_rate=workload.submit_rate,
-        query_rate=workload.query_rate,
-        duration_min=workload.duration_min,
-        duration_max=workload.duration_max,
-        seed=workload.seed,
-    )
+def sandbox_config(workload: Workload, keys: tuple[str, ...], **events: Any) -> SandboxConfig:
+    """The sandbox with the provider's limits; ``events``: its ``event_*`` fields, if any."""
+    try:
+        return SandboxConfig(
+            api_keys=keys,
+            concurrency=workload.concurrency,
+            submit_rate=workload.submit_rate,
+            query_rate=workload.query_rate,
+            duration_min=workload.duration_min,
+            duration_max=workload.duration_max,
+            seed=workload.seed,
+            **events,
+        )
+    except TypeError as exc:
+        if not events:
+            raise
+        raise RuntimeError(
+            f"this sandbox cannot post task-finished events ({exc}): the events designs "
+            "need SandboxConfig's event_url, event_delay and event_loss_rate"
+        ) from None
 
 
 def _reset_producer() -> None:
@@ -93,14 +107,32 @@ class BacklogDepth:
         return sum(1 for status in pipe.execute() if status == "queued")
 
 
-def run_wanedit(workload: Workload, log_dir: Path, say: Callable[[str], None]) -> RunResult:
+def run_wanedit(
+    workload: Workload,
+    log_dir: Path,
+    say: Callable[[str], None],
+    design: Design = DESIGNS["wanedit"],
+    event_delay: float = 0.0,
+) -> RunResult:
+    """One wanedit design; with ``design.events``, the sandbox posts each task's end to a
+    ``wanedit provider-events`` receiver after ``event_delay`` seconds."""
     keys = account_keys(workload.accounts)
     with ExitStack() as stack:
         redis_server = EmbeddedRedis().start()
         stack.callback(redis_server.stop)
         s3_server = MotoS3().start()
         stack.callback(s3_server.stop)
-        sandbox = SandboxServer(sandbox_config(workload, tuple(keys))).start()
+        receiver = None
+        events: dict[str, Any] = {}
+        if design.events:
+            log_path = _fresh(log_dir / f"{design.name}-receiver.log")
+            receiver = EventsReceiver(log_path=log_path, cwd=ROOT)
+            events = {
+                "event_url": receiver.url,
+                "event_delay": event_delay,
+                "event_loss_rate": design.event_loss_rate,
+            }
+        sandbox = SandboxServer(sandbox_config(workload, tuple(keys), **events)).start()
         stack.callback(sandbox.stop)
         first_key = next(iter(keys))
         env = {
@@ -112,6 +144,10 @@ def run_wanedit(workload: Workload, log_dir: Path, say: Callable[[str], None]) -
             "DASHSCOPE_HTTP_BASE_URL": sandbox.base_url,
         }
         env.update(scaled_timing(workload))
+        if receiver is not None:
+            env["WANEDIT_PROVIDER_EVENTS"] = "true"
+            env.update(scaled_event_timing(workload))
+            env.update(receiver.env())
         if workload.accounts > 1:
             env["WANEDIT_ACCOUNTS"] = json.dumps(
                 [
@@ -124,18 +160,45 @@ def run_wanedit(workload: Workload, log_dir: Path, say: Callable[[str], None]) -
         _reset_producer()
         upload_inputs(s3_client(env))
 
+        if receiver is not None:
+            stack.callback(receiver.stop)
+            say(f"{design.name}: starting the events receiver (log: {receiver.log_path})")
+            receiver.start(env)
         worker = Worker(
             env,
             concurrency=workload.worker_concurrency,
-            log_path=log_dir / "wanedit-worker.log",
+            log_path=_fresh(log_dir / f"{design.name}-worker.log"),
             cwd=ROOT,
         )
         stack.callback(worker.stop)
-        say(f"wanedit: starting the worker (log: {worker.log_path})")
+        say(f"{design.name}: starting the worker (log: {worker.log_path})")
         worker.start()
         assert worker.process is not None
         tree = ProcessTree(worker.process.pid)
-        return _measure(workload, sandbox, tree, keys, say)
+        run = _measure(workload, sandbox, tree, keys, say)
+        run.design = design.name
+        if receiver is not None:
+            run.event_delay = event_delay
+            run.event_sends = event_sends(sandbox.sandbox)
+            run.notes.append(_events_note(design, event_delay, workload))
+        return run
+
+
+def _fresh(path: Path) -> Path:
+    """A log of this run only (the worker appends to its log)."""
+    path.unlink(missing_ok=True)
+    return path
+
+
+def _events_note(design: Design, delay: float, workload: Workload) -> str:
+    loss = f", and drops {design.event_loss_rate:.0%} of them" if design.event_loss_rate else ""
+    return (
+        f"The sandbox posts each task's end to `wanedit provider-events` {delay:g} s after it "
+        f"ends{loss}. The delay is the sandbox's assumption: the provider documents that the "
+        "event arrives as soon as the task ends, with no figure. Worker settings: "
+        + ", ".join(f"`{k}={v}`" for k, v in sorted(scaled_event_timing(workload).items()))
+        + "."
+    )
 
 
 def _measure(
@@ -181,6 +244,8 @@ def _measure(
         cpu = tree.cpu_seconds() - cpu_before
     finally:
         samples = sampler.stop()
+    stats = sandbox.stats()
+    spans = task_spans(sandbox.sandbox, list(keys))
     for edit in run.edits.values():
         job = get_job(edit.job_id)
         times = job.get("provider_times") or {}
@@ -188,6 +253,7 @@ def _measure(
         edit.provider_scheduled = provider_moment(times.get("scheduled_time"), zone)
         edit.provider_end = provider_moment(times.get("end_time"), zone)
         edit.polls = int(job.get("polls") or 0)
+        edit.task_id = job.get("provider_task_id")
         if edit.status is None:
             edit.status = f"unfinished ({job['status']})"
 
@@ -217,13 +283,14 @@ def _measure(
         started_at=run.started_at,
         backlog_enqueued_at=run.backlog_enqueued_at,
         finished_at=run.finished_at,
-        sandbox_stats=sandbox.stats(),
+        sandbox_stats=stats,
         account_names=keys,
         cpu_seconds=cpu,
         peak_rss=max(sampler.peak_rss, tree.rss()),
         samples=samples,
         depth_source=depth.source,
         notes=notes,
+        tasks=spans,
     )
 
 
@@ -250,6 +317,22 @@ def scaled_timing(workload: Workload) -> dict[str, str]:
     }
 
 
+# The events mode's time settings (real defaults, floors), scaled the same way.
+_EVENT_TIMING = {
+    "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": (60.0, 0.0),
+    "WANEDIT_PROVIDER_EVENTS_FALLBACK_INTERVAL": (30.0, 0.0),
+}
+
+
+def scaled_event_timing(workload: Workload) -> dict[str, str]:
+    """The events mode's time settings, scaled like ``scaled_timing``; the environment wins."""
+    factor = (workload.duration_min + workload.duration_max) / 2 / REAL_MEAN_TASK
+    return {
+        name: os.environ.get(name, f"{max(default * factor, floor):.3g}")
+        for name, (default, floor) in _EVENT_TIMING.items()
+    }
+
+
 # Settings this harness sets itself; any other WANEDIT_* in the environment is reported.
 _OWN = frozenset(
     {
@@ -257,6 +340,9 @@ _OWN = frozenset(
         "WANEDIT_OUTPUT_URI",
         "WANEDIT_ACCOUNTS",
         "WANEDIT_S3_ADDRESSING_STYLE",
+        "WANEDIT_PROVIDER_EVENTS",
+        "WANEDIT_PROVIDER_EVENTS_TOKEN",
+        *_EVENT_TIMING,
         *LOCAL_ENV,
     }
 )

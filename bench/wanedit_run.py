@@ -321,6 +321,7 @@ def scaled_timing(workload: Workload) -> dict[str, str]:
 _EVENT_TIMING = {
     "WANEDIT_PROVIDER_EVENTS_EXPECTED_DURATION": (60.0, 0.0),
     "WANEDIT_PROVIDER_EVENTS_FALLBACK_INTERVAL": (30.0, 0.0),
+    "WANEDIT_PROVIDER_EVENTS_WATCH_SECONDS": (600.0, 0.0),
 }
 
 

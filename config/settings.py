@@ -179,6 +179,11 @@ class Settings(BaseSettings):
     provider_events_fallback_interval: float = Field(
         30.0, gt=0, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_FALLBACK_INTERVAL")
     )
+    # After a task on an account ends without its event, the account's list watch runs again
+    # (as with events off) for this long; each further miss starts the time again.
+    provider_events_watch_seconds: float = Field(
+        600.0, ge=0, validation_alias=_env("WANEDIT_PROVIDER_EVENTS_WATCH_SECONDS")
+    )
     retry_base: float = Field(2.0, gt=0, validation_alias=_env("WANEDIT_RETRY_BASE"))
     retry_cap: float = Field(60.0, gt=0, validation_alias=_env("WANEDIT_RETRY_CAP"))
     retry_max: int = Field(8, ge=0, validation_alias=_env("WANEDIT_RETRY_MAX"))

@@ -45,6 +45,8 @@ EVENT_MEMORY = 86400
 # A task no job has recorded yet is remembered this long: its create's answer, or the look
 # that adopts a create whose answer was lost, comes within it.
 EARLY_MEMORY = 600
+# That an event named a task is remembered this long: far beyond any task's end.
+SEEN_MEMORY = 3600
 
 
 def count(ctx: ProducerContext, outcome: EventOutcome) -> None:
@@ -98,6 +100,9 @@ def handle(ctx: ProducerContext, event: ProviderEvent) -> EventOutcome:
     keys = ctx.store.keys
     try:
         first = bool(ctx.redis.set(keys.provider_event(event.id), "1", nx=True, ex=EVENT_MEMORY))
+        if first:
+            # The task's end was announced: the worker that sees it end counts no missed event.
+            ctx.redis.set(keys.provider_event_seen(event.task_id), "1", ex=SEEN_MEMORY)
         job_id, _account = _owner(ctx, keys, event.task_id) if first else (None, None)
         job = _job(ctx, job_id) if job_id else None
         outcome = outcome_for(

@@ -78,6 +78,22 @@ class WorkerContext:
             pipe.expire(key, 7 * 86400)
             pipe.execute()
 
+    def watching(self, account: str) -> bool:
+        """Whether the account's list watch runs: in list mode, always with events off; with
+        events on, only while a recent task ended without its event (`events_missed`)."""
+        s = self.settings
+        if s.poll_mode != "list":
+            return False
+        if not s.provider_events:
+            return True
+        return bool(self.redis.exists(self.store.keys.events_missed(account)))
+
+    def missed_event(self, account: str) -> None:
+        """A task on the account ended without its event: watch the account for a while."""
+        seconds = self.settings.provider_events_watch_seconds
+        if seconds > 0:
+            self.redis.set(self.store.keys.events_missed(account), "1", ex=max(1, round(seconds)))
+
     def plan(self, account: str) -> Plan:
         """How a task on `account` is watched, from the account's recent task durations (in the
         events mode: when the safety-net looks come)."""
@@ -85,7 +101,7 @@ class WorkerContext:
         s = self.settings
         # A task's own first poll renews its slot's lease before the lease can run out.
         longest = min(s.slot_lease_seconds * 0.9, s.poll_deadline)
-        if s.provider_events:
+        if s.provider_events and not self.watching(account):
             return events_plan(
                 [float(value) for value in raw],
                 factor=s.provider_events_first_factor,

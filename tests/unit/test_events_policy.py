@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wanedit.workers.policy.events import events_plan, first_look, typical_slow
+from wanedit.workers.policy.events import events_plan, first_look, missed_event, typical_slow
 from wanedit.workers.policy.schedule import MIN_SAMPLES
 
 TEN = [float(x) for x in range(1, 11)]  # 1..10 s: p95 is 9.55 s
@@ -56,3 +56,19 @@ def test_after_the_first_look_the_task_is_looked_at_every_interval(
     assert [plan.polls.delay(n) for n in (1, 2, 10)] == [then, then, then]
     # No hazard-timed list looks in this mode: the plan carries no durations for them.
     assert plan.durations == ()
+
+
+@pytest.mark.parametrize(
+    ("seen", "ended_at", "now", "expected"),
+    [
+        (False, 100.0, 110.0, True),  # found ended 10 s after its end, no event: lost
+        (True, 100.0, 110.0, False),  # its event came
+        (False, 100.0, 101.0, False),  # the event may still be on its way
+        (False, 100.0, 102.0, True),  # at the grace exactly
+        (False, None, 110.0, False),  # no end time: tells nothing
+    ],
+)
+def test_a_task_found_ended_without_its_event_counts_as_a_missed_event(
+    seen: bool, ended_at: float | None, now: float, expected: bool
+) -> None:
+    assert missed_event(seen=seen, ended_at=ended_at, now=now, grace=2.0) is expected

@@ -175,6 +175,16 @@ class Keys:
         """Held (with an expiry) once an event with this id was handled: its copies are not."""
         return self._key("provider-event", event_id)
 
+    def provider_event_seen(self, task_id: str) -> str:
+        """Set (with an expiry) when an event for this task of ours arrived: a task that ends
+        without one counts as a missed event."""
+        return self._key("provider-event-seen", task_id)
+
+    def events_missed(self, account: str) -> str:
+        """Held (with an expiry) after a task on the account ended without its event: the
+        account's list watch runs again until it expires."""
+        return self._key("events-missed", account)
+
     def provider_event_early(self, task_id: str) -> str:
         """Set briefly when an event names a task no job has recorded yet (its create's answer
         may still be on its way): recording the task looks at it at once."""

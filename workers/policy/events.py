@@ -41,3 +41,18 @@ def events_plan(
     every = min(interval, longest)
     polls = PollPolicy(first_delay=first, interval=every, max_interval=every, growth=1.0)
     return Plan(watch_after=first, watch_interval=every, polls=polls)
+
+
+# An event may still be on its way this long after its task's end: an end seen sooner by a look
+# is no evidence that the event was lost.
+MISS_GRACE = 2.0
+
+
+def missed_event(
+    *, seen: bool, ended_at: float | None, now: float, grace: float = MISS_GRACE
+) -> bool:
+    """Whether a task that a look found ended counts as one whose event was lost: no event
+    named it, and it ended at least `grace` ago (an end time that cannot be read tells nothing)."""
+    if seen or ended_at is None:
+        return False
+    return now - ended_at >= grace

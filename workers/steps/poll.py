@@ -8,12 +8,14 @@ from typing import Any
 
 from wanedit.accounts import Account
 from wanedit.errors import ProviderError, TerminalProviderError, TransientProviderError
+from wanedit.provider_time import provider_moment
 from wanedit.states import Status
 from wanedit.store.record import Job
 from wanedit.workers import next as send
 from wanedit.workers.context import WorkerContext
 from wanedit.workers.policy.billing import billed, billed_so_far
 from wanedit.workers.policy.codes import is_account_error
+from wanedit.workers.policy.events import missed_event
 from wanedit.workers.policy.poll import Canceled, Fail, Finish, PollAgain, deadline_of, next_step
 from wanedit.workers.policy.schedule import PollPolicy
 from wanedit.workers.policy.watch import PollTurn, poll_turn
@@ -61,7 +63,7 @@ def poll(
     deadline = deadline_of(job, settings.poll_deadline, now=now)
     plan = PollPolicy(**job.poll_plan) if job.poll_plan else ctx.poll_policy
     every = plan.delay(job.polls + 1)
-    if chain and settings.poll_mode == "list" and not settings.provider_events:
+    if chain and ctx.watching(account.name):
         turn = poll_turn(now, deadline, seen_at(ctx, account.name, job), every)
         if turn is PollTurn.BOOK:
             # The list watch is seeing this task: the fallback poll only books its next turn.
@@ -154,6 +156,8 @@ def _act(
         seconds = task_seconds(task.times)
         if seconds is not None:
             ctx.record_duration(account.name, seconds)
+    if ctx.settings.provider_events and task.status in ("SUCCEEDED", "FAILED", "CANCELED"):
+        _note_missed_event(ctx, job, task, account, now)
     if isinstance(step, PollAgain):
         if step.mark_running and job.status is Status.SUBMITTED:
             ctx.store.transition(job, Status.RUNNING, seen)
@@ -185,6 +189,24 @@ def _act(
             log.info("job %s: canceled at the provider", job.id)
             notify(ctx, job)
         ended(ctx, job, billed(task.status, task.image_count))
+
+
+def _note_missed_event(
+    ctx: WorkerContext, job: Job, task: TaskState, account: Account, now: float
+) -> None:
+    """A look found the task ended and no event named it: the account's events go missing, so
+    its list watch runs again for a while (WANEDIT_PROVIDER_EVENTS_WATCH_SECONDS)."""
+    seen = bool(ctx.redis.exists(ctx.store.keys.provider_event_seen(job.provider_task_id or "")))
+    zone = ctx.providers[account.name].utc_offset_hours
+    ended_at = provider_moment((task.times or {}).get("end_time"), zone)
+    if missed_event(seen=seen, ended_at=ended_at, now=now):
+        log.info(
+            "job %s: task %s ended without its event; watching %s",
+            job.id,
+            task.task_id,
+            account.name,
+        )
+        ctx.missed_event(account.name)
 
 
 def _superseded(ctx: WorkerContext, job: Job) -> bool:

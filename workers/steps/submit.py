@@ -205,7 +205,7 @@ def record_created(
         send.poll(job.id, countdown=plan.polls.first_delay)
         if settings.provider_events:
             _early_event(ctx, job.id, task_id)
-        elif settings.poll_mode == "list":
+        if ctx.watching(account_name):
             rewatch(ctx, account_name, plan.watch_after)
         if answer.cancel_requested:
             # Asked while the create was in flight: settled now that its task is known.

@@ -1,4 +1,5 @@
-"""The list watch: one list call for all of an account's tasks in flight, in list mode."""
+"""The list watch: one list call for all of an account's tasks in flight, in list mode (with
+events on, only while the account's events go missing)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def watch(ctx: WorkerContext, account_name: str, *, tick: bool, reserved: bool) 
     one chain per account."""
     if tick:
         ctx.admission.woke(f"watch:{account_name}")
+    if ctx.settings.provider_events and not ctx.watching(account_name):
+        return  # events arrive again: each task's own safety-net looks carry on
     account = ctx.settings.account(account_name)
     active: list[Job] = []
     for job_id in ctx.admission.in_flight_jobs(account.name):

@@ -142,7 +142,8 @@ def why(f: Figures, missed: set[str]) -> list[str]:
             held = f.missed_events * f.lag_missed_mean
             text += (
                 f"; the {f.missed_events} tasks whose event never arrived were seen on average "
-                f"{f.lag_missed_mean:.2f} s after they ended (their first safety-net look), "
+                f"{f.lag_missed_mean:.2f} s after they ended (by a safety-net look, or the list "
+                "watch that a missed event turns back on), "
                 f"about {held:.1f} slot-seconds"
             )
         if f.event_send_p95 is not None:

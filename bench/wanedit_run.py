@@ -126,7 +126,7 @@ def run_wanedit(
         events: dict[str, Any] = {}
         if design.events:
             log_path = _fresh(log_dir / f"{design.name}-receiver.log")
-            receiver = EventsReceiver(log_path=log_path, cwd=ROOT)
+            receiver = EventsReceiver(log_path=log_path)
             events = {
                 "event_url": receiver.url,
                 "event_delay": event_delay,

@@ -29,6 +29,19 @@ LOCAL_ENV = {"WANEDIT_ALLOW_PRIVATE_URLS": "true", "WANEDIT_ENV_FILE": ""}
 SHARED_REDIS_PORT = 6379
 
 
+def stop_group(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a process started in a session of its own, and its children; SIGKILL them after
+    `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class SharedRedisRefused(RuntimeError):
     """A local run (the tests, the demo, `wanedit dev`) was about to use the machine's Redis."""
 
@@ -338,13 +351,7 @@ class Worker:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process, timeout)
         if self._log:
             self._log.close()
             self._log = None
@@ -388,13 +395,7 @@ class Receiver:
         raise RuntimeError(f"the receiver was not ready after {timeout} s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process, 10.0)
 
 
 class Beat:
@@ -419,10 +420,4 @@ class Beat:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process, 10.0)
